@@ -1,0 +1,117 @@
+"""The Litestar app factory: reads settings once, wires every domain, returns the ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+
+from api import db
+from api.admin.routes import AdminPartnersController
+from api.auth.routes import AuthController, jwks
+from api.citizens.routes import MeController
+from api.context import AppContext, build_cipher, build_sms, build_tokens
+from api.errors import DomainError, exception_handlers
+from api.ops import MetricsController, live, prometheus_config, ready
+from api.settings import Settings
+from api.store import build_store
+from partners.routes import PartnerSelfController
+
+_JSON_TYPES = ("application/json",)
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+TAGS = [
+    Tag(name="auth", description="Logins, tokens and keys"),
+    Tag(name="citizen", description="A citizen's own data (/v1/me)"),
+    Tag(name="partner", description="Banks, merchants, data sources, departments and peer cities"),
+    Tag(name="admin", description="Credit office operators"),
+    Tag(name="ops", description="Health and metrics"),
+]
+
+
+class UnsupportedMediaType(DomainError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+async def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    """Bodies must be JSON (routes may widen this with `opt={"media_types": (...)}`)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    allowed = request.route_handler.opt.get("media_types", _JSON_TYPES)
+    if media_type not in allowed and not (media_type.endswith("+json") and "application/json" in allowed):
+        raise UnsupportedMediaType(f"send the body as {' or '.join(allowed)}")
+
+
+async def _security_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="xinyi — city credit service API (信易+ / 信易贷)",
+        version="0.1.0",
+        description="Credit-score authorization, incentive scenarios, SME credit portraits and partner adapters.",
+        path="/schema",
+        tags=TAGS,
+        components=Components(security_schemes={
+            "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                                         description="Access token from POST /v1/auth/token"),
+        }),
+        render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/scalar")],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app. Settings are read here (from the environment unless given), never at import."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = db.build_engine(settings)
+    db.bind_tables(engine)
+    ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
+                     tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.open_engine(engine, settings)
+        try:
+            yield
+        finally:
+            await ctx.store.close()
+            await ctx.sms.close()
+            await db.close_engine(engine)
+
+    cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
+                      allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]) \
+        if settings.cors_origins else None
+    prometheus = prometheus_config()
+    return Litestar(
+        route_handlers=[AuthController, jwks, MeController, PartnerSelfController, AdminPartnersController,
+                        live, ready, MetricsController],
+        state=State({"ctx": ctx}),
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        before_request=_require_json_body,
+        after_request=_security_headers,
+        middleware=[prometheus.middleware],
+        cors_config=cors,
+        openapi_config=_openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

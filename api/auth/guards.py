@@ -1,0 +1,94 @@
+"""Route guards: who may call what.
+
+Authentication happens lazily in the guard of a protected route (public routes never pay for it):
+the bearer token is verified (signature, algorithm, claims), checked against the revocation list in
+the shared store, and the resulting `Principal` is kept on the connection for the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from api.auth.services import is_revoked
+from api.auth.tokens import Principal
+from api.context import AppContext
+from api.errors import Forbidden, InvalidToken, Unauthorized
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+_PRINCIPAL_KEY = "xinyi.principal"
+
+
+def app_context(connection: ASGIConnection[Any, Any, Any, Any]) -> AppContext:
+    ctx: AppContext = connection.app.state.ctx
+    return ctx
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The verified caller of this request (cached on the connection)."""
+    cached = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    header = connection.headers.get("authorization")
+    if not header:
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use the Bearer scheme", code="missing_token")
+    ctx = app_context(connection)
+    principal = ctx.tokens.verify(token.strip())
+    if await is_revoked(ctx=ctx, principal=principal):
+        raise InvalidToken("token has been revoked", code="token_revoked")
+    connection.scope[_PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
+    return principal
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The principal a guard already authenticated (handlers call this)."""
+    principal = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
+    if principal is None:
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    return principal  # type: ignore[no-any-return]
+
+
+async def citizen(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Only a logged-in citizen."""
+    principal = await authenticate(connection)
+    if principal.kind != "citizen":
+        raise Forbidden("this route is for citizens", code="wrong_principal")
+
+
+def partner(scope: str) -> Guard:
+    """Only a partner whose token carries `scope`."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if principal.kind != "partner":
+            raise Forbidden("this route is for partners", code="wrong_principal")
+        if not principal.has_scope(scope):
+            raise Forbidden(f"the token lacks scope {scope}", code="insufficient_scope")
+
+    return guard
+
+
+async def any_partner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    principal = await authenticate(connection)
+    if principal.kind != "partner":
+        raise Forbidden("this route is for partners", code="wrong_principal")
+
+
+def operator(*roles: str) -> Guard:
+    """Only an operator holding one of `roles`."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if principal.kind != "operator":
+            raise Forbidden("this route is for operators", code="wrong_principal")
+        if principal.role not in roles:
+            raise Forbidden(f"requires role {' or '.join(roles)}", code="insufficient_role")
+
+    return guard

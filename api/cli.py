@@ -1,0 +1,227 @@
+"""The `xinyi` command: serve, migrate, seed, up, admin create, partner create, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from api import db
+from api.settings import Settings, generate_secret
+
+PICCOLO_CONF = "api.piccolo_conf"
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    engine = db.build_engine(settings)
+    db.bind_tables(engine)
+    await db.open_engine(engine, settings)
+    try:
+        return await work(engine)
+    finally:
+        await db.close_engine(engine)
+
+
+# ------------------------------------------------------------------ migrate
+
+
+async def migrate_async() -> None:
+    """Apply every pending Piccolo migration of every domain app, in dependency order."""
+    os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="all", migration_id="all")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    asyncio.run(migrate_async())
+    print("migrations applied")
+
+
+# ------------------------------------------------------------------ seed
+
+
+async def _database_is_empty(settings: Settings) -> bool:
+    from credit.tables import Person
+
+    async def count(_: Any) -> int:
+        return int(await Person.count())
+
+    return int(await _with_engine(settings, count)) == 0
+
+
+def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> None:
+    from api.context import build_cipher
+    from api.demo import seed_demo_city
+
+    async def work(engine: Any) -> Any:
+        return await seed_demo_city(persons=persons, enterprises=enterprises, seed=seed,
+                                    cipher=build_cipher(settings), engine=engine)
+
+    report = asyncio.run(_with_engine(settings, work))
+    print(report.render())
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    _seed(_settings(), persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+
+
+# ------------------------------------------------------------------ serve / up
+
+
+def serve(*, host: str, port: int, workers: int) -> None:
+    """Serve the app with granian (ASGI, app factory: settings are read in each worker)."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    Server(
+        "api.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI,
+        factory=True, log_access=False, backlog=2048,
+    ).serve()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _settings()  # refuse to start with unsafe settings before any worker spawns
+    serve(host=args.host, port=args.port, workers=args.workers)
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    settings = _settings()
+    asyncio.run(migrate_async())
+    if asyncio.run(_database_is_empty(settings)):
+        _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+    else:
+        print("database already seeded; skipping the demo seed")
+    print(f"docs: http://{args.host}:{args.port}/schema/swagger  (OpenAPI: /schema/openapi.json)")
+    serve(host=args.host, port=args.port, workers=args.workers)
+
+
+# ------------------------------------------------------------------ admin / partner
+
+
+def cmd_admin_create(args: argparse.Namespace) -> None:
+    from api.auth.operators import create_operator
+
+    password = args.password or os.environ.get("XINYI_ADMIN_PASSWORD")
+    generated = False
+    if not password:
+        if sys.stdin.isatty():
+            password = getpass.getpass("password (empty: generate one): ")
+        if not password:
+            password, generated = secrets.token_urlsafe(15), True
+
+    async def work(_: Any) -> str:
+        return await create_operator(username=args.username, password=password, role=args.role,
+                                     display_name=args.display_name)
+
+    public_id = asyncio.run(_with_engine(_settings(), work))
+    print(f"operator {args.username} ({args.role}) created: {public_id}")
+    if generated:
+        print(f"password (shown once): {password}")
+
+
+def cmd_partner_create(args: argparse.Namespace) -> None:
+    from partners.services import create_partner
+
+    jwks = json.loads(Path(args.jwks_file).read_text())["keys"] if args.jwks_file else None
+    scopes = args.scopes.split(",") if args.scopes else None
+
+    async def work(_: Any) -> Any:
+        return await create_partner(name=args.name, kind=args.kind, scopes=scopes, jwks=jwks,
+                                    with_secret=not args.no_secret, scenario=args.scenario)
+
+    issued = asyncio.run(_with_engine(_settings(), work))
+    print(f"client_id:     {issued.client_id}")
+    if issued.client_secret:
+        print(f"client_secret: {issued.client_secret}   (shown once; store it now)")
+
+
+def cmd_keys(_: argparse.Namespace) -> None:
+    """Print fresh production secrets as environment assignments."""
+    for var in ("XINYI_JWT_PRIVATE_KEY", "XINYI_DATA_KEY", "XINYI_HASH_KEY", "XINYI_CONSENT_KEY"):
+        print(f"{var}={generate_secret()}")
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xinyi", description="City credit service API (信易+ / 信易贷)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def server_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--workers", type=int, default=1)
+
+    def seed_args(p: argparse.ArgumentParser, persons: int, enterprises: int) -> None:
+        p.add_argument("--persons", type=int, default=persons)
+        p.add_argument("--enterprises", type=int, default=enterprises)
+        p.add_argument("--seed", type=int, default=2026)
+
+    p = sub.add_parser("serve", help="serve the API with granian")
+    server_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed", help="seed a deterministic demo city")
+    seed_args(p, 1000, 100)
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("up", help="migrate, seed an empty database, and serve")
+    server_args(p)
+    seed_args(p, 2000, 200)
+    p.set_defaults(func=cmd_up)
+
+    admin = sub.add_parser("admin", help="operator accounts").add_subparsers(dest="admin_command", required=True)
+    p = admin.add_parser("create", help="create an operator account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=["officer", "partner_admin", "auditor"])
+    p.add_argument("--display-name")
+    p.add_argument("--password", help="default: prompt, $XINYI_ADMIN_PASSWORD, or generate")
+    p.set_defaults(func=cmd_admin_create)
+
+    partner = sub.add_parser("partner", help="partners").add_subparsers(dest="partner_command", required=True)
+    p = partner.add_parser("create", help="register a partner and print its credentials once")
+    p.add_argument("--name", required=True)
+    p.add_argument("--kind", required=True, choices=["bank", "merchant", "data_source", "government", "city_peer"])
+    p.add_argument("--scopes", help="comma-separated; default: all the kind may hold")
+    p.add_argument("--scenario", help="merchants: travel, transit, rental, medical, lodging, reading")
+    p.add_argument("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
+    p.add_argument("--no-secret", action="store_true", help="private_key_jwt only")
+    p.set_defaults(func=cmd_partner_create)
+
+    p = sub.add_parser("keys", help="print fresh production secrets")
+    p.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except Exception as exc:
+        from api.errors import ConfigurationError, DomainError
+
+        if isinstance(exc, ConfigurationError | DomainError):
+            raise SystemExit(f"xinyi: {exc}") from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The process-wide collaborators every service needs, built once by the app factory (or CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from piccolo.engine.base import Engine
+
+from api.auth.tokens import TokenService
+from api.settings import Settings
+from api.store import Store
+from credit.identity import FieldCipher
+from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    engine: Engine[Any]
+    store: Store
+    tokens: TokenService
+    cipher: FieldCipher
+    sms: SmsSender
+
+
+def build_tokens(settings: Settings) -> TokenService:
+    return TokenService(
+        private_seed=settings.jwt_private_key,
+        key_id=settings.jwt_key_id,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway=settings.jwt_leeway_seconds,
+    )
+
+
+def build_cipher(settings: Settings) -> FieldCipher:
+    return FieldCipher(data_key=settings.data_key, hash_key=settings.hash_key)
+
+
+def build_sms(settings: Settings) -> SmsSender:
+    if settings.sms_adapter == "http" and settings.sms_gateway_url:
+        return HttpSmsGateway(url=settings.sms_gateway_url, token=settings.sms_gateway_token)
+    return DevSmsSender()

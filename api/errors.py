@@ -1,0 +1,240 @@
+"""One domain exception hierarchy, mapped to RFC 9457 problem+json in one place.
+
+Services raise `DomainError` subclasses and never touch HTTP objects; `exception_handlers()` turns
+both those and Litestar's own HTTP exceptions into `application/problem+json` bodies carrying a stable
+machine `code`. Bodies never carry stack traces, SQL or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+logger = logging.getLogger("xinyi.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """Base for every error a service raises on purpose. Carries status, stable code and detail."""
+
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class ConfigurationError(Exception):
+    """Settings are missing or unsafe; raised at start-up, never inside a request."""
+
+
+class BadRequest(DomainError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class InvalidToken(Unauthorized):
+    code, title = "invalid_token", "The access token is invalid"
+
+
+class InvalidGrant(DomainError):
+    status, code, title = 401, "invalid_grant", "The grant is invalid, expired or already used"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict with the current state"
+
+
+class Unprocessable(DomainError):
+    status, code, title = 422, "unprocessable", "The request cannot be processed"
+
+
+class RateLimited(DomainError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ServiceUnavailable(DomainError):
+    status, code, title = 503, "service_unavailable", "A dependency is unavailable"
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, plus a stable `code` and optional per-field `errors`."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+    retry_after: int | None = None
+    checks: dict[str, str] | None = None
+
+
+_STATUS_DEFAULTS: Mapping[int, tuple[str, str]] = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("conflict", "Conflict with the current state"),
+    413: ("payload_too_large", "Request body too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_failed", "The request is invalid"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal_error", "Internal error"),
+    503: ("service_unavailable", "A dependency is unavailable"),
+}
+
+_problem_encoder = msgspec.json.Encoder()
+
+
+def problem_response(
+    problem: Problem, *, headers: Mapping[str, str] | None = None
+) -> Response[bytes]:
+    """Encode a problem as an `application/problem+json` response."""
+    return Response(
+        content=_problem_encoder.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def _problem(status: int, *, code: str | None = None, title: str | None = None, **fields: Any) -> Problem:
+    default_code, default_title = _STATUS_DEFAULTS.get(status, ("error", "Error"))
+    code = code or default_code
+    return Problem(
+        type=f"https://xinyi.local/problems/{code}",
+        title=title or default_title,
+        status=status,
+        code=code,
+        **fields,
+    )
+
+
+def _domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    headers: dict[str, str] = {}
+    retry_after: int | None = None
+    if isinstance(exc, RateLimited):
+        retry_after = exc.retry_after
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, Unauthorized | InvalidGrant):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    checks = exc.extra.get("checks")
+    errors = exc.extra.get("errors")
+    problem = _problem(
+        exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        retry_after=retry_after,
+        checks=checks,
+        errors=errors,
+    )
+    return problem_response(problem, headers=headers)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    if isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, dict):
+                field = str(item.get("key") or item.get("source") or "body")
+                errors.append({"field": field, "message": str(item.get("message", "invalid"))})
+    return errors
+
+
+def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        malformed = any("malformed" in e["message"].lower() or "json is malformed" in e["message"].lower()
+                        for e in errors) or "malformed" in str(exc.detail).lower()
+        if malformed:
+            return problem_response(
+                _problem(400, code="malformed_json", title="The body is not valid JSON",
+                         detail="The request body could not be parsed as JSON.", instance=request.url.path),
+                headers=headers,
+            )
+        return problem_response(
+            _problem(422, code="validation_failed", title="The request is invalid",
+                     detail="One or more fields are invalid.", instance=request.url.path,
+                     errors=errors or [{"field": "body", "message": "invalid"}]),
+            headers=headers,
+        )
+    if status >= 500:
+        logger.error("http exception %s on %s", status, request.url.path)
+        detail = None
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    if status == 400 and detail and "malformed" in detail.lower():
+        return problem_response(
+            _problem(400, code="malformed_json", title="The body is not valid JSON", instance=request.url.path),
+            headers=headers,
+        )
+    return problem_response(_problem(status, detail=detail, instance=request.url.path), headers=headers)
+
+
+def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    from api.store import StoreUnavailable  # local: store imports errors
+
+    if isinstance(exc, StoreUnavailable):
+        return problem_response(
+            _problem(503, code="store_unavailable", title="The shared store is unavailable",
+                     detail="Try again shortly.", instance=request.url.path),
+            headers={"Retry-After": "5"},
+        )
+    if _is_database_outage(exc):
+        return problem_response(
+            _problem(503, code="database_unavailable", title="The database is unavailable",
+                     detail="Try again shortly.", instance=request.url.path),
+            headers={"Retry-After": "5"},
+        )
+    # Log the class only: exception messages can carry SQL parameters (personal data).
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem_response(_problem(500, instance=request.url.path))
+
+
+def _is_database_outage(exc: Exception) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
+                         "InterfaceError", "TooManyConnectionsError", "PostgresConnectionError"})
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The handler map installed on the app: every error leaves as problem+json."""
+    return {
+        DomainError: _domain_error_handler,
+        HTTPException: _http_exception_handler,
+        Exception: _unhandled_handler,
+    }

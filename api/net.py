@@ -1,0 +1,17 @@
+"""Request facts that need care: the client address (behind a trusted proxy or not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The caller's address; X-Forwarded-For is honoured only when a trusted proxy is configured."""
+    if connection.app.state.ctx.settings.trust_forwarded_for:
+        forwarded = connection.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    client = connection.client
+    return client.host if client else "unknown"

@@ -1,0 +1,172 @@
+"""The one settings object, read from the environment when the app (or a CLI command) starts.
+
+Nothing here runs at import time: `Settings.from_env()` is called by the app factory and the CLI.
+Development defaults are safe to run on a laptop; in production every secret must be supplied and
+none may be a development placeholder.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+from api.errors import ConfigurationError
+
+Environment = Literal["dev", "test", "production"]
+
+# Development placeholders are derived from these labels so every dev worker agrees on them;
+# production refuses any value derived from them.
+_DEV_LABELS = {
+    "jwt_private_key": b"xinyi dev-only jwt signing key",
+    "data_key": b"xinyi dev-only data encryption key",
+    "hash_key": b"xinyi dev-only lookup hash key",
+    "consent_key": b"xinyi dev-only partner open-id key",
+}
+
+
+def dev_secret(name: str) -> bytes:
+    """The 32-byte development placeholder for the secret `name` (never valid in production)."""
+    return hashlib.sha256(_DEV_LABELS[name]).digest()
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Typed runtime configuration. See README "Configuration" for every variable."""
+
+    env: Environment = "dev"
+    database_url: str | None = None
+    sqlite_path: str = "xinyi.sqlite"
+    redis_url: str | None = None
+    redis_namespace: str = "xinyi"
+
+    jwt_issuer: str = "https://xinyi.local"
+    jwt_audience: str = "xinyi-api"
+    jwt_private_key: bytes = b""  # 32-byte Ed25519 seed, base64 in the environment
+    jwt_key_id: str = "xinyi-1"
+    jwt_leeway_seconds: int = 30
+    access_token_ttl_seconds: int = 900
+    partner_token_ttl_seconds: int = 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    data_key: bytes = b""  # AES-256-GCM key for personal data at rest
+    hash_key: bytes = b""  # HMAC key for lookups of personal data
+    consent_key: bytes = b""  # HMAC key for partner-scoped open ids
+
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_resend_seconds: int = 60
+    otp_per_address_per_hour: int = 30
+    identity_bind_attempts_per_day: int = 10
+    operator_login_attempts_per_hour: int = 10
+
+    sms_adapter: Literal["dev", "http"] = "dev"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    trust_forwarded_for: bool = False
+    db_pool_max: int = 20
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `environ` (default: the process environment) and check them.
+
+        Raises:
+            ConfigurationError: when a value is malformed, or production is asked to run on
+                placeholders or without a required secret.
+        """
+        env = os.environ if environ is None else environ
+        environment = env.get("XINYI_ENV", "dev")
+        if environment not in ("dev", "test", "production"):
+            raise ConfigurationError(f"XINYI_ENV must be dev, test or production, not {environment!r}")
+        production = environment == "production"
+
+        def secret(name: str, var: str) -> bytes:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                if production:
+                    raise ConfigurationError(f"{var} is required when XINYI_ENV=production")
+                return dev_secret(name)
+            try:
+                value = base64.b64decode(raw, validate=True)
+            except ValueError as exc:
+                raise ConfigurationError(f"{var} must be base64") from exc
+            if len(value) != 32:
+                raise ConfigurationError(f"{var} must decode to exactly 32 bytes")
+            if production and value == dev_secret(name):
+                raise ConfigurationError(f"{var} is the development placeholder; refusing to start")
+            return value
+
+        def integer(var: str, default: int) -> int:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{var} must be an integer") from exc
+
+        sms_adapter = env.get("XINYI_SMS_ADAPTER", "http" if production else "dev")
+        if sms_adapter not in ("dev", "http"):
+            raise ConfigurationError("XINYI_SMS_ADAPTER must be dev or http")
+        if production and sms_adapter == "dev":
+            raise ConfigurationError("the dev SMS adapter cannot run in production")
+        if sms_adapter == "http" and not env.get("XINYI_SMS_GATEWAY_URL"):
+            raise ConfigurationError("XINYI_SMS_GATEWAY_URL is required for the http SMS adapter")
+        if production and not env.get("DATABASE_URL"):
+            raise ConfigurationError("DATABASE_URL is required when XINYI_ENV=production")
+        if production and not env.get("REDIS_URL"):
+            raise ConfigurationError("REDIS_URL is required when XINYI_ENV=production")
+
+        origins = tuple(o.strip() for o in env.get("XINYI_CORS_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            env=environment,  # type: ignore[arg-type]
+            database_url=env.get("DATABASE_URL") or None,
+            sqlite_path=env.get("XINYI_SQLITE_PATH", "xinyi.sqlite"),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_namespace=env.get("XINYI_REDIS_NAMESPACE", "xinyi"),
+            jwt_issuer=env.get("XINYI_JWT_ISSUER", "https://xinyi.local"),
+            jwt_audience=env.get("XINYI_JWT_AUDIENCE", "xinyi-api"),
+            jwt_private_key=secret("jwt_private_key", "XINYI_JWT_PRIVATE_KEY"),
+            jwt_key_id=env.get("XINYI_JWT_KEY_ID", "xinyi-1"),
+            jwt_leeway_seconds=min(60, integer("XINYI_JWT_LEEWAY_SECONDS", 30)),
+            access_token_ttl_seconds=integer("XINYI_ACCESS_TOKEN_TTL_SECONDS", 900),
+            partner_token_ttl_seconds=integer("XINYI_PARTNER_TOKEN_TTL_SECONDS", 3600),
+            refresh_token_ttl_seconds=integer("XINYI_REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            data_key=secret("data_key", "XINYI_DATA_KEY"),
+            hash_key=secret("hash_key", "XINYI_HASH_KEY"),
+            consent_key=secret("consent_key", "XINYI_CONSENT_KEY"),
+            otp_ttl_seconds=integer("XINYI_OTP_TTL_SECONDS", 300),
+            otp_max_attempts=integer("XINYI_OTP_MAX_ATTEMPTS", 5),
+            otp_resend_seconds=integer("XINYI_OTP_RESEND_SECONDS", 60),
+            otp_per_address_per_hour=integer("XINYI_OTP_PER_ADDRESS_PER_HOUR", 30),
+            identity_bind_attempts_per_day=integer("XINYI_IDENTITY_BIND_ATTEMPTS_PER_DAY", 10),
+            operator_login_attempts_per_hour=integer("XINYI_OPERATOR_LOGIN_ATTEMPTS_PER_HOUR", 10),
+            sms_adapter=sms_adapter,  # type: ignore[arg-type]
+            sms_gateway_url=env.get("XINYI_SMS_GATEWAY_URL") or None,
+            sms_gateway_token=env.get("XINYI_SMS_GATEWAY_TOKEN") or None,
+            max_body_bytes=integer("XINYI_MAX_BODY_BYTES", 1024 * 1024),
+            cors_origins=origins,
+            trust_forwarded_for=env.get("XINYI_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),
+            db_pool_max=integer("XINYI_DB_POOL_MAX", 20),
+            log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def generate_secret() -> str:
+    """A fresh base64 32-byte secret, for operators filling in production configuration."""
+    return base64.b64encode(os.urandom(32)).decode()

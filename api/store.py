@@ -1,0 +1,202 @@
+"""The shared key-value store: Redis when `REDIS_URL` is set, otherwise an in-process store.
+
+One small interface used by every domain: get/set with TTL, set-if-absent, an atomic counter with a
+limit, delete, and an "any of these keys exists" probe (one round trip for revocation checks).
+Keys are namespaced as `<namespace>:<domain>:<key>` so domains never collide.
+
+When Redis is configured and unreachable, operations raise `StoreUnavailable` (mapped to 503): a
+check that needs the store fails closed, it is never silently skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis import asyncio as redis_asyncio
+from redis.exceptions import RedisError
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached; callers must fail closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterResult:
+    """Outcome of `incr_with_limit`: the value after incrementing and whether it is within the limit."""
+
+    value: int
+    allowed: bool
+    ttl_seconds: int
+
+
+class Store(Protocol):
+    async def get(self, domain: str, key: str) -> bytes | None: ...
+
+    async def set(self, domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None: ...
+
+    async def set_if_absent(self, domain: str, key: str, value: bytes, *, ttl_seconds: int) -> bool: ...
+
+    async def incr_with_limit(self, domain: str, key: str, *, limit: int, ttl_seconds: int) -> CounterResult: ...
+
+    async def delete(self, domain: str, key: str) -> bool: ...
+
+    async def exists_any(self, domain: str, keys: list[str]) -> bool: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store for the embedded single-process mode and unit tests."""
+
+    def __init__(self, namespace: str = "xinyi", clock: type[time] | None = None) -> None:
+        self._namespace = namespace
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._now = time.monotonic
+
+    def _key(self, domain: str, key: str) -> str:
+        return f"{self._namespace}:{domain}:{key}"
+
+    def _live(self, full_key: str) -> bytes | None:
+        item = self._data.get(full_key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= self._now():
+            del self._data[full_key]
+            return None
+        return value
+
+    def _sweep(self) -> None:
+        # Bounded housekeeping so an idle dev server does not grow without limit.
+        if len(self._data) > 100_000:
+            now = self._now()
+            for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+                del self._data[k]
+
+    async def get(self, domain: str, key: str) -> bytes | None:
+        return self._live(self._key(domain, key))
+
+    async def set(self, domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None:
+        self._sweep()
+        expires = self._now() + ttl_seconds if ttl_seconds else None
+        self._data[self._key(domain, key)] = (value, expires)
+
+    async def set_if_absent(self, domain: str, key: str, value: bytes, *, ttl_seconds: int) -> bool:
+        full = self._key(domain, key)
+        if self._live(full) is not None:
+            return False
+        self._sweep()
+        self._data[full] = (value, self._now() + ttl_seconds)
+        return True
+
+    async def incr_with_limit(self, domain: str, key: str, *, limit: int, ttl_seconds: int) -> CounterResult:
+        full = self._key(domain, key)
+        current = self._live(full)
+        now = self._now()
+        if current is None:
+            value, expires = 1, now + ttl_seconds
+        else:
+            value = int(current) + 1
+            expires = self._data[full][1] or now + ttl_seconds
+        self._data[full] = (str(value).encode(), expires)
+        return CounterResult(value=value, allowed=value <= limit, ttl_seconds=max(1, int(expires - now)))
+
+    async def delete(self, domain: str, key: str) -> bool:
+        full = self._key(domain, key)
+        existed = self._live(full) is not None
+        self._data.pop(full, None)
+        return existed
+
+    async def exists_any(self, domain: str, keys: list[str]) -> bool:
+        return any(self._live(self._key(domain, k)) is not None for k in keys)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+# INCR and set the expiry on first use in one atomic step; returns value and remaining TTL.
+_INCR_WITH_LIMIT = """
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {v, ttl}
+"""
+
+
+class RedisStore:
+    """Redis-backed store shared by every worker and process."""
+
+    def __init__(self, url: str, namespace: str = "xinyi") -> None:
+        self._namespace = namespace
+        self._redis = redis_asyncio.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=15,
+            max_connections=256,
+        )
+        self._incr = self._redis.register_script(_INCR_WITH_LIMIT)
+
+    def _key(self, domain: str, key: str) -> str:
+        return f"{self._namespace}:{domain}:{key}"
+
+    async def get(self, domain: str, key: str) -> bytes | None:
+        try:
+            value: bytes | None = await self._redis.get(self._key(domain, key))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return value
+
+    async def set(self, domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None:
+        try:
+            await self._redis.set(self._key(domain, key), value, ex=ttl_seconds)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def set_if_absent(self, domain: str, key: str, value: bytes, *, ttl_seconds: int) -> bool:
+        try:
+            return bool(await self._redis.set(self._key(domain, key), value, ex=ttl_seconds, nx=True))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def incr_with_limit(self, domain: str, key: str, *, limit: int, ttl_seconds: int) -> CounterResult:
+        try:
+            value, ttl = await self._incr(keys=[self._key(domain, key)], args=[ttl_seconds])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return CounterResult(value=int(value), allowed=int(value) <= limit, ttl_seconds=max(1, int(ttl)))
+
+    async def delete(self, domain: str, key: str) -> bool:
+        try:
+            return bool(await self._redis.delete(self._key(domain, key)))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def exists_any(self, domain: str, keys: list[str]) -> bool:
+        if not keys:
+            return False
+        try:
+            return bool(await self._redis.exists(*(self._key(domain, k) for k in keys)))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def build_store(redis_url: str | None, namespace: str) -> Store:
+    """Redis when a URL is configured, else the in-process store."""
+    if redis_url:
+        return RedisStore(redis_url, namespace)
+    return MemoryStore(namespace)

@@ -1,0 +1,142 @@
+"""Partner registry services: create partners, issue their credentials, look them up."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from api.errors import Conflict, Unprocessable
+from partners.credentials import hash_secret, new_client_secret
+from partners.scopes import ALLOWED_SCOPES, PARTNER_KINDS
+from partners.tables import Partner
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRecord:
+    """What the auth layer needs to know about a partner."""
+
+    client_id: str
+    name: str
+    kind: str
+    scopes: frozenset[str]
+    status: str
+    secret_hash: str | None
+    jwks: list[dict[str, Any]]
+    scenario: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredentials:
+    client_id: str
+    client_secret: str | None
+
+
+def _new_client_id(kind: str) -> str:
+    return f"{kind.replace('_', '')[:8]}_{secrets.token_hex(8)}"
+
+
+def validate_scopes(*, kind: str, scopes: list[str] | None) -> frozenset[str]:
+    """Scopes requested for a partner of `kind`; defaults to everything the kind may hold."""
+    if kind not in PARTNER_KINDS:
+        raise Unprocessable(f"unknown partner kind {kind!r}", code="unknown_partner_kind")
+    allowed = ALLOWED_SCOPES[kind]
+    if scopes is None:
+        return allowed
+    wanted = frozenset(scopes)
+    if extra := wanted - allowed:
+        raise Unprocessable(
+            f"a {kind} partner cannot hold: {', '.join(sorted(extra))}", code="scope_not_allowed_for_kind"
+        )
+    return wanted
+
+
+def validate_jwks(jwks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Accept only public EC (P-256) or OKP (Ed25519) keys with a `kid`; never private material."""
+    import jwt
+
+    keys = jwks or []
+    for key in keys:
+        if "d" in key:
+            raise Unprocessable("a registered JWK must be a public key", code="invalid_jwk")
+        if key.get("kty") not in ("EC", "OKP") or not key.get("kid"):
+            raise Unprocessable("JWKs must be EC P-256 or Ed25519 public keys with a kid", code="invalid_jwk")
+        try:
+            jwt.PyJWK(key)
+        except jwt.PyJWKError as exc:
+            raise Unprocessable(f"invalid JWK: {exc}", code="invalid_jwk") from None
+    return keys
+
+
+async def create_partner(
+    *,
+    name: str,
+    kind: str,
+    scopes: list[str] | None = None,
+    jwks: list[dict[str, Any]] | None = None,
+    with_secret: bool = True,
+    scenario: str | None = None,
+    client_id: str | None = None,
+) -> IssuedCredentials:
+    """Register a partner. The client secret is returned here once and stored only as a hash."""
+    granted = validate_scopes(kind=kind, scopes=scopes)
+    keys = validate_jwks(jwks)
+    if not with_secret and not keys:
+        raise Unprocessable("a partner needs a client secret or a registered public key", code="no_credentials")
+    client_id = client_id or _new_client_id(kind)
+    if await Partner.exists().where(Partner.client_id == client_id):
+        raise Conflict("client id already registered", code="partner_exists")
+    secret = new_client_secret() if with_secret else None
+    await Partner.insert(
+        Partner(
+            client_id=client_id,
+            name=name,
+            kind=kind,
+            scopes=" ".join(sorted(granted)),
+            status="active",
+            secret_hash=hash_secret(secret) if secret else None,
+            jwks=json.dumps(keys) if keys else None,
+            scenario=scenario,
+        )
+    )
+    return IssuedCredentials(client_id=client_id, client_secret=secret)
+
+
+_COLUMNS = (
+    Partner.client_id, Partner.name, Partner.kind, Partner.scopes, Partner.status,
+    Partner.secret_hash, Partner.jwks, Partner.scenario,
+)
+
+
+def _to_record(row: dict[str, Any]) -> PartnerRecord:
+    raw_jwks = row["jwks"]
+    jwks = json.loads(raw_jwks) if isinstance(raw_jwks, str) and raw_jwks else (raw_jwks or [])
+    return PartnerRecord(
+        client_id=row["client_id"],
+        name=row["name"],
+        kind=row["kind"],
+        scopes=frozenset(s for s in row["scopes"].split(" ") if s),
+        status=row["status"],
+        secret_hash=row["secret_hash"],
+        jwks=list(jwks),
+        scenario=row["scenario"],
+    )
+
+
+async def find_partner(client_id: str) -> PartnerRecord | None:
+    """The partner with `client_id`, whatever its status (callers check `status`)."""
+    row = await Partner.select(*_COLUMNS).where(Partner.client_id == client_id).first()
+    return None if row is None else _to_record(row)
+
+
+async def list_partners(
+    *, kind: str | None = None, limit: int = 50, after: str | None = None
+) -> list[PartnerRecord]:
+    """Partners ordered by client id, one page after the cursor `after`."""
+    query = Partner.select(*_COLUMNS).order_by(Partner.client_id).limit(limit)
+    if kind:
+        query = query.where(Partner.kind == kind)
+    if after:
+        query = query.where(Partner.client_id > after)
+    return [_to_record(row) for row in await query]
