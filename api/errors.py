@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 logger = logging.getLogger("xinyi.errors")
@@ -197,7 +197,8 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
         detail = None
     else:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
-    if status == 400 and detail and "malformed" in detail.lower():
+    # Litestar raises a bare 400 ClientException when the body cannot be decoded at all.
+    if status == 400 and type(exc) is ClientException:
         return problem_response(
             _problem(400, code="malformed_json", title="The body is not valid JSON", instance=request.url.path),
             headers=headers,

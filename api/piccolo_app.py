@@ -4,7 +4,7 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from api.tables import CitizenAccount, RefreshToken, Operator
+from api.tables import CitizenAccount, Operator, RefreshToken
 
 APP_CONFIG = AppConfig(
     app_name="api",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.auth import guards
@@ -23,7 +23,7 @@ class AdminPartnersController(Controller):
 
     @post("", status_code=HTTP_201_CREATED, guards=[guards.operator("partner_admin")],
           summary="Register a partner; its client secret is shown once")
-    async def create(self, data: PartnerCreate) -> PartnerCredentials:
+    async def create(self, data: JSONBody[PartnerCreate]) -> PartnerCredentials:
         issued = await partner_services.create_partner(
             name=data.name, kind=data.kind, scopes=data.scopes, jwks=data.jwks, with_secret=data.with_secret,
             scenario=data.scenario)
@@ -32,9 +32,9 @@ class AdminPartnersController(Controller):
     @get("", guards=[guards.operator("partner_admin", "officer", "auditor")], summary="List partners")
     async def list(
         self,
-        kind: str | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 50,
+        kind: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> PartnerPage:
         partners = await partner_services.list_partners(kind=kind, limit=limit + 1, after=cursor)
         page = partners[:limit]

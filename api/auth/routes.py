@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import ResponseHeader
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from api.auth import services
@@ -31,14 +32,14 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/otp", status_code=HTTP_202_ACCEPTED, summary="Send a login code by SMS")
-    async def send_otp(self, request: Request[Any, Any, Any], data: OtpRequest) -> OtpSent:
+    async def send_otp(self, request: Request[Any, Any, Any], data: JSONBody[OtpRequest]) -> OtpSent:
         issued = await services.request_otp(ctx=app_context(request), phone=data.phone,
                                             client_address=client_address(request))
         return OtpSent(expires_in=issued.expires_in, resend_after=issued.resend_after, dev_code=issued.dev_code)
 
     @post("/token", status_code=HTTP_200_OK, response_headers=_NO_STORE,
           summary="Issue tokens (grant_type otp, refresh_token, client_credentials, password)")
-    async def token(self, request: Request[Any, Any, Any], data: TokenRequest) -> TokenResponse:
+    async def token(self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest]) -> TokenResponse:
         ctx = app_context(request)
         match data:
             case OtpGrant():
@@ -56,7 +57,7 @@ class AuthController(Controller):
                              refresh_token=issued.refresh_token)
 
     @post("/revoke", status_code=HTTP_200_OK, summary="Revoke an access or refresh token (RFC 7009)")
-    async def revoke(self, request: Request[Any, Any, Any], data: RevokeRequest) -> dict[str, str]:
+    async def revoke(self, request: Request[Any, Any, Any], data: JSONBody[RevokeRequest]) -> dict[str, str]:
         await services.revoke_token(ctx=app_context(request), token=data.token)
         return {"status": "revoked"}
 

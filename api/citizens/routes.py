@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import guards
@@ -33,7 +34,7 @@ class MeController(Controller):
         return _to_wire(await services.account_view(ctx=guards.app_context(request), account_id=principal.subject))
 
     @post("/identity", status_code=HTTP_200_OK, summary="Bind the account to a registry identity (实名)")
-    async def bind_identity(self, request: Request[Any, Any, Any], data: IdentityBindRequest) -> Me:
+    async def bind_identity(self, request: Request[Any, Any, Any], data: JSONBody[IdentityBindRequest]) -> Me:
         principal = guards.principal_of(request)
         view = await services.bind_identity(ctx=guards.app_context(request), account_id=principal.subject,
                                             name=data.name, id_number=data.id_number)

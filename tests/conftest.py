@@ -1,0 +1,88 @@
+"""Test set-up: one migrated database per run (SQLite file, or PostgreSQL when DATABASE_URL is set),
+the in-process store or Redis (REDIS_URL, with a namespace of its own), and the app driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+import pytest
+import httpx
+from litestar import Litestar
+
+_tmp = tempfile.mkdtemp(prefix="xinyi-test-")
+os.environ.setdefault("XINYI_SQLITE_PATH", os.path.join(_tmp, "test.sqlite"))
+os.environ["XINYI_ENV"] = "test"
+os.environ["XINYI_SMS_ADAPTER"] = "dev"
+os.environ["XINYI_TRUST_FORWARDED_FOR"] = "1"
+os.environ["XINYI_REDIS_NAMESPACE"] = f"xinyi-test-{secrets.token_hex(4)}"
+os.environ.setdefault("XINYI_LOG_LEVEL", "WARNING")
+
+from api import db  # noqa: E402
+from api.app import create_app  # noqa: E402
+from api.cli import migrate_async  # noqa: E402
+from api.context import AppContext  # noqa: E402
+from api.settings import Settings  # noqa: E402
+
+BACKEND = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
+STORE = "redis" if os.environ.get("REDIS_URL") else "memory"
+
+
+def pytest_report_header() -> str:
+    return f"xinyi backends: database={BACKEND} store={STORE}"
+
+
+@pytest.fixture(scope="session")
+async def app() -> AsyncIterator[Litestar]:
+    await migrate_async()
+    yield create_app(Settings.from_env())
+
+
+class ApiClient(httpx.AsyncClient):
+    """HTTP client bound to the app in this event loop (so tests and app share one database pool)."""
+
+    def __init__(self, app: Litestar) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
+        self.app = app
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[ApiClient]:
+    # The app's own lifespan runs in a task group that cannot span fixture set-up and tear-down,
+    # so the same start and stop steps are taken here, in the tests' event loop.
+    context: AppContext = app.state.ctx
+    await db.open_engine(context.engine, context.settings)
+    try:
+        async with ApiClient(app) as c:
+            yield c
+    finally:
+        await context.store.close()
+        await db.close_engine(context.engine)
+
+
+@pytest.fixture(scope="session")
+def ctx(app: Litestar, client: ApiClient) -> AppContext:
+    context: AppContext = app.state.ctx
+    return context
+
+
+@pytest.fixture
+def override_settings(ctx: AppContext) -> Iterator[Any]:
+    """Temporarily change settings of the running app (e.g. tighter limits)."""
+    original = ctx.settings
+
+    @contextmanager
+    def apply(**changes: Any) -> Iterator[None]:
+        ctx.settings = msgspec.structs.replace(original, **changes)
+        try:
+            yield
+        finally:
+            ctx.settings = original
+
+    yield apply
+    ctx.settings = original

