@@ -16,6 +16,8 @@ from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
+from api.store import StoreUnavailable
+
 logger = logging.getLogger("xinyi.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -207,8 +209,6 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
 
 
 def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    from api.store import StoreUnavailable  # local: store imports errors
-
     if isinstance(exc, StoreUnavailable):
         return problem_response(
             _problem(503, code="store_unavailable", title="The shared store is unavailable",

@@ -52,7 +52,7 @@ class Store(Protocol):
 class MemoryStore:
     """In-process store for the embedded single-process mode and unit tests."""
 
-    def __init__(self, namespace: str = "xinyi", clock: type[time] | None = None) -> None:
+    def __init__(self, namespace: str = "xinyi") -> None:
         self._namespace = namespace
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._now = time.monotonic
@@ -147,10 +147,10 @@ class RedisStore:
 
     async def get(self, domain: str, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self._redis.get(self._key(domain, key))
+            value = await self._redis.get(self._key(domain, key))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        return value
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None:
         try:

@@ -38,7 +38,7 @@ def normalize_id_number(value: str) -> str:
     try:
         return str(ric.validate(value.strip().upper()))
     except StdnumValidationError as exc:
-        raise InvalidIdentifier("id_number", exc.message) from None
+        raise InvalidIdentifier("id_number", str(exc)) from None
 
 
 def normalize_uscc(value: str) -> str:
@@ -46,7 +46,7 @@ def normalize_uscc(value: str) -> str:
     try:
         return str(uscc.validate(value.strip().upper()))
     except StdnumValidationError as exc:
-        raise InvalidIdentifier("uscc", exc.message) from None
+        raise InvalidIdentifier("uscc", str(exc)) from None
 
 
 def normalize_phone(value: str) -> str:

@@ -4,7 +4,7 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from credit.tables import Person, Enterprise, CreditRecord
+from credit.tables import CreditRecord, Enterprise, Person
 
 APP_CONFIG = AppConfig(
     app_name="credit",

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number
 from credit.tables import Person
 
+# Piccolo adds the `id` primary key implicitly; reach it through the table's meta for typing.
+_PERSON_PK = Person._meta.primary_key
+
 
 @dataclass(frozen=True, slots=True)
 class PersonIdentity:
@@ -23,7 +26,7 @@ async def match_person(*, cipher: FieldCipher, name: str, id_number: str) -> Per
         InvalidIdentifier: the id number itself is not a valid 公民身份号码.
     """
     number = normalize_id_number(id_number)
-    row = await Person.select(Person.id, Person.public_id, Person.name).where(
+    row = await Person.select(_PERSON_PK, Person.public_id, Person.name).where(
         Person.id_number_hash == cipher.lookup_hash("id_number", number)).first()
     if row is None or row["name"] != name.strip():
         return None
@@ -31,8 +34,8 @@ async def match_person(*, cipher: FieldCipher, name: str, id_number: str) -> Per
 
 
 async def person_identity(*, cipher: FieldCipher, person_id: int) -> PersonIdentity | None:
-    row = await Person.select(Person.id, Person.public_id, Person.name, Person.id_number_enc).where(
-        Person.id == person_id).first()
+    row = await Person.select(_PERSON_PK, Person.public_id, Person.name, Person.id_number_enc).where(
+        person_id == _PERSON_PK).first()
     if row is None:
         return None
     return PersonIdentity(id=row["id"], public_id=row["public_id"], name=row["name"],

@@ -4,7 +4,6 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-
 APP_CONFIG = AppConfig(
     app_name="lending",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
+
 from api.errors import Conflict, Unprocessable
 from partners.credentials import hash_secret, new_client_secret
 from partners.scopes import ALLOWED_SCOPES, PARTNER_KINDS
@@ -54,8 +56,6 @@ def validate_scopes(*, kind: str, scopes: list[str] | None) -> frozenset[str]:
 
 def validate_jwks(jwks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Accept only public EC (P-256) or OKP (Ed25519) keys with a `kid`; never private material."""
-    import jwt
-
     keys = jwks or []
     for key in keys:
         if "d" in key:

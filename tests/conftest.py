@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
-import httpx
 from litestar import Litestar
 
 _tmp = tempfile.mkdtemp(prefix="xinyi-test-")
@@ -38,9 +38,9 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-async def app() -> AsyncIterator[Litestar]:
+async def app() -> Litestar:
     await migrate_async()
-    yield create_app(Settings.from_env())
+    return create_app(Settings.from_env())
 
 
 class ApiClient(httpx.AsyncClient):

@@ -31,8 +31,8 @@ def app_context(connection: ASGIConnection[Any, Any, Any, Any]) -> AppContext:
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The verified caller of this request (cached on the connection)."""
     cached = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    if isinstance(cached, Principal):
+        return cached
     header = connection.headers.get("authorization")
     if not header:
         raise Unauthorized("a bearer token is required", code="missing_token")
@@ -50,9 +50,9 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The principal a guard already authenticated (handlers call this)."""
     principal = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
-    if principal is None:
+    if not isinstance(principal, Principal):
         raise Unauthorized("a bearer token is required", code="missing_token")
-    return principal  # type: ignore[no-any-return]
+    return principal
 
 
 async def citizen(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -7,7 +7,9 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-Phone = Annotated[str, Meta(min_length=11, max_length=20, description="Mainland mobile number", examples=["13800138000"])]
+Phone = Annotated[
+    str, Meta(min_length=11, max_length=20, description="Mainland mobile number", examples=["13800138000"])
+]
 OtpCode = Annotated[str, Meta(pattern=r"^\d{6}$", description="The 6-digit code received by SMS")]
 Opaque = Annotated[str, Meta(min_length=1, max_length=4096)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -55,7 +57,7 @@ TokenRequest = OtpGrant | RefreshGrant | ClientCredentialsGrant | PasswordGrant
 class TokenResponse(msgspec.Struct, omit_defaults=True):
     access_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     scope: str = ""
     refresh_token: str | None = None
 

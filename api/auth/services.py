@@ -102,8 +102,9 @@ async def request_otp(*, ctx: AppContext, phone: str, client_address: str) -> Ot
     await store.set("otp", f"code:{phone_hash}", _otp_digest(ctx, phone_hash, code),
                     ttl_seconds=settings.otp_ttl_seconds)
     try:
-        await ctx.sms.send(SmsMessage(phone=number, template="login_otp",
-                                      text=f"【信易+】验证码 {code}，{settings.otp_ttl_seconds // 60} 分钟内有效，请勿告诉他人。"))
+        minutes = settings.otp_ttl_seconds // 60
+        text = f"【信易+】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。"
+        await ctx.sms.send(SmsMessage(phone=number, template="login_otp", text=text))
     except SmsDeliveryError:
         await store.delete("otp", f"code:{phone_hash}")
         await store.delete("otp", f"cool:{phone_hash}")
@@ -240,9 +241,11 @@ async def client_credentials(
     else:
         if not client_id or not client_secret:
             raise InvalidClient("client_id and client_secret (or a client assertion) are required")
-        partner = await find_partner(client_id)
-        if not verify_secret(client_secret, partner.secret_hash if partner else None) or partner is None:
+        found = await find_partner(client_id)
+        # verify_secret runs (and costs the same) even for an unknown client: no timing oracle.
+        if not verify_secret(client_secret, found.secret_hash if found else None) or found is None:
             raise InvalidClient()
+        partner = found
     if partner.status != "active":
         raise InvalidClient("the partner is not active", code="partner_suspended")
     scopes = _granted_scopes(partner, scope)

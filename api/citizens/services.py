@@ -65,7 +65,7 @@ async def bind_identity(*, ctx: AppContext, account_id: str, name: str, id_numbe
         updated = await CitizenAccount.update(
             {CitizenAccount.person: person.id, CitizenAccount.bound_at: datetime.now(UTC)}
         ).where((CitizenAccount.public_id == account_id) & CitizenAccount.person.is_null()).returning(
-            CitizenAccount.id)
+            CitizenAccount._meta.primary_key)
     except Exception as exc:
         if "unique" in str(exc).lower():
             raise Conflict("this identity is bound to another account", code="identity_already_bound") from None
