@@ -35,7 +35,7 @@ async def match_person(*, cipher: FieldCipher, name: str, id_number: str) -> Per
 
 async def person_identity(*, cipher: FieldCipher, person_id: int) -> PersonIdentity | None:
     row = await Person.select(_PERSON_PK, Person.public_id, Person.name, Person.id_number_enc).where(
-        person_id == _PERSON_PK).first()
+        _PERSON_PK.is_in([person_id])).first()
     if row is None:
         return None
     return PersonIdentity(id=row["id"], public_id=row["public_id"], name=row["name"],
