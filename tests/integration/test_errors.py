@@ -78,3 +78,35 @@ async def test_security_headers(client) -> None:
     r = await client.get("/health/live")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
+
+
+async def test_store_outage_fails_closed_with_503(client, ctx) -> None:
+    from api.store import RedisStore
+
+    session = await citizen_login(client)
+    original = ctx.store
+    ctx.store = RedisStore("redis://127.0.0.1:1/0", "unreachable")
+    try:
+        r = await client.get("/v1/me", headers=session.headers)  # revocation cannot be checked
+        otp = await client.post("/v1/auth/otp", json={"phone": phone()})
+    finally:
+        await ctx.store.close()
+        ctx.store = original
+    _problem(r, 503, "store_unavailable")
+    _problem(otp, 503, "store_unavailable")
+    assert (await client.get("/v1/me", headers=session.headers)).status_code == 200  # resumes by itself
+
+
+async def test_no_phone_or_id_number_reaches_the_logs(client, ctx, caplog) -> None:
+    import logging
+
+    from tests.factories import registry_person
+
+    caplog.set_level(logging.DEBUG)
+    person = await registry_person(ctx, name="郑十")
+    session = await citizen_login(client)
+    await client.post("/v1/me/identity", headers=session.headers, json={"name": "郑十", "id_number": person.id_number})
+    await client.post("/v1/me/identity", headers=session.headers, json={"name": "郑十", "id_number": "123"})
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert session.phone not in logged
+    assert person.id_number not in logged
