@@ -110,7 +110,7 @@ def counts(record: RecordFact, *, as_of: datetime, policy: PolicyBook) -> bool:
 def record_weight(record: RecordFact, *, as_of: datetime) -> float:
     age_days = max(0.0, (as_of - record.occurred_at).total_seconds() / 86400.0)
     half_life = HALF_LIFE_DAYS[(1 if record.polarity > 0 else -1, record.severity)]
-    return SEVERITY_WEIGHT[record.severity] * 0.5 ** (age_days / half_life)
+    return SEVERITY_WEIGHT[record.severity] * math.pow(0.5, age_days / half_life)
 
 
 def compute_score(records: Iterable[RecordFact], *, as_of: datetime, policy: PolicyBook | None = None) -> Score:

@@ -1,0 +1,108 @@
+"""The `xinyi` command as a user runs it: up (migrate + seed + serve), seed, admin and partner create.
+
+These run the real console script in a subprocess on the embedded default (a fresh SQLite file and
+the in-process store), which is what the README's quick start promises.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XINYI_SMS_ADAPTER")}
+    env.update({"XINYI_ENV": "dev", "XINYI_SQLITE_PATH": str(tmp_path / "cli.sqlite"), "XINYI_LOG_LEVEL": "WARNING"})
+    return env
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([XINYI, *args], env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def running_up(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    process = subprocess.Popen([XINYI, "up", "--port", str(port), "--persons", "60", "--enterprises", "6"],
+                               env=embedded_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.3)
+        else:
+            pytest.fail("xinyi up did not become ready within 120 s")
+        yield base, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_up_serves_a_seeded_city_with_docs(running_up: tuple[str, subprocess.Popen[str]]) -> None:
+    base, _ = running_up
+    assert httpx.get(f"{base}/schema/swagger", timeout=5).status_code == 200
+    assert "/v1/auth/token" in httpx.get(f"{base}/schema/openapi.json", timeout=5).json()["paths"]
+    sent = httpx.post(f"{base}/v1/auth/otp", json={"phone": "13900139000"}, timeout=5)
+    assert sent.status_code == 202
+    token = httpx.post(f"{base}/v1/auth/token", timeout=5,
+                       json={"grant_type": "otp", "phone": "13900139000", "code": sent.json()["dev_code"]})
+    assert token.status_code == 200
+    me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=5)
+    assert me.json()["phone"] == "13900139000"
+
+
+def test_seed_admin_and_partner_commands(embedded_env: dict[str, str]) -> None:
+    _run(embedded_env, "migrate")
+    first = _run(embedded_env, "seed", "--persons", "40", "--enterprises", "4", "--seed", "7")
+    assert "client_secret" in first or "secret" in first
+    again = _run(embedded_env, "seed", "--persons", "40", "--enterprises", "4", "--seed", "7")
+    assert again  # a second run does not fail
+    created = _run(embedded_env, "admin", "create", "--username", "auditor1", "--role", "auditor")
+    assert "auditor1" in created
+    assert "password (shown once)" in created
+    partner = _run(embedded_env, "partner", "create", "--name", "测试银行", "--kind", "bank")
+    assert "client_id:" in partner
+    assert "client_secret:" in partner
+    refused = subprocess.run([XINYI, "partner", "create", "--name", "x", "--kind", "bank", "--scopes", "records:write"],
+                             env=embedded_env, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode != 0
+    assert "cannot hold" in refused.stderr
+
+
+def test_serve_refuses_unsafe_production_settings(embedded_env: dict[str, str]) -> None:
+    env = {**embedded_env, "XINYI_ENV": "production"}
+    done = subprocess.run([XINYI, "serve", "--port", str(_free_port())], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0
+    assert "required" in done.stderr
