@@ -23,6 +23,13 @@ from api.errors import DomainError, exception_handlers
 from api.ops import MetricsController, live, prometheus_config, ready
 from api.settings import Settings
 from api.store import build_store
+from credit.ledger import LedgerWriter
+from credit.routes import (
+    MyCreditController,
+    PartnerAuthorizationController,
+    ScoresController,
+    latest_ledger_checkpoint,
+)
 from partners.routes import PartnerSelfController
 
 _JSON_TYPES = ("application/json",)
@@ -37,6 +44,7 @@ TAGS = [
     Tag(name="citizen", description="A citizen's own data (/v1/me)"),
     Tag(name="partner", description="Banks, merchants, data sources, departments and peer cities"),
     Tag(name="admin", description="Credit office operators"),
+    Tag(name="ledger", description="The tamper-evident access ledger"),
     Tag(name="ops", description="Health and metrics"),
 ]
 
@@ -85,7 +93,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = db.build_engine(settings)
     db.bind_tables(engine)
     ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
-                     tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings))
+                     tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
+                     ledger=LedgerWriter(engine))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await ctx.ledger.close()
             await ctx.store.close()
             await ctx.sms.close()
             await db.close_engine(engine)
@@ -102,7 +112,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins else None
     prometheus = prometheus_config()
     return Litestar(
-        route_handlers=[AuthController, jwks, MeController, PartnerSelfController, AdminPartnersController,
+        route_handlers=[AuthController, jwks, MeController, MyCreditController, PartnerAuthorizationController,
+                        ScoresController, latest_ledger_checkpoint, PartnerSelfController, AdminPartnersController,
                         live, ready, MetricsController],
         state=State({"ctx": ctx}),
         lifespan=[lifespan],

@@ -11,6 +11,7 @@ from api.auth.tokens import TokenService
 from api.settings import Settings
 from api.store import Store
 from credit.identity import FieldCipher
+from credit.ledger import LedgerWriter
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
 
 
@@ -22,6 +23,7 @@ class AppContext:
     tokens: TokenService
     cipher: FieldCipher
     sms: SmsSender
+    ledger: LedgerWriter
 
 
 def build_tokens(settings: Settings) -> TokenService:

@@ -53,3 +53,41 @@ CATEGORIES: dict[str, RecordCategory] = {
         RecordCategory("tax_grade_a", "纳税信用A级", +1, "history", "general", ("enterprise",)),
     )
 }
+
+
+# What a partner may receive about a subject under an authorization (DESIGN §3).
+DATA_SCOPES: dict[str, str] = {
+    "tier": "信用等级 (AAA/AA/A/B/C)",
+    "score_band": "信用分区间 (e.g. 700-749)",
+    "score": "信用分",
+    "dimensions": "五维度得分",
+    "reasons": "主要影响因素",
+    "portrait": "企业信用画像",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """Why a partner asks: each purpose caps validity, daily uses and the scopes it can justify."""
+
+    code: str
+    name: str
+    subject_kind: SubjectKind
+    allowed_scopes: frozenset[str]
+    max_validity_days: int
+    daily_cap: int
+
+
+PURPOSES: dict[str, Purpose] = {
+    p.code: p
+    for p in (
+        Purpose("loan_pre_approval", "贷前审查", "person",
+                frozenset({"tier", "score_band", "score", "dimensions", "reasons"}), 90, 10),
+        Purpose("loan_post_management", "贷后管理", "person", frozenset({"tier", "score_band", "score"}), 365, 2),
+        Purpose("deposit_waiver", "信用免押", "person", frozenset({"tier", "score_band"}), 365, 50),
+        Purpose("pay_later", "先享后付", "person", frozenset({"tier", "score_band"}), 365, 50),
+        Purpose("rental_screening", "租赁资信审查", "person", frozenset({"tier", "score_band", "reasons"}), 30, 5),
+        Purpose("public_service_check", "公共服务信用核查", "person", frozenset({"tier"}), 30, 20),
+        Purpose("enterprise_financing", "企业融资", "enterprise", frozenset({"portrait", "tier", "score"}), 180, 20),
+    )
+}

@@ -6,7 +6,7 @@ Identity numbers (公民身份号码, 统一社会信用代码) and phones are s
 
 from __future__ import annotations
 
-from piccolo.columns import Date, ForeignKey, Integer, SmallInt, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, BigInt, Date, ForeignKey, Integer, SmallInt, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -64,3 +64,134 @@ class CreditRecord(Table, tablename="credit_records"):
     status = Varchar(length=12, default="active")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class CurrentScore(Table, tablename="current_scores"):
+    """The latest score of each person (one row per person), kept in step with their records."""
+
+    person = ForeignKey(references=Person, unique=True, index=True)
+    total = SmallInt()
+    tier = Varchar(length=3)
+    dimensions = JSON()
+    reasons = JSON()
+    objected_records = SmallInt(default=0)
+    model_version = Varchar(length=24)
+    as_of = Timestamptz()
+
+
+class ScoreSnapshot(Table, tablename="score_snapshots"):
+    """Score history: a row whenever a person's total or tier changes (and the first score)."""
+
+    person = ForeignKey(references=Person, index=True)
+    total = SmallInt()
+    tier = Varchar(length=3)
+    dimensions = JSON()
+    reasons = JSON()
+    model_version = Varchar(length=24)
+    trigger = Varchar(length=24)  # record_change | recompute | objection | repair
+    as_of = Timestamptz(index=True)
+
+
+class Authorization(Table, tablename="authorizations"):
+    """A subject's consent for one partner, one purpose and a set of scopes (DESIGN §3).
+
+    Created by the partner as `awaiting_authorization`; decided by the subject. A request naming a
+    subject that does not exist is stored all the same (unmatched) so the partner cannot tell.
+    """
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    partner_client_id = Varchar(length=40, index=True)
+    partner_name = Varchar(length=128)
+    partner_kind = Varchar(length=16)
+    subject_kind = Varchar(length=10)
+    person = ForeignKey(references=Person, null=True, index=True)
+    enterprise = ForeignKey(references=Enterprise, null=True, index=True)
+    purpose = Varchar(length=40)
+    scopes = Text()
+    status = Varchar(length=24, index=True)
+    daily_cap = Integer()
+    validity_days = Integer()
+    request_expires_at = Timestamptz()
+    valid_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    decided_at = Timestamptz(null=True, default=None)
+    ended_at = Timestamptz(null=True, default=None)
+    ended_reason = Varchar(length=200, null=True, default=None)
+
+
+class OutboxEvent(Table, tablename="outbox_events"):
+    """Transactional outbox: events written with the change that caused them, delivered later."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    topic = Varchar(length=48)
+    aggregate_id = Varchar(length=40, index=True)  # e.g. the authorization the event is about
+    recipient = Varchar(length=40, index=True)  # partner client id, or "citizen:<account>" for notices
+    payload = JSON()
+    status = Varchar(length=12, default="pending", index=True)
+    attempts = SmallInt(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class LedgerEntry(Table, tablename="access_ledger"):
+    """One read of a subject's credit data by someone other than the subject. Append-only, hash-chained.
+
+    `hash = SHA-256(canonical entry including prev_hash)`; no code path updates or deletes rows.
+    """
+
+    seq = BigInt(unique=True, index=True)
+    at = Timestamptz()
+    actor_kind = Varchar(length=16)
+    actor_id = Varchar(length=40)
+    actor_name = Varchar(length=128)
+    actor_type = Varchar(length=16)
+    subject_kind = Varchar(length=10)
+    subject_id = Varchar(length=32, index=True)
+    action = Varchar(length=32)
+    purpose = Varchar(length=40, null=True, default=None)
+    authorization_id = Varchar(length=32, null=True, default=None)
+    outcome = Varchar(length=40)
+    fields = Text(default="")
+    result_digest = Varchar(length=64)
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+
+
+class LedgerCheckpoint(Table, tablename="ledger_checkpoints"):
+    """A signed statement (EdDSA JWS) of the chain head at `seq`."""
+
+    seq = BigInt(index=True)
+    hash = Varchar(length=64)
+    signature = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Objection(Table, tablename="objections"):
+    """A subject's dispute (异议) of one of their records; the record is flagged while it is open."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    record = ForeignKey(references=CreditRecord, index=True)
+    person = ForeignKey(references=Person, index=True)
+    reason = Text()
+    status = Varchar(length=12, default="open", index=True)  # open | upheld | rejected
+    record_status_before = Varchar(length=12)
+    due_at = Timestamptz()
+    created_at = Timestamptz(default=TimestamptzNow())
+    decided_at = Timestamptz(null=True, default=None)
+    decided_by = Varchar(length=32, null=True, default=None)
+    decision_note = Text(null=True, default=None)
+
+
+class Repair(Table, tablename="repairs"):
+    """A subject's application for credit repair (信用修复) of a negative record."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    record = ForeignKey(references=CreditRecord, index=True)
+    person = ForeignKey(references=Person, index=True)
+    statement = Text()
+    status = Varchar(length=12, default="pending", index=True)  # pending | approved | rejected
+    created_at = Timestamptz(default=TimestamptzNow())
+    decided_at = Timestamptz(null=True, default=None)
+    decided_by = Varchar(length=32, null=True, default=None)
+    decision_note = Text(null=True, default=None)

@@ -106,3 +106,56 @@ async def operator_session(client: Any, *, role: str = "officer") -> Session:
     assert token.status_code == 200, token.text
     body = token.json()
     return Session(phone="", access_token=body["access_token"], refresh_token=body["refresh_token"])
+
+
+async def add_record(ctx: AppContext, person: RegistryPerson, *, category: str = "contract_default",
+                     severity: str | None = None, days_ago: int = 10, status: str = "active") -> str:
+    """Insert a credit record for `person` as a data source would."""
+    from datetime import UTC, datetime, timedelta
+
+    from credit.catalog import CATEGORIES
+    from credit.tables import CreditRecord
+
+    entry = CATEGORIES[category]
+    pid = (await Person.select(Person._meta.primary_key).where(Person.public_id == person.public_id).first())["id"]
+    public_id = new_public_id("rec")
+    await CreditRecord.insert(CreditRecord(
+        public_id=public_id, subject_kind="person", person=pid, category=category, polarity=entry.polarity,
+        severity=severity or entry.default_severity, dimension=entry.dimension, title=entry.name,
+        source="test-source", source_ref=public_id, occurred_at=datetime.now(UTC) - timedelta(days=days_ago),
+        status=status))
+    return public_id
+
+
+@dataclass
+class Citizen:
+    person: RegistryPerson
+    session: Session
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.session.headers
+
+
+async def bound_citizen(client: Any, ctx: AppContext, *, name: str = "陈一") -> Citizen:
+    """A registry person who has logged in and bound their identity."""
+    person = await registry_person(ctx, name=name)
+    session = await citizen_login(client)
+    bound = await client.post("/v1/me/identity", headers=session.headers,
+                              json={"name": name, "id_number": person.id_number})
+    assert bound.status_code == 200, bound.text
+    return Citizen(person=person, session=session)
+
+
+async def authorization_for(client: Any, partner: Session, citizen: Citizen, *, purpose: str = "loan_pre_approval",
+                            scopes: list[str] | None = None, approve: bool = True, validity_days: int = 30) -> str:
+    """A partner asks; the citizen approves (unless told not to). Returns the authorization id."""
+    r = await client.post("/v1/authorizations", headers=partner.headers, json={
+        "subject": {"kind": "person", "id_number": citizen.person.id_number, "name": citizen.person.name},
+        "purpose": purpose, "scopes": scopes or ["tier", "score"], "validity_days": validity_days})
+    assert r.status_code == 201, r.text
+    authorization_id = str(r.json()["id"])
+    if approve:
+        a = await client.post(f"/v1/me/authorizations/{authorization_id}/approve", headers=citizen.headers)
+        assert a.status_code == 200, a.text
+    return authorization_id

@@ -136,3 +136,16 @@ class TokenService:
             role=claims.get("role"),
             family_id=claims.get("fam"),
         )
+
+    def sign_document(self, claims: dict[str, Any], *, typ: str) -> str:
+        """Sign a statement (consent receipt, ledger checkpoint) as a compact EdDSA JWS."""
+        body = {"iss": self.issuer, "iat": int(time.time()), **claims}
+        return jwt.encode(body, self._private, algorithm=ALGORITHM, headers={"kid": self._key_id, "typ": typ})
+
+    def verify_document(self, token: str, *, typ: str) -> dict[str, Any]:
+        """Verify a statement signed by `sign_document` (raises `jwt.PyJWTError` when it does not verify)."""
+        if jwt.get_unverified_header(token).get("typ") != typ:
+            raise jwt.InvalidTokenError("unexpected document type")
+        claims: dict[str, Any] = jwt.decode(token, self._public, algorithms=[ALGORITHM], issuer=self.issuer,
+                                            options={"require": ["iss", "iat"], "verify_aud": False})
+        return claims

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.context import AppContext
-from api.errors import Conflict, NotFound, RateLimited, Unprocessable
+from api.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from api.tables import CitizenAccount
 from credit.identity import InvalidIdentifier
 from credit.services import PersonIdentity, match_person, person_identity
@@ -73,3 +73,11 @@ async def bind_identity(*, ctx: AppContext, account_id: str, name: str, id_numbe
     if not updated:
         raise Conflict("this account is already bound to another identity", code="account_already_bound")
     return await account_view(ctx=ctx, account_id=account_id)
+
+
+async def bound_person_id(*, account_id: str) -> int:
+    """The registry person behind a citizen account; credit data needs a bound identity."""
+    row = await CitizenAccount.select(CitizenAccount.person).where(CitizenAccount.public_id == account_id).first()
+    if row is None or row["person"] is None:
+        raise Forbidden("bind your identity first (POST /v1/me/identity)", code="identity_not_bound")
+    return int(row["person"])

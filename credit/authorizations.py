@@ -1,0 +1,273 @@
+"""Authorizations (consent): partners ask, subjects decide, every transition leaves an outbox event.
+
+States (DESIGN §3): awaiting_authorization → authorized → revoked | expired | terminated, and
+awaiting_authorization → rejected | expired. Transitions are conditional updates (`WHERE status = …`),
+so two concurrent decisions cannot both win. Status is read from the database on every use, which is
+what makes a revocation effective for the very next request on every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.errors import Conflict, NotFound, Unprocessable
+from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
+from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
+from credit.tables import Authorization, Enterprise, OutboxEvent, Person
+
+REQUEST_TTL = timedelta(days=7)
+AWAITING = "awaiting_authorization"
+AUTHORIZED = "authorized"
+TERMINAL = frozenset({"rejected", "revoked", "expired", "terminated"})
+
+_COLUMNS = (
+    Authorization.public_id, Authorization.partner_client_id, Authorization.partner_name,
+    Authorization.partner_kind, Authorization.subject_kind, Authorization.person, Authorization.enterprise,
+    Authorization.purpose, Authorization.scopes, Authorization.status, Authorization.daily_cap,
+    Authorization.validity_days, Authorization.request_expires_at, Authorization.valid_until,
+    Authorization.created_at, Authorization.decided_at, Authorization.ended_at, Authorization.ended_reason,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationView:
+    id: str
+    partner_client_id: str
+    partner_name: str
+    partner_kind: str
+    subject_kind: str
+    person_id: int | None
+    enterprise_id: int | None
+    purpose: str
+    scopes: tuple[str, ...]
+    status: str
+    daily_cap: int
+    validity_days: int
+    request_expires_at: datetime
+    valid_until: datetime | None
+    created_at: datetime
+    decided_at: datetime | None
+    ended_at: datetime | None
+    ended_reason: str | None
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.status == AUTHORIZED and self.valid_until is not None and now < self.valid_until
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _view(row: dict[str, Any]) -> AuthorizationView:
+    return AuthorizationView(
+        id=row["public_id"], partner_client_id=row["partner_client_id"], partner_name=row["partner_name"],
+        partner_kind=row["partner_kind"], subject_kind=row["subject_kind"], person_id=row["person"],
+        enterprise_id=row["enterprise"], purpose=row["purpose"], scopes=tuple(row["scopes"].split()),
+        status=row["status"], daily_cap=int(row["daily_cap"]), validity_days=int(row["validity_days"]),
+        request_expires_at=_utc(row["request_expires_at"]) or datetime.now(UTC), valid_until=_utc(row["valid_until"]),
+        created_at=_utc(row["created_at"]) or datetime.now(UTC), decided_at=_utc(row["decided_at"]),
+        ended_at=_utc(row["ended_at"]), ended_reason=row["ended_reason"],
+    )
+
+
+def open_id(*, consent_key: bytes, partner_client_id: str, subject_public_id: str) -> str:
+    """Partner-scoped subject id: the same person has unrelated open ids at two partners."""
+    digest = hmac.new(consent_key, f"{partner_client_id}:{subject_public_id}".encode(), hashlib.sha256).hexdigest()
+    return f"oid_{digest[:32]}"
+
+
+def _outbox(*, topic: str, authorization: AuthorizationView, extra: dict[str, Any] | None = None) -> OutboxEvent:
+    payload = {"type": topic, "authorization_id": authorization.id, "purpose": authorization.purpose,
+               "status": authorization.status, **(extra or {})}
+    return OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic=topic, aggregate_id=authorization.id,
+                       recipient=authorization.partner_client_id, payload=payload)
+
+
+def _purpose_or_422(code: str, subject_kind: str) -> Purpose:
+    purpose = PURPOSES.get(code)
+    if purpose is None:
+        raise Unprocessable(f"unknown purpose {code!r}", code="unknown_purpose")
+    if purpose.subject_kind != subject_kind:
+        raise Unprocessable(f"purpose {code!r} is for {purpose.subject_kind} subjects", code="purpose_subject_mismatch")
+    return purpose
+
+
+async def request_authorization(
+    *,
+    cipher: FieldCipher,
+    partner_client_id: str,
+    partner_name: str,
+    partner_kind: str,
+    subject_kind: str,
+    purpose_code: str,
+    scopes: list[str],
+    validity_days: int,
+    id_number: str | None = None,
+    name: str | None = None,
+    uscc: str | None = None,
+) -> AuthorizationView:
+    """Create an authorization request. The answer is identical whether or not the subject exists."""
+    purpose = _purpose_or_422(purpose_code, subject_kind)
+    wanted = frozenset(scopes)
+    if not wanted:
+        raise Unprocessable("at least one scope is required", code="scopes_required")
+    if unknown := wanted - DATA_SCOPES.keys():
+        raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}", code="unknown_scope")
+    if extra := wanted - purpose.allowed_scopes:
+        raise Unprocessable(f"purpose {purpose.code} does not justify: {', '.join(sorted(extra))}",
+                            code="scope_not_allowed_for_purpose")
+    if not 1 <= validity_days <= purpose.max_validity_days:
+        raise Unprocessable(f"validity must be 1..{purpose.max_validity_days} days for {purpose.code}",
+                            code="validity_too_long")
+    person_id: int | None = None
+    enterprise_id: int | None = None
+    try:
+        if subject_kind == "person":
+            if not id_number or not name:
+                raise Unprocessable("a person is named by id_number and name", code="subject_required")
+            number = normalize_id_number(id_number)
+            row = await Person.select(Person._meta.primary_key, Person.name).where(
+                Person.id_number_hash == cipher.lookup_hash("id_number", number)).first()
+            # A wrong name is treated exactly like an unknown person: stored unmatched, never approvable.
+            person_id = row["id"] if row and row["name"] == name.strip() else None
+        else:
+            if not uscc:
+                raise Unprocessable("an enterprise is named by its uscc", code="subject_required")
+            code = normalize_uscc(uscc)
+            row = await Enterprise.select(Enterprise._meta.primary_key).where(
+                Enterprise.uscc_hash == cipher.lookup_hash("uscc", code)).first()
+            enterprise_id = row["id"] if row else None
+    except InvalidIdentifier as exc:
+        raise Unprocessable(f"invalid {exc.kind}: {exc.reason}", code=f"invalid_{exc.kind}",
+                            errors=[{"field": exc.kind, "message": exc.reason}]) from None
+    now = datetime.now(UTC)
+    public_id = f"authz_{secrets.token_hex(12)}"
+    await Authorization.insert(Authorization(
+        public_id=public_id, partner_client_id=partner_client_id, partner_name=partner_name,
+        partner_kind=partner_kind, subject_kind=subject_kind, person=person_id, enterprise=enterprise_id,
+        purpose=purpose.code, scopes=" ".join(sorted(wanted)), status=AWAITING, daily_cap=purpose.daily_cap,
+        validity_days=validity_days, request_expires_at=now + REQUEST_TTL, created_at=now))
+    return await _get(public_id)
+
+
+async def _get(public_id: str) -> AuthorizationView:
+    row = await Authorization.select(*_COLUMNS).where(Authorization.public_id == public_id).first()
+    if row is None:
+        raise NotFound("authorization not found", code="authorization_not_found")
+    return _view(row)
+
+
+async def for_partner(*, public_id: str, partner_client_id: str) -> AuthorizationView:
+    """The partner's own authorization; another partner's looks exactly like a missing one."""
+    view = await _expire_if_due(await _get(public_id))
+    if view.partner_client_id != partner_client_id:
+        raise NotFound("authorization not found", code="authorization_not_found")
+    return view
+
+
+async def for_person(*, public_id: str, person_id: int) -> AuthorizationView:
+    """The subject's own authorization (anyone else's is a 404)."""
+    view = await _expire_if_due(await _get(public_id))
+    if view.person_id != person_id:
+        raise NotFound("authorization not found", code="authorization_not_found")
+    return view
+
+
+async def list_for_person(*, person_id: int, limit: int, before: str | None = None) -> list[AuthorizationView]:
+    query = Authorization.select(*_COLUMNS).where(Authorization.person == person_id).order_by(
+        Authorization.public_id, ascending=False).limit(limit)
+    if before:
+        query = query.where(Authorization.public_id < before)
+    return [await _expire_if_due(_view(r)) for r in await query]
+
+
+async def _transition(view: AuthorizationView, *, to: str, from_states: frozenset[str], topic: str,
+                      now: datetime, reason: str | None = None, values: dict[Any, Any] | None = None
+                      ) -> AuthorizationView:
+    """Move `view` to `to` if it is still in one of `from_states`; write the outbox event in the same step."""
+    changes: dict[Any, Any] = {Authorization.status: to, **(values or {})}
+    if to in TERMINAL:
+        changes[Authorization.ended_at] = now
+        changes[Authorization.ended_reason] = reason
+    async with Authorization._meta.db.transaction():
+        updated = await Authorization.update(changes).where(
+            (Authorization.public_id == view.id) & Authorization.status.is_in(list(from_states))).returning(
+            Authorization.public_id)
+        if not updated:
+            current = await _get(view.id)
+            raise Conflict(f"the authorization is {current.status}", code="authorization_state_conflict",
+                           status_now=current.status)
+        after = await _get(view.id)
+        await OutboxEvent.insert(_outbox(topic=topic, authorization=after,
+                                         extra={"reason": reason} if reason else None))
+    return after
+
+
+async def _expire_if_due(view: AuthorizationView) -> AuthorizationView:
+    now = datetime.now(UTC)
+    if view.status == AWAITING and now >= view.request_expires_at:
+        return await _try_expire(view, now, "the request was not answered in time")
+    if view.status == AUTHORIZED and view.valid_until is not None and now >= view.valid_until:
+        return await _try_expire(view, now, "the authorization reached valid_until")
+    return view
+
+
+async def _try_expire(view: AuthorizationView, now: datetime, reason: str) -> AuthorizationView:
+    try:
+        return await _transition(view, to="expired", from_states=frozenset({view.status}),
+                                 topic="authorization.expired", now=now, reason=reason)
+    except Conflict:
+        return await _get(view.id)
+
+
+async def approve(*, public_id: str, person_id: int) -> AuthorizationView:
+    view = await for_person(public_id=public_id, person_id=person_id)
+    now = datetime.now(UTC)
+    return await _transition(view, to=AUTHORIZED, from_states=frozenset({AWAITING}),
+                             topic="authorization.authorized", now=now,
+                             values={Authorization.decided_at: now,
+                                     Authorization.valid_until: now + timedelta(days=view.validity_days)})
+
+
+async def reject(*, public_id: str, person_id: int, reason: str | None) -> AuthorizationView:
+    view = await for_person(public_id=public_id, person_id=person_id)
+    now = datetime.now(UTC)
+    return await _transition(view, to="rejected", from_states=frozenset({AWAITING}),
+                             topic="authorization.rejected", now=now, reason=reason,
+                             values={Authorization.decided_at: now})
+
+
+async def revoke(*, public_id: str, person_id: int, reason: str | None) -> AuthorizationView:
+    view = await for_person(public_id=public_id, person_id=person_id)
+    return await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
+                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason)
+
+
+async def terminate(*, public_id: str, partner_client_id: str, reason: str | None) -> AuthorizationView:
+    """The partner withdraws its own request or ends an authorization it no longer needs."""
+    view = await for_partner(public_id=public_id, partner_client_id=partner_client_id)
+    if view.status == AWAITING:
+        return await _transition(view, to="terminated", from_states=frozenset({AWAITING}),
+                                 topic="authorization.terminated", now=datetime.now(UTC), reason=reason)
+    return await _transition(view, to="terminated", from_states=frozenset({AUTHORIZED}),
+                             topic="authorization.terminated", now=datetime.now(UTC), reason=reason)
+
+
+async def expire_due(*, now: datetime | None = None) -> int:
+    """Sweep: expire unanswered requests and authorizations past valid_until (background job)."""
+    moment = now or datetime.now(UTC)
+    rows = await Authorization.select(*_COLUMNS).where(
+        ((Authorization.status == AWAITING) & (Authorization.request_expires_at <= moment))
+        | ((Authorization.status == AUTHORIZED) & (Authorization.valid_until <= moment))).limit(1000)
+    expired = 0
+    for row in rows:
+        if (await _expire_if_due(_view(row))).status == "expired":
+            expired += 1
+    return expired

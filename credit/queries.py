@@ -1,0 +1,177 @@
+"""Partner reads of a person's score under an authorization: full query and threshold check.
+
+Every outcome — answered or refused — is written to the access ledger before the partner hears it,
+except a request naming an authorization that does not exist (there is no subject to record it for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
+from api.store import Store
+from credit import authorizations as authz
+from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
+from credit.scores import current_score, score_band
+from credit.tables import Person
+
+SCORE_SCOPES = ("tier", "score_band", "score", "dimensions", "reasons")
+CHECK_TTL_SECONDS = 24 * 3600
+_PENDING = b"pending"
+_encoder = msgspec.json.Encoder()
+
+
+class AuthorizationRefused(DomainError):
+    status, code, title = 403, "authorization_not_usable", "The authorization does not allow this"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The partner making the request."""
+
+    client_id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswer:
+    data: dict[str, Any]
+    receipt: LedgerReceipt
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d")
+
+
+async def _person_public_id(person_id: int) -> str:
+    row = await Person.select(Person.public_id).where(Person._meta.primary_key.is_in([person_id])).first()
+    if row is None:
+        raise NotFound("authorization not found", code="authorization_not_found")
+    return str(row["public_id"])
+
+
+async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
+                  action: str, outcome: str, fields: tuple[str, ...] = (), digest: str = "") -> LedgerReceipt:
+    return await ledger.append(AccessEvent(
+        actor_kind="partner", actor_id=caller.client_id, actor_name=caller.name, actor_type=caller.kind,
+        subject_kind="person", subject_id=subject_id, action=action, outcome=outcome, purpose=view.purpose,
+        authorization_id=view.id, fields=fields, result_digest=digest or hashlib.sha256(b"").hexdigest()))
+
+
+async def _usable_authorization(*, store: Store, ledger: LedgerWriter, caller: Caller, authorization_id: str,
+                                purpose: str | None, action: str, count_use: bool = True
+                                ) -> tuple[authz.AuthorizationView, str]:
+    """Load and check an authorization for `action`; refusals are ledgered, then raised."""
+    try:
+        view = await authz.for_partner(public_id=authorization_id, partner_client_id=caller.client_id)
+    except NotFound:
+        # Another partner's authorization: record the attempt against its subject, answer "not found".
+        other = await _peek(authorization_id)
+        if other is not None and other.person_id is not None:
+            await _ledger(ledger, caller=caller, view=other, subject_id=await _person_public_id(other.person_id),
+                          action=action, outcome="not_your_authorization")
+        raise
+    if view.subject_kind != "person" or view.person_id is None:
+        if view.subject_kind != "person":
+            raise AuthorizationRefused("this authorization is not for a person", code="authorization_wrong_subject")
+        raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
+    subject_id = await _person_public_id(view.person_id)
+    refusal: DomainError | None = None
+    if not view.usable_at(datetime.now(UTC)):
+        refusal = AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
+    elif purpose is not None and purpose != view.purpose:
+        refusal = AuthorizationRefused(
+            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
+            code="purpose_mismatch")
+    elif action == "score.query" and not set(view.scopes) & set(SCORE_SCOPES):
+        refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
+    elif count_use:
+        uses = await store.incr_with_limit("authz", f"uses:{view.id}:{_today()}", limit=view.daily_cap,
+                                           ttl_seconds=26 * 3600)
+        if not uses.allowed:
+            refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
+                                  retry_after=uses.ttl_seconds)
+    if refusal is not None:
+        await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
+        raise refusal
+    return view, subject_id
+
+
+async def _peek(authorization_id: str) -> authz.AuthorizationView | None:
+    try:
+        return await authz._get(authorization_id)
+    except NotFound:
+        return None
+
+
+async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, caller: Caller,
+                      authorization_id: str, purpose: str | None) -> QueryAnswer:
+    """Return exactly the fields the authorization's scopes allow, after the ledger entry is durable."""
+    view, subject_id = await _usable_authorization(store=store, ledger=ledger, caller=caller,
+                                                   authorization_id=authorization_id, purpose=purpose,
+                                                   action="score.query")
+    assert view.person_id is not None
+    score = await current_score(store=store, person_id=view.person_id)
+    granted = [s for s in SCORE_SCOPES if s in view.scopes]
+    data: dict[str, Any] = {
+        "authorization_id": view.id,
+        "open_id": authz.open_id(consent_key=consent_key, partner_client_id=caller.client_id,
+                                 subject_public_id=subject_id),
+        "as_of": score.as_of.isoformat(),
+    }
+    if "tier" in granted:
+        data["tier"] = score.tier
+    if "score_band" in granted:
+        data["score_band"] = score_band(score.total)
+    if "score" in granted:
+        data["score"] = score.total
+    if "dimensions" in granted:
+        data["dimensions"] = score.dimensions
+    if "reasons" in granted:
+        data["reasons"] = [{"code": r.code, "text": r.text, "impact": r.impact} for r in score.reasons]
+    receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action="score.query",
+                            outcome="allowed", fields=tuple(granted), digest=result_digest(_encoder.encode(data)))
+    return QueryAnswer(data=data, receipt=receipt)
+
+
+async def check_score(*, store: Store, ledger: LedgerWriter, caller: Caller, authorization_id: str,
+                      threshold: int, transaction_id: str, purpose: str | None) -> QueryAnswer:
+    """Yes/no against a threshold. One transaction id answers once for 24 h and counts once."""
+    key = f"{caller.client_id}:{transaction_id}"
+    fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
+    if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=CHECK_TTL_SECONDS):
+        stored = await store.get("check", key)
+        if stored is None or stored == _PENDING:
+            raise Conflict("this transaction is being checked; retry shortly", code="check_in_progress")
+        first = msgspec.json.decode(stored)
+        if first["request"] != fingerprint:
+            raise Unprocessable("transaction_id was already used for a different check", code="transaction_id_reused")
+        return QueryAnswer(data=first["answer"], receipt=LedgerReceipt(seq=first["seq"], hash=first["hash"],
+                                                                       at=datetime.fromisoformat(first["at"])))
+    try:
+        view, subject_id = await _usable_authorization(store=store, ledger=ledger, caller=caller,
+                                                       authorization_id=authorization_id, purpose=purpose,
+                                                       action="score.check")
+        assert view.person_id is not None
+        score = await current_score(store=store, person_id=view.person_id)
+        answer = {"transaction_id": transaction_id, "authorization_id": view.id,
+                  "admitted": score.total >= threshold, "checked_at": datetime.now(UTC).isoformat()}
+        receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action="score.check",
+                                outcome="allowed", fields=("admitted",),
+                                digest=result_digest(_encoder.encode(answer)))
+    except BaseException:
+        await store.delete("check", key)  # a refused or failed check may be retried with the same id
+        raise
+    await store.set("check", key, _encoder.encode({"request": fingerprint, "answer": answer, "seq": receipt.seq,
+                                                   "hash": receipt.hash, "at": receipt.at.isoformat()}),
+                    ttl_seconds=CHECK_TTL_SECONDS)
+    return QueryAnswer(data=answer, receipt=receipt)
+
+
+__all__ = ["AuthorizationRefused", "Caller", "QueryAnswer", "check_score", "query_score"]

@@ -1,0 +1,154 @@
+"""Score service: current scores (cached in the store), history snapshots and recomputation.
+
+A person's current score lives in `current_scores` and in the store (`score:p:<person id>`). Any change
+to their records calls `recompute_person`, which rewrites both and appends a history snapshot when the
+total or tier moved. `recompute_all` does the same for everyone in set-sized batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from piccolo.query.mixins import OnConflictAction
+
+from api.store import Store
+from credit.policy import PolicyBook
+from credit.scoring import Reason, RecordFact, Score, compute_score
+from credit.tables import CreditRecord, CurrentScore, Person, ScoreSnapshot
+
+CACHE_TTL_SECONDS = 6 * 3600
+_CACHE_DOMAIN = "score"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Score)
+_POLICY = PolicyBook()
+_RECORD_COLUMNS = (CreditRecord.public_id, CreditRecord.category, CreditRecord.polarity, CreditRecord.severity,
+                   CreditRecord.dimension, CreditRecord.occurred_at, CreditRecord.status)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fact(row: dict[str, Any]) -> RecordFact:
+    occurred = row["occurred_at"]
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=UTC)
+    return RecordFact(record_id=row["public_id"], category=row["category"], polarity=int(row["polarity"]),
+                      severity=row["severity"], dimension=row["dimension"], occurred_at=occurred,
+                      status=row["status"])
+
+
+async def person_facts(person_id: int) -> list[RecordFact]:
+    rows = await CreditRecord.select(*_RECORD_COLUMNS).where(CreditRecord.person == person_id)
+    return [_fact(r) for r in rows]
+
+
+def _reasons_json(score: Score) -> list[dict[str, Any]]:
+    return [{"code": r.code, "text": r.text, "dimension": r.dimension, "impact": r.impact, "records": r.records}
+            for r in score.reasons]
+
+
+async def _store_scores(scores: dict[int, Score], *, trigger: str) -> None:
+    """Upsert current scores and append history rows where the total or tier changed."""
+    if not scores:
+        return
+    previous = {
+        row["person"]: (row["total"], row["tier"])
+        for row in await CurrentScore.select(CurrentScore.person, CurrentScore.total, CurrentScore.tier).where(
+            CurrentScore.person.is_in(list(scores)))
+    }
+    current_rows = [
+        CurrentScore(person=pid, total=s.total, tier=s.tier, dimensions=_encoder.encode(s.dimensions).decode(),
+                     reasons=_encoder.encode(_reasons_json(s)).decode(), objected_records=s.objected_records,
+                     model_version=s.model_version, as_of=s.as_of)
+        for pid, s in scores.items()
+    ]
+    await CurrentScore.insert(*current_rows).on_conflict(
+        target=CurrentScore.person, action=OnConflictAction.do_update,
+        values=[CurrentScore.total, CurrentScore.tier, CurrentScore.dimensions, CurrentScore.reasons,
+                CurrentScore.objected_records, CurrentScore.model_version, CurrentScore.as_of])
+    changed = [
+        ScoreSnapshot(person=pid, total=s.total, tier=s.tier, dimensions=_encoder.encode(s.dimensions).decode(),
+                      reasons=_encoder.encode(_reasons_json(s)).decode(), model_version=s.model_version,
+                      trigger=trigger, as_of=s.as_of)
+        for pid, s in scores.items() if previous.get(pid) != (s.total, s.tier)
+    ]
+    if changed:
+        await ScoreSnapshot.insert(*changed)
+
+
+async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Score:
+    """Recompute one person's score now, persist it, and refresh the cache (every worker sees it)."""
+    score = compute_score(await person_facts(person_id), as_of=_now(), policy=_POLICY)
+    await _store_scores({person_id: score}, trigger=trigger)
+    await store.set(_CACHE_DOMAIN, f"p:{person_id}", _encoder.encode(score), ttl_seconds=CACHE_TTL_SECONDS)
+    return score
+
+
+async def current_score(*, store: Store, person_id: int) -> Score:
+    """The person's current score: from the store, else recomputed (and cached)."""
+    cached = await store.get(_CACHE_DOMAIN, f"p:{person_id}")
+    if cached is not None:
+        return _decoder.decode(cached)
+    return await recompute_person(store=store, person_id=person_id, trigger="cache_miss")
+
+
+async def invalidate(*, store: Store, person_ids: Iterable[int]) -> None:
+    for pid in set(person_ids):
+        await store.delete(_CACHE_DOMAIN, f"p:{pid}")
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeReport:
+    persons: int
+    records: int
+    seconds: float
+
+
+async def recompute_all(*, store: Store, batch_size: int = 5000) -> RecomputeReport:
+    """Recompute every person's score in batches: one records query and one upsert per batch."""
+    started = time.perf_counter()
+    as_of = _now()
+    persons = records = 0
+    last_id = 0
+    pk = Person._meta.primary_key
+    while True:
+        ids = [r["id"] for r in await Person.select(pk).where(pk > last_id).order_by(pk).limit(batch_size)]
+        if not ids:
+            break
+        last_id = ids[-1]
+        grouped: dict[int, list[RecordFact]] = defaultdict(list)
+        for row in await CreditRecord.select(CreditRecord.person, *_RECORD_COLUMNS).where(
+                CreditRecord.person.is_in(ids)):
+            grouped[row["person"]].append(_fact(row))
+            records += 1
+        scores = {pid: compute_score(grouped.get(pid, []), as_of=as_of, policy=_POLICY) for pid in ids}
+        await _store_scores(scores, trigger="recompute")
+        await invalidate(store=store, person_ids=ids)
+        persons += len(ids)
+    return RecomputeReport(persons=persons, records=records, seconds=time.perf_counter() - started)
+
+
+async def score_history(*, person_id: int, limit: int, before: datetime | None = None) -> list[dict[str, Any]]:
+    query = ScoreSnapshot.select(ScoreSnapshot.total, ScoreSnapshot.tier, ScoreSnapshot.dimensions,
+                                 ScoreSnapshot.trigger, ScoreSnapshot.as_of).where(
+        ScoreSnapshot.person == person_id).order_by(ScoreSnapshot.as_of, ascending=False).limit(limit)
+    if before is not None:
+        query = query.where(ScoreSnapshot.as_of < before)
+    return list(await query)
+
+
+def score_band(total: int) -> str:
+    """A 50-point band, e.g. 700-749 (what partners with scope `score_band` see)."""
+    low = min(950, (total // 50) * 50)
+    return f"{low}-{low + 49 if low < 950 else 1000}"
+
+
+__all__ = ["Reason", "RecomputeReport", "Score", "current_score", "invalidate", "person_facts", "recompute_all",
+           "recompute_person", "score_band", "score_history"]
