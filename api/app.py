@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from api import db
 from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, jwks
+from api.background import run_forever
 from api.citizens.routes import MeController
 from api.context import AppContext, build_cipher, build_sms, build_tokens
 from api.errors import DomainError, exception_handlers
@@ -99,9 +102,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.open_engine(engine, settings)
+        worker = asyncio.create_task(run_forever(ctx), name="background") if settings.background_in_app else None
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await ctx.ledger.close()
             await ctx.store.close()
             await ctx.sms.close()

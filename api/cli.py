@@ -155,6 +155,87 @@ def cmd_keys(_: argparse.Namespace) -> None:
         print(f"{var}={generate_secret()}")
 
 
+# ------------------------------------------------------------------ scores / ledger / worker
+
+
+def _context(settings: Settings, engine: Any) -> Any:
+    from api.context import AppContext, build_cipher, build_sms, build_tokens
+    from api.store import build_store
+    from credit.ledger import LedgerWriter
+
+    return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
+                      tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
+                      ledger=LedgerWriter(engine))
+
+
+def cmd_scores_recompute(args: argparse.Namespace) -> None:
+    from credit.scores import recompute_all
+
+    settings = _settings()
+
+    async def work(engine: Any) -> Any:
+        ctx = _context(settings, engine)
+        try:
+            return await recompute_all(store=ctx.store, batch_size=args.batch_size)
+        finally:
+            await ctx.store.close()
+
+    report = asyncio.run(_with_engine(settings, work))
+    print(f"recomputed {report.persons:,} persons from {report.records:,} records in {report.seconds:.1f} s")
+
+
+def cmd_ledger_verify(_: argparse.Namespace) -> None:
+    from api.context import build_tokens
+    from credit.ledger import CHECKPOINT_TYP, verify_chain
+
+    settings = _settings()
+    tokens = build_tokens(settings)
+
+    async def work(_: Any) -> Any:
+        return await verify_chain(verify_checkpoint=lambda s: tokens.verify_document(s, typ=CHECKPOINT_TYP))
+
+    report = asyncio.run(_with_engine(settings, work))
+    if report.ok:
+        print(f"ledger OK: {report.entries:,} entries, {report.checkpoints} checkpoints verified")
+        return
+    print(f"ledger BROKEN at seq {report.first_bad_seq}: {report.problem} "
+          f"({report.entries:,} entries verified before it)")
+    raise SystemExit(1)
+
+
+def cmd_ledger_checkpoint(_: argparse.Namespace) -> None:
+    from api.context import build_tokens
+    from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+
+    settings = _settings()
+    tokens = build_tokens(settings)
+
+    async def work(_: Any) -> Any:
+        return await create_checkpoint(sign=lambda c: tokens.sign_document(c, typ=CHECKPOINT_TYP))
+
+    checkpoint = asyncio.run(_with_engine(settings, work))
+    print(f"checkpoint at seq {checkpoint['seq']}" if checkpoint else "ledger is empty; nothing to sign")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Background jobs for production (where the app itself runs none)."""
+    from api.background import run_forever, run_once
+
+    settings = _settings()
+
+    async def work(engine: Any) -> Any:
+        ctx = _context(settings, engine)
+        try:
+            if args.once:
+                print(await run_once(ctx))
+            else:
+                await run_forever(ctx)
+        finally:
+            await ctx.store.close()
+
+    asyncio.run(_with_engine(settings, work))
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -205,6 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
     p.add_argument("--no-secret", action="store_true", help="private_key_jwt only")
     p.set_defaults(func=cmd_partner_create)
+
+    scores = sub.add_parser("scores", help="credit scores").add_subparsers(dest="scores_command", required=True)
+    p = scores.add_parser("recompute", help="recompute everyone's score (set-based, in batches)")
+    p.add_argument("--batch-size", type=int, default=5000)
+    p.set_defaults(func=cmd_scores_recompute)
+
+    ledger = sub.add_parser("ledger", help="the access ledger").add_subparsers(dest="ledger_command", required=True)
+    p = ledger.add_parser("verify", help="check the whole hash chain and every signed checkpoint")
+    p.set_defaults(func=cmd_ledger_verify)
+    p = ledger.add_parser("checkpoint", help="sign the current chain head")
+    p.set_defaults(func=cmd_ledger_checkpoint)
+
+    p = sub.add_parser("worker", help="run background jobs (expiries, ledger checkpoints)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("keys", help="print fresh production secrets")
     p.set_defaults(func=cmd_keys)

@@ -71,6 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     trust_forwarded_for: bool = False
     db_pool_max: int = 20
+    background_in_app: bool = True  # run expiry sweeps and ledger checkpoints inside the app
+    background_interval_seconds: int = 30
     log_level: str = "INFO"
 
     @property
@@ -163,6 +165,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             cors_origins=origins,
             trust_forwarded_for=env.get("XINYI_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),
             db_pool_max=integer("XINYI_DB_POOL_MAX", 20),
+            # Single-process mode runs background work in the app; production runs `xinyi worker`.
+            background_in_app=env.get("XINYI_BACKGROUND_IN_APP", "0" if production else "1") in ("1", "true", "yes"),
+            background_interval_seconds=integer("XINYI_BACKGROUND_INTERVAL_SECONDS", 30),
             log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
         )
 

@@ -31,6 +31,7 @@ from credit.tables import LedgerCheckpoint, LedgerEntry
 logger = logging.getLogger("xinyi.ledger")
 
 GENESIS_HASH = "0" * 64
+CHECKPOINT_TYP = "ledger-checkpoint+jwt"  # JWS "typ" of signed checkpoints
 _ADVISORY_LOCK_KEY = 0x78696E79  # "xiny"
 _MAX_BATCH = 512
 

@@ -20,6 +20,7 @@ os.environ.setdefault("XINYI_SQLITE_PATH", os.path.join(_tmp, "test.sqlite"))
 os.environ["XINYI_ENV"] = "test"
 os.environ["XINYI_SMS_ADAPTER"] = "dev"
 os.environ["XINYI_TRUST_FORWARDED_FOR"] = "1"
+os.environ["XINYI_BACKGROUND_IN_APP"] = "0"
 os.environ["XINYI_REDIS_NAMESPACE"] = f"xinyi-test-{secrets.token_hex(4)}"
 os.environ.setdefault("XINYI_LOG_LEVEL", "WARNING")
 

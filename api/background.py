@@ -1,0 +1,35 @@
+"""Background work: expire due authorizations and sign ledger checkpoints, on a fixed interval.
+
+Runs inside the app's lifespan in single-process mode and as `xinyi worker` in production. Every step
+is idempotent and safe to run from several processes at once (conditional updates; a checkpoint of an
+already checkpointed head is a no-op), so an extra worker never corrupts anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from api.context import AppContext
+from credit import authorizations
+from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+
+logger = logging.getLogger("xinyi.background")
+
+
+async def run_once(ctx: AppContext) -> dict[str, int]:
+    """One pass of every periodic job; returns what it did."""
+    expired = await authorizations.expire_due()
+    checkpoint = await create_checkpoint(sign=lambda claims: ctx.tokens.sign_document(claims, typ=CHECKPOINT_TYP))
+    return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0}
+
+
+async def run_forever(ctx: AppContext) -> None:
+    while True:
+        try:
+            await run_once(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("background pass failed: %s", type(exc).__name__)
+        await asyncio.sleep(ctx.settings.background_interval_seconds)
