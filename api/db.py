@@ -6,11 +6,13 @@ created and changed only by Piccolo migrations (`xinyi migrate`); nothing create
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from api.settings import Settings
@@ -58,3 +60,20 @@ async def close_engine(engine: Engine[Any]) -> None:
 
 async def ping(engine: Engine[Any]) -> None:
     await engine.run_ddl("SELECT 1")
+
+
+_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+async def fetch_one(engine: Engine[Any], sql: str, *args: Any) -> dict[str, Any] | None:
+    """One row of a hand-written query, for hot paths where building ORM queries costs too much.
+
+    Write `sql` with PostgreSQL placeholders ($1, $2…). On PostgreSQL it runs as a prepared statement
+    on a pooled connection (asyncpg caches the plan per connection); on SQLite placeholders become `?`.
+    """
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            row = await connection.fetchrow(sql, *args)
+        return dict(row) if row is not None else None
+    rows = await engine.run_querystring(QueryString(_PLACEHOLDER.sub("{}", sql), *args))
+    return dict(rows[0]) if rows else None

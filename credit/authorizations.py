@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api import db
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
@@ -155,6 +156,27 @@ async def request_authorization(
         purpose=purpose.code, scopes=" ".join(sorted(wanted)), status=AWAITING, daily_cap=purpose.daily_cap,
         validity_days=validity_days, request_expires_at=now + REQUEST_TTL, created_at=now))
     return await _get(public_id)
+
+
+_FOR_USE_SQL = (
+    "SELECT a.public_id, a.partner_client_id, a.partner_name, a.partner_kind, a.subject_kind, a.person,"
+    " a.enterprise, a.purpose, a.scopes, a.status, a.daily_cap, a.validity_days, a.request_expires_at,"
+    " a.valid_until, a.created_at, a.decided_at, a.ended_at, a.ended_reason, p.public_id AS person_public_id"
+    " FROM authorizations a LEFT JOIN persons p ON p.id = a.person WHERE a.public_id = $1"
+)
+
+
+async def load_for_use(public_id: str) -> tuple[AuthorizationView, str | None] | None:
+    """Hot path: the authorization and its subject's public id in one prepared query, read from the
+    database on every use so that a revocation committed anywhere applies to the very next request."""
+    row = await db.fetch_one(Authorization._meta.db, _FOR_USE_SQL, public_id)
+    if row is None:
+        return None
+    view = _view(row)
+    if (view.status == AWAITING and datetime.now(UTC) >= view.request_expires_at) or (
+            view.status == AUTHORIZED and view.valid_until is not None and datetime.now(UTC) >= view.valid_until):
+        view = await _expire_if_due(view)
+    return view, row["person_public_id"]
 
 
 async def _get(public_id: str) -> AuthorizationView:

@@ -34,6 +34,8 @@ GENESIS_HASH = "0" * 64
 CHECKPOINT_TYP = "ledger-checkpoint+jwt"  # JWS "typ" of signed checkpoints
 _ADVISORY_LOCK_KEY = 0x78696E79  # "xiny"
 _MAX_BATCH = 512
+_COPY_COLUMNS = ("seq", "at", "actor_kind", "actor_id", "actor_name", "actor_type", "subject_kind", "subject_id",
+                 "action", "purpose", "authorization_id", "outcome", "fields", "result_digest", "prev_hash", "hash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,25 +147,47 @@ class LedgerWriter:
             return self._engine.transaction(transaction_type=TransactionType.immediate)
         return self._engine.transaction()
 
+    @staticmethod
+    def _chain(events: list[AccessEvent], seq: int, prev: str) -> tuple[list[dict[str, Any]], list[LedgerReceipt]]:
+        at = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        receipts: list[LedgerReceipt] = []
+        for event in events:
+            seq += 1
+            fields = _event_fields(event)
+            digest = entry_hash(seq=seq, at=at, prev_hash=prev, event=fields)
+            rows.append({"seq": seq, "at": at, "prev_hash": prev, "hash": digest, **fields})
+            receipts.append(LedgerReceipt(seq=seq, hash=digest, at=at))
+            prev = digest
+        return rows, receipts
+
     async def _write(self, events: list[AccessEvent]) -> list[LedgerReceipt]:
+        if isinstance(self._engine, PostgresEngine) and self._engine.pool is not None:
+            return await self._write_postgres(events, self._engine.pool)
         async with self._transaction():
-            if isinstance(self._engine, PostgresEngine):
-                await LedgerEntry.raw(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_KEY})")
             head = await LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash).order_by(
                 LedgerEntry.seq, ascending=False).first()
-            seq, prev = (int(head["seq"]), head["hash"]) if head else (0, GENESIS_HASH)
-            at = datetime.now(UTC)
-            rows: list[LedgerEntry] = []
-            receipts: list[LedgerReceipt] = []
-            for event in events:
-                seq += 1
-                fields = _event_fields(event)
-                digest = entry_hash(seq=seq, at=at, prev_hash=prev, event=fields)
-                rows.append(LedgerEntry(seq=seq, at=at, prev_hash=prev, hash=digest, **fields))
-                receipts.append(LedgerReceipt(seq=seq, hash=digest, at=at))
-                prev = digest
-            await LedgerEntry.insert(*rows)
+            rows, receipts = self._chain(events, *_head(head))
+            await LedgerEntry.insert(*(LedgerEntry(**row) for row in rows))
         return receipts
+
+    async def _write_postgres(self, events: list[AccessEvent], pool: Any) -> list[LedgerReceipt]:
+        """One transaction per batch on a raw pooled connection: lock the head, read it, COPY the rows.
+
+        The advisory lock serialises writers across processes, so sequence numbers stay gap-free.
+        """
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _ADVISORY_LOCK_KEY)
+            head = await connection.fetchrow("SELECT seq, hash FROM access_ledger ORDER BY seq DESC LIMIT 1")
+            rows, receipts = self._chain(events, *_head(head))
+            await connection.copy_records_to_table(
+                "access_ledger", columns=_COPY_COLUMNS, records=[tuple(r[c] for c in _COPY_COLUMNS) for r in rows])
+        return receipts
+
+
+def _head(row: Any) -> tuple[int, str]:
+    """(seq, hash) of the chain head row, or the genesis values for an empty chain."""
+    return (int(row["seq"]), str(row["hash"])) if row else (0, GENESIS_HASH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ except a request naming an authorization that does not exist (there is no subjec
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +19,14 @@ from api.store import Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.scores import current_score, score_band
-from credit.tables import Person
 
 SCORE_SCOPES = ("tier", "score_band", "score", "dimensions", "reasons")
 CHECK_TTL_SECONDS = 24 * 3600
 _PENDING = b"pending"
 _encoder = msgspec.json.Encoder()
+
+
+_EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 
 class AuthorizationRefused(DomainError):
@@ -39,6 +42,9 @@ class Caller:
     kind: str
 
 
+CallerResolver = Callable[[], Awaitable[Caller]]
+
+
 @dataclass(frozen=True, slots=True)
 class QueryAnswer:
     data: dict[str, Any]
@@ -49,39 +55,34 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
-async def _person_public_id(person_id: int) -> str:
-    row = await Person.select(Person.public_id).where(Person._meta.primary_key.is_in([person_id])).first()
-    if row is None:
-        raise NotFound("authorization not found", code="authorization_not_found")
-    return str(row["public_id"])
-
-
 async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
                   action: str, outcome: str, fields: tuple[str, ...] = (), digest: str = "") -> LedgerReceipt:
     return await ledger.append(AccessEvent(
         actor_kind="partner", actor_id=caller.client_id, actor_name=caller.name, actor_type=caller.kind,
         subject_kind="person", subject_id=subject_id, action=action, outcome=outcome, purpose=view.purpose,
-        authorization_id=view.id, fields=fields, result_digest=digest or hashlib.sha256(b"").hexdigest()))
+        authorization_id=view.id, fields=fields, result_digest=digest or _EMPTY_DIGEST))
 
 
-async def _usable_authorization(*, store: Store, ledger: LedgerWriter, caller: Caller, authorization_id: str,
-                                purpose: str | None, action: str, count_use: bool = True
-                                ) -> tuple[authz.AuthorizationView, str]:
+async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id: str,
+                                resolve_caller: CallerResolver, authorization_id: str, purpose: str | None,
+                                action: str) -> tuple[authz.AuthorizationView, str, Caller]:
     """Load and check an authorization for `action`; refusals are ledgered, then raised."""
-    try:
-        view = await authz.for_partner(public_id=authorization_id, partner_client_id=caller.client_id)
-    except NotFound:
+    loaded = await authz.load_for_use(authorization_id)
+    if loaded is None:
+        raise NotFound("authorization not found", code="authorization_not_found")
+    view, subject_id = loaded
+    if view.partner_client_id != client_id:
         # Another partner's authorization: record the attempt against its subject, answer "not found".
-        other = await _peek(authorization_id)
-        if other is not None and other.person_id is not None:
-            await _ledger(ledger, caller=caller, view=other, subject_id=await _person_public_id(other.person_id),
-                          action=action, outcome="not_your_authorization")
-        raise
-    if view.subject_kind != "person" or view.person_id is None:
-        if view.subject_kind != "person":
-            raise AuthorizationRefused("this authorization is not for a person", code="authorization_wrong_subject")
+        if subject_id is not None:
+            await _ledger(ledger, caller=await resolve_caller(), view=view, subject_id=subject_id, action=action,
+                          outcome="not_your_authorization")
+        raise NotFound("authorization not found", code="authorization_not_found")
+    # The authorization names the calling partner, so its stored name and kind are the caller's.
+    caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
+    if view.subject_kind != "person":
+        raise AuthorizationRefused("this authorization is not for a person", code="authorization_wrong_subject")
+    if subject_id is None:
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    subject_id = await _person_public_id(view.person_id)
     refusal: DomainError | None = None
     if not view.usable_at(datetime.now(UTC)):
         refusal = AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
@@ -91,7 +92,7 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, caller: C
             code="purpose_mismatch")
     elif action == "score.query" and not set(view.scopes) & set(SCORE_SCOPES):
         refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
-    elif count_use:
+    else:
         uses = await store.incr_with_limit("authz", f"uses:{view.id}:{_today()}", limit=view.daily_cap,
                                            ttl_seconds=26 * 3600)
         if not uses.allowed:
@@ -100,28 +101,21 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, caller: C
     if refusal is not None:
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
         raise refusal
-    return view, subject_id
+    return view, subject_id, caller
 
 
-async def _peek(authorization_id: str) -> authz.AuthorizationView | None:
-    try:
-        return await authz._get(authorization_id)
-    except NotFound:
-        return None
-
-
-async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, caller: Caller,
-                      authorization_id: str, purpose: str | None) -> QueryAnswer:
+async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, client_id: str,
+                      resolve_caller: CallerResolver, authorization_id: str, purpose: str | None) -> QueryAnswer:
     """Return exactly the fields the authorization's scopes allow, after the ledger entry is durable."""
-    view, subject_id = await _usable_authorization(store=store, ledger=ledger, caller=caller,
-                                                   authorization_id=authorization_id, purpose=purpose,
-                                                   action="score.query")
+    view, subject_id, caller = await _usable_authorization(
+        store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
+        authorization_id=authorization_id, purpose=purpose, action="score.query")
     assert view.person_id is not None
     score = await current_score(store=store, person_id=view.person_id)
     granted = [s for s in SCORE_SCOPES if s in view.scopes]
     data: dict[str, Any] = {
         "authorization_id": view.id,
-        "open_id": authz.open_id(consent_key=consent_key, partner_client_id=caller.client_id,
+        "open_id": authz.open_id(consent_key=consent_key, partner_client_id=client_id,
                                  subject_public_id=subject_id),
         "as_of": score.as_of.isoformat(),
     }
@@ -140,10 +134,11 @@ async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes,
     return QueryAnswer(data=data, receipt=receipt)
 
 
-async def check_score(*, store: Store, ledger: LedgerWriter, caller: Caller, authorization_id: str,
-                      threshold: int, transaction_id: str, purpose: str | None) -> QueryAnswer:
+async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, resolve_caller: CallerResolver,
+                      authorization_id: str, threshold: int, transaction_id: str, purpose: str | None
+                      ) -> QueryAnswer:
     """Yes/no against a threshold. One transaction id answers once for 24 h and counts once."""
-    key = f"{caller.client_id}:{transaction_id}"
+    key = f"{client_id}:{transaction_id}"
     fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
     if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=CHECK_TTL_SECONDS):
         stored = await store.get("check", key)
@@ -155,9 +150,9 @@ async def check_score(*, store: Store, ledger: LedgerWriter, caller: Caller, aut
         return QueryAnswer(data=first["answer"], receipt=LedgerReceipt(seq=first["seq"], hash=first["hash"],
                                                                        at=datetime.fromisoformat(first["at"])))
     try:
-        view, subject_id = await _usable_authorization(store=store, ledger=ledger, caller=caller,
-                                                       authorization_id=authorization_id, purpose=purpose,
-                                                       action="score.check")
+        view, subject_id, caller = await _usable_authorization(
+            store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
+            authorization_id=authorization_id, purpose=purpose, action="score.check")
         assert view.person_id is not None
         score = await current_score(store=store, person_id=view.person_id)
         answer = {"transaction_id": transaction_id, "authorization_id": view.id,

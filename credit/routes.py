@@ -135,9 +135,10 @@ class ScoresController(Controller):
           summary="Read a person's score under an authorization (fields limited by its scopes)")
     async def query(self, request: Request[Any, Any, Any], data: JSONBody[ScoreQuery]) -> ScoreQueryAnswer:
         ctx = guards.app_context(request)
-        answer = await queries.query_score(store=ctx.store, ledger=ctx.ledger, consent_key=ctx.settings.consent_key,
-                                           caller=await _caller(request), authorization_id=data.authorization_id,
-                                           purpose=data.purpose)
+        answer = await queries.query_score(
+            store=ctx.store, ledger=ctx.ledger, consent_key=ctx.settings.consent_key,
+            client_id=guards.principal_of(request).subject, resolve_caller=lambda: _caller(request),
+            authorization_id=data.authorization_id, purpose=data.purpose)
         body = answer.data
         return ScoreQueryAnswer(
             authorization_id=body["authorization_id"], open_id=body["open_id"], as_of=body["as_of"],
@@ -149,9 +150,10 @@ class ScoresController(Controller):
           summary="Yes/no against a threshold (idempotent per transaction id for 24 h)")
     async def check(self, request: Request[Any, Any, Any], data: JSONBody[ScoreCheck]) -> ScoreCheckAnswer:
         ctx = guards.app_context(request)
-        answer = await queries.check_score(store=ctx.store, ledger=ctx.ledger, caller=await _caller(request),
-                                           authorization_id=data.authorization_id, threshold=data.threshold,
-                                           transaction_id=data.transaction_id, purpose=data.purpose)
+        answer = await queries.check_score(
+            store=ctx.store, ledger=ctx.ledger, client_id=guards.principal_of(request).subject,
+            resolve_caller=lambda: _caller(request), authorization_id=data.authorization_id,
+            threshold=data.threshold, transaction_id=data.transaction_id, purpose=data.purpose)
         return ScoreCheckAnswer(ledger_seq=answer.receipt.seq, **answer.data)
 
 

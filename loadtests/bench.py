@@ -30,7 +30,11 @@ import httpx
 from api import db
 from api.cli import migrate_async
 from api.context import build_cipher, build_tokens
+from api.demo import seed_demo_city
 from api.settings import Settings
+from credit import authorizations as authz
+from credit.tables import Person
+from partners.services import create_partner, find_partner
 
 
 def _free_port() -> int:
@@ -40,12 +44,7 @@ def _free_port() -> int:
 
 
 async def prepare(settings: Settings, *, authorizations: int) -> tuple[str, list[str]]:
-    """A bank token and `authorizations` approved authorizations (loan_pre_approval, tier + score)."""
-    from api.demo import seed_demo_city
-    from credit import authorizations as authz
-    from credit.tables import Person
-    from partners.services import create_partner, find_partner
-
+    """A bank token and `authorizations` approved authorizations (deposit_waiver: 50 uses a day each)."""
     await migrate_async()
     engine = db.build_engine(settings)
     db.bind_tables(engine)
@@ -64,7 +63,7 @@ async def prepare(settings: Settings, *, authorizations: int) -> tuple[str, list
         for row in rows:
             view = await authz.request_authorization(
                 cipher=cipher, partner_client_id=partner.client_id, partner_name=partner.name, partner_kind="bank",
-                subject_kind="person", purpose_code="loan_pre_approval", scopes=["tier", "score"], validity_days=30,
+                subject_kind="person", purpose_code="deposit_waiver", scopes=["tier", "score_band"], validity_days=30,
                 id_number=cipher.decrypt("id_number", row["id_number_enc"]), name=row["name"])
             await authz.approve(public_id=view.id, person_id=row["id"])
             ids.append(view.id)

@@ -22,6 +22,7 @@ from api.errors import InvalidToken
 ALGORITHM = "EdDSA"
 PrincipalKind = Literal["citizen", "partner", "operator"]
 _REQUIRED_CLAIMS = ["exp", "iat", "aud", "iss", "sub", "jti"]
+_VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self._leeway = min(60, max(0, leeway))
+        # Verified tokens, so a partner's repeated calls skip signature checks; revocation is still
+        # checked on every request (in the guard), and expiry below.
+        self._verified: dict[str, Principal] = {}
         raw_public = self._public.public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.jwks: dict[str, Any] = {
             "keys": [{"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw_public), "kid": key_id,
@@ -99,6 +103,18 @@ class TokenService:
 
     def verify(self, token: str) -> Principal:
         """Verify signature, algorithm and registered claims; raise `InvalidToken` on any failure."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached.expires_at + self._leeway:
+                return cached
+            del self._verified[token]
+        principal = self._verify_uncached(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
+
+    def _verify_uncached(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
