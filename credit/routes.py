@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -277,3 +278,18 @@ async def latest_ledger_checkpoint() -> Checkpoint:
     if row is None:
         raise NotFound("no checkpoint yet", code="no_checkpoint")
     return Checkpoint(seq=int(row["seq"]), hash=row["hash"], signature=row["signature"], created_at=row["created_at"])
+
+
+class PurposeOut(msgspec.Struct):
+    code: str
+    name: str
+    subject_kind: str
+    allowed_scopes: list[str]
+    max_validity_days: int
+    daily_cap: int
+
+
+@get("/v1/purposes", tags=["partner"], summary="The purpose catalog: what each purpose allows", cache=300)
+async def purpose_catalog() -> list[PurposeOut]:
+    return [PurposeOut(code=p.code, name=p.name, subject_kind=p.subject_kind, allowed_scopes=sorted(p.allowed_scopes),
+                       max_validity_days=p.max_validity_days, daily_cap=p.daily_cap) for p in PURPOSES.values()]

@@ -23,6 +23,7 @@ from credit.scoring import Reason, RecordFact, Score, compute_score
 from credit.tables import CreditRecord, CurrentScore, Person, ScoreSnapshot
 
 CACHE_TTL_SECONDS = 6 * 3600
+_INSERT_CHUNK = 1000
 _CACHE_DOMAIN = "score"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Score)
@@ -69,18 +70,20 @@ async def _store_scores(scores: dict[int, Score], *, trigger: str) -> None:
                      model_version=s.model_version, as_of=s.as_of)
         for pid, s in scores.items()
     ]
-    await CurrentScore.insert(*current_rows).on_conflict(
-        target=CurrentScore.person, action=OnConflictAction.do_update,
-        values=[CurrentScore.total, CurrentScore.tier, CurrentScore.dimensions, CurrentScore.reasons,
-                CurrentScore.objected_records, CurrentScore.model_version, CurrentScore.as_of])
+    # Chunks keep every statement under PostgreSQL's 32,767 bind-parameter limit.
+    for start in range(0, len(current_rows), _INSERT_CHUNK):
+        await CurrentScore.insert(*current_rows[start:start + _INSERT_CHUNK]).on_conflict(
+            target=CurrentScore.person, action=OnConflictAction.do_update,
+            values=[CurrentScore.total, CurrentScore.tier, CurrentScore.dimensions, CurrentScore.reasons,
+                    CurrentScore.objected_records, CurrentScore.model_version, CurrentScore.as_of])
     changed = [
         ScoreSnapshot(person=pid, total=s.total, tier=s.tier, dimensions=_encoder.encode(s.dimensions).decode(),
                       reasons=_encoder.encode(_reasons_json(s)).decode(), model_version=s.model_version,
                       trigger=trigger, as_of=s.as_of)
         for pid, s in scores.items() if previous.get(pid) != (s.total, s.tier)
     ]
-    if changed:
-        await ScoreSnapshot.insert(*changed)
+    for start in range(0, len(changed), _INSERT_CHUNK):
+        await ScoreSnapshot.insert(*changed[start:start + _INSERT_CHUNK])
 
 
 async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Score:
