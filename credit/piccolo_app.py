@@ -6,11 +6,15 @@ from piccolo.conf.apps import AppConfig
 
 from credit.tables import (
     Authorization,
+    CreditCheck,
+    CreditListEntry,
     CreditRecord,
     CurrentScore,
+    DailyStat,
     Enterprise,
     LedgerCheckpoint,
     LedgerEntry,
+    Measure,
     Objection,
     OutboxEvent,
     Person,
@@ -23,7 +27,7 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
     table_classes=[
         Person, Enterprise, CreditRecord, CurrentScore, ScoreSnapshot, Authorization, OutboxEvent,
-        LedgerEntry, LedgerCheckpoint, Objection, Repair,
+        LedgerEntry, LedgerCheckpoint, Objection, Repair, CreditListEntry, Measure, CreditCheck, DailyStat,
     ],
     migration_dependencies=[],
     commands=[],

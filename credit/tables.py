@@ -195,3 +195,58 @@ class Repair(Table, tablename="repairs"):
     decided_at = Timestamptz(null=True, default=None)
     decided_by = Varchar(length=32, null=True, default=None)
     decision_note = Text(null=True, default=None)
+
+
+class CreditListEntry(Table, tablename="credit_list_entries"):
+    """Membership of a red list (守信激励) or black list (失信惩戒), e.g. 失信被执行人名单."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    list_kind = Varchar(length=8)  # red | black
+    list_code = Varchar(length=40)  # e.g. dishonest_executee, tax_a_grade
+    list_name = Varchar(length=64)
+    subject_kind = Varchar(length=10)
+    person = ForeignKey(references=Person, null=True, index=True)
+    enterprise = ForeignKey(references=Enterprise, null=True, index=True)
+    reason = Text(default="")
+    source = Varchar(length=64)
+    listed_at = Timestamptz()
+    delisted_at = Timestamptz(null=True, default=None)
+
+
+class Measure(Table, tablename="measures"):
+    """A joint reward or punishment measure (联合奖惩措施) from the operator-managed catalog."""
+
+    code = Varchar(length=40, unique=True, index=True)
+    name = Varchar(length=128)
+    kind = Varchar(length=12)  # reward | punishment
+    mandatory = Varchar(length=1, default="N")  # Y mandatory, N advisory
+    list_code = Varchar(length=40, index=True)  # which list membership triggers it
+    business_types = Text(default="")  # space-separated business types it applies to; empty = all
+    basis = Text(default="")  # legal or policy basis
+    status = Varchar(length=12, default="active")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class CreditCheck(Table, tablename="credit_checks"):
+    """A department's credit check (联合奖惩核查) before a business step, and the measure it applied."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    department_client_id = Varchar(length=40, index=True)
+    subject_kind = Varchar(length=10)
+    person = ForeignKey(references=Person, null=True, index=True)
+    enterprise = ForeignKey(references=Enterprise, null=True, index=True)
+    business_type = Varchar(length=40)
+    result = JSON()
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    applied_measure = Varchar(length=40, null=True, default=None)
+    feedback_note = Text(null=True, default=None)
+    feedback_at = Timestamptz(null=True, default=None)
+
+
+class DailyStat(Table, tablename="daily_stats"):
+    """Policy indicators per day, kept up to date by the background job so reads stay cheap."""
+
+    day = Date(index=True)
+    metric = Varchar(length=40)
+    value = BigInt(default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Integer, SmallInt, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -23,3 +23,27 @@ class Partner(Table, tablename="partners"):
     jwks = JSON(null=True, default=None)
     scenario = Varchar(length=16, null=True, default=None)  # merchants: the 信易+ scenario they serve
     created_at = Timestamptz(default=TimestamptzNow())
+    # Secret rotation: the previous secret keeps working until `previous_secret_expires_at`.
+    previous_secret_hash = Text(null=True, default=None)
+    previous_secret_expires_at = Timestamptz(null=True, default=None)
+    # Webhooks: where events go and the (encrypted) Standard Webhooks signing secret.
+    webhook_url = Varchar(length=500, null=True, default=None)
+    webhook_secret_enc = Text(null=True, default=None)
+    # Limits: requests per second (burst over one second) and requests per day; 0 = kind default.
+    rate_limit_per_second = Integer(default=0)
+    daily_quota = Integer(default=0)
+    # Optional comma-separated CIDR allowlist of client addresses.
+    allowed_addresses = Text(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebhookAttempt(Table, tablename="webhook_attempts"):
+    """One delivery attempt of an outbox event to a partner's webhook endpoint."""
+
+    event_id = Varchar(length=32, index=True)  # the outbox event's public id (stable across retries)
+    partner_client_id = Varchar(length=40, index=True)
+    attempt = SmallInt()
+    attempted_at = Timestamptz(default=TimestamptzNow())
+    status_code = SmallInt(null=True, default=None)
+    error = Varchar(length=200, null=True, default=None)
+    duration_ms = Integer(default=0)
