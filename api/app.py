@@ -21,18 +21,25 @@ from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, jwks
 from api.background import run_forever
 from api.citizens.routes import MeController
-from api.context import AppContext, build_cipher, build_sms, build_tokens
+from api.context import AppContext, build_cipher, build_identity, build_limiter, build_sms, build_tokens
 from api.errors import DomainError, exception_handlers
 from api.ops import MetricsController, live, prometheus_config, ready
 from api.settings import Settings
 from api.store import build_store
+from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
+from credit.ingest_routes import RecordIngestController
 from credit.ledger import LedgerWriter
+from credit.objection_routes import AdminObjectionsController, AdminRepairsController, MyRightsController
 from credit.routes import (
     MyCreditController,
     PartnerAuthorizationController,
     ScoresController,
     latest_ledger_checkpoint,
+    purpose_catalog,
 )
+from credit.stats_routes import daily_stats
+from partners.delivery_routes import WebhookDeliveriesController
+from partners.limits import PartnerDirectory
 from partners.routes import PartnerSelfController
 
 _JSON_TYPES = ("application/json",)
@@ -97,7 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db.bind_tables(engine)
     ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
                      tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                     ledger=LedgerWriter(engine))
+                     ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
+                     identity=build_identity(settings))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -113,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await ctx.ledger.close()
             await ctx.store.close()
             await ctx.sms.close()
+            await ctx.identity.close()
             await db.close_engine(engine)
 
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
@@ -121,7 +130,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     prometheus = prometheus_config()
     return Litestar(
         route_handlers=[AuthController, jwks, MeController, MyCreditController, PartnerAuthorizationController,
-                        ScoresController, latest_ledger_checkpoint, PartnerSelfController, AdminPartnersController,
+                        ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
+                        AdminPartnersController,
+                        MyRightsController, AdminObjectionsController, AdminRepairsController,
+                        WebhookDeliveriesController,
+                        RecordIngestController, CreditChecksController, AdminMeasuresController,
+                        AdminListsController, daily_stats,
                         live, ready, MetricsController],
         state=State({"ctx": ctx}),
         lifespan=[lifespan],

@@ -13,6 +13,8 @@ import logging
 from api.context import AppContext
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+from credit.stats import refresh_current_stats
+from partners.delivery import deliver_due, emit_expiring_soon
 
 logger = logging.getLogger("xinyi.background")
 
@@ -21,6 +23,9 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     """One pass of every periodic job; returns what it did."""
     expired = await authorizations.expire_due()
     checkpoint = await create_checkpoint(sign=lambda claims: ctx.tokens.sign_document(claims, typ=CHECKPOINT_TYP))
+    await emit_expiring_soon()
+    await deliver_due(ctx=ctx)
+    await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0}
 
 

@@ -159,13 +159,15 @@ def cmd_keys(_: argparse.Namespace) -> None:
 
 
 def _context(settings: Settings, engine: Any) -> Any:
-    from api.context import AppContext, build_cipher, build_sms, build_tokens
+    from api.context import AppContext, build_cipher, build_identity, build_limiter, build_sms, build_tokens
     from api.store import build_store
     from credit.ledger import LedgerWriter
+    from partners.limits import PartnerDirectory
 
     return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                      ledger=LedgerWriter(engine))
+                      ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
+                      identity=build_identity(settings))
 
 
 def cmd_scores_recompute(args: argparse.Namespace) -> None:
@@ -236,6 +238,28 @@ def cmd_worker(args: argparse.Namespace) -> None:
     asyncio.run(_with_engine(settings, work))
 
 
+# ------------------------------------------------------------------ simulate
+
+
+def cmd_simulate_bank(args: argparse.Namespace) -> None:
+    """A simulated bank receiving (and verifying) this API's webhooks on loopback."""
+    from partners.simulate import serve_bank
+
+    webhook_secret = args.webhook_secret or os.environ.get("XINYI_SIM_WEBHOOK_SECRET")
+    if not webhook_secret:
+        raise SystemExit("xinyi: --webhook-secret (or $XINYI_SIM_WEBHOOK_SECRET) is required")
+    serve_bank(webhook_secret=webhook_secret, host=args.host, port=args.port, api=args.api,
+               client_id=args.client_id,
+               client_secret=args.client_secret or os.environ.get("XINYI_SIM_CLIENT_SECRET"))
+
+
+def cmd_simulate_city(args: argparse.Namespace) -> None:
+    """A simulated peer city with its own keys (JWKS and signed credit passports)."""
+    from partners.simulate import serve_city
+
+    serve_city(host=args.host, port=args.port, issuer=args.issuer)
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -301,6 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run background jobs (expiries, ledger checkpoints)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.set_defaults(func=cmd_worker)
+
+    simulate = sub.add_parser("simulate", help="simulated partners on loopback (demo, manual tests)")
+    sims = simulate.add_subparsers(dest="simulate_command", required=True)
+    p = sims.add_parser("bank", help="a bank receiving signed webhooks at http://HOST:PORT/webhooks")
+    p.add_argument("--api", default="http://127.0.0.1:8000", help="this API's base URL")
+    p.add_argument("--client-id")
+    p.add_argument("--client-secret", help="default: $XINYI_SIM_CLIENT_SECRET")
+    p.add_argument("--webhook-secret", help="the whsec_ signing secret; default: $XINYI_SIM_WEBHOOK_SECRET")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9001)
+    p.set_defaults(func=cmd_simulate_bank)
+    p = sims.add_parser("city", help="a peer city: JWKS and signed credit passports")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9002)
+    p.add_argument("--issuer", help="default: http://HOST:PORT")
+    p.set_defaults(func=cmd_simulate_city)
 
     p = sub.add_parser("keys", help="print fresh production secrets")
     p.set_defaults(func=cmd_keys)

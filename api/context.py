@@ -12,6 +12,8 @@ from api.settings import Settings
 from api.store import Store
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter
+from partners.adapters import IdentityVerifier, build_identity_verifier
+from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
 
 
@@ -24,6 +26,9 @@ class AppContext:
     cipher: FieldCipher
     sms: SmsSender
     ledger: LedgerWriter
+    limiter: PartnerLimiter
+    partners: PartnerDirectory
+    identity: IdentityVerifier
 
 
 def build_tokens(settings: Settings) -> TokenService:
@@ -44,3 +49,13 @@ def build_sms(settings: Settings) -> SmsSender:
     if settings.sms_adapter == "http" and settings.sms_gateway_url:
         return HttpSmsGateway(url=settings.sms_gateway_url, token=settings.sms_gateway_token)
     return DevSmsSender()
+
+
+def build_limiter(settings: Settings) -> PartnerLimiter:
+    return PartnerLimiter(redis_url=settings.redis_url, namespace=settings.redis_namespace,
+                          default_per_second=settings.default_rate_limit_per_second,
+                          default_per_day=settings.default_daily_quota)
+
+
+def build_identity(settings: Settings) -> IdentityVerifier:
+    return build_identity_verifier(url=settings.identity_verifier_url, token=settings.identity_verifier_token)

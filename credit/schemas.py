@@ -213,3 +213,197 @@ class Checkpoint(msgspec.Struct):
     hash: str
     signature: str
     created_at: datetime
+
+
+# ---------------------------------------------------------------- objections (异议) and credit repair (信用修复)
+
+# Free text from citizens and officers: at least one non-blank character.
+LongText = Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"\S")]
+SeverityName = Literal["minor", "general", "serious"]
+
+
+class ObjectionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    record_id: PublicId
+    reason: LongText
+
+
+class RecordCorrection(msgspec.Struct, forbid_unknown_fields=True):
+    """What an upheld objection corrects; the record then stays active with these values."""
+
+    severity: SeverityName | None = None
+    title: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")] | None = None
+
+
+class ObjectionDecision(msgspec.Struct, forbid_unknown_fields=True):
+    """upheld → the record is withdrawn (or corrected, with `correction`); rejected → it is restored."""
+
+    outcome: Literal["upheld", "rejected"]
+    note: LongText
+    correction: RecordCorrection | None = None
+
+
+class RecordBrief(msgspec.Struct):
+    """The record an objection or repair is about, as it is now."""
+
+    id: str
+    category: str
+    category_name: str
+    polarity: int
+    severity: str
+    title: str
+    source: str
+    occurred_at: datetime
+    status: str
+
+
+class MyObjection(msgspec.Struct, omit_defaults=True):
+    id: str
+    record_id: str
+    status: str
+    reason: str
+    due_at: datetime
+    created_at: datetime
+    record: RecordBrief
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+
+
+class MyObjectionPage(msgspec.Struct):
+    items: list[MyObjection]
+    next_cursor: str | None
+
+
+class AdminObjection(msgspec.Struct, omit_defaults=True):
+    id: str
+    record_id: str
+    person_id: str
+    status: str
+    overdue: bool
+    reason: str
+    due_at: datetime
+    created_at: datetime
+    record_status_before: str
+    record: RecordBrief
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+
+
+class AdminObjectionPage(msgspec.Struct):
+    items: list[AdminObjection]
+    next_cursor: str | None
+
+
+class RepairCreate(msgspec.Struct, forbid_unknown_fields=True):
+    record_id: PublicId
+    statement: LongText
+
+
+class RepairDecision(msgspec.Struct, forbid_unknown_fields=True):
+    outcome: Literal["approved", "rejected"]
+    note: LongText
+
+
+class MyRepair(msgspec.Struct, omit_defaults=True):
+    id: str
+    record_id: str
+    status: str
+    statement: str
+    created_at: datetime
+    record: RecordBrief
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+
+
+class MyRepairPage(msgspec.Struct):
+    items: list[MyRepair]
+    next_cursor: str | None
+
+
+class AdminRepair(msgspec.Struct, omit_defaults=True):
+    id: str
+    record_id: str
+    person_id: str
+    status: str
+    statement: str
+    created_at: datetime
+    record: RecordBrief
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+
+
+class AdminRepairPage(msgspec.Struct):
+    items: list[AdminRepair]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- the subject's data export
+
+IsoDate = Annotated[str, Meta(extra_json_schema={"format": "date"})]
+
+
+class ExportProfile(msgspec.Struct, omit_defaults=True):
+    """The registry entry, unmasked: only the subject ever receives it."""
+
+    person_id: str
+    name: str
+    id_number: str
+    gender: str
+    birth_date: IsoDate
+    region_code: str
+    registry_phone: str | None = None
+
+
+class ExportAccount(msgspec.Struct, omit_defaults=True):
+    account_id: str
+    phone: str
+    bound_at: datetime | None = None
+
+
+class ExportRecords(msgspec.Struct):
+    items: list[RecordOut]
+    truncated: bool
+
+
+class ExportScoreHistory(msgspec.Struct):
+    items: list[ScorePoint]
+    truncated: bool
+
+
+class ExportAuthorizations(msgspec.Struct):
+    items: list[CitizenAuthorization]
+    truncated: bool
+
+
+class ExportAccessLog(msgspec.Struct):
+    items: list[AccessLogEntry]
+    truncated: bool
+
+
+class ExportObjections(msgspec.Struct):
+    items: list[MyObjection]
+    truncated: bool
+
+
+class ExportRepairs(msgspec.Struct):
+    items: list[MyRepair]
+    truncated: bool
+
+
+class PersonalDataExport(msgspec.Struct):
+    """Everything held about the subject. Each list holds at most `section_limit` items, newest first;
+    `truncated` says a section had more."""
+
+    format: str
+    exported_at: datetime
+    section_limit: int
+    profile: ExportProfile
+    account: ExportAccount
+    score: MyScore
+    score_history: ExportScoreHistory
+    records: ExportRecords
+    authorizations: ExportAuthorizations
+    access_log: ExportAccessLog
+    objections: ExportObjections
+    repairs: ExportRepairs

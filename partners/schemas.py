@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -39,3 +40,45 @@ class PartnerView(msgspec.Struct):
 class PartnerPage(msgspec.Struct):
     items: list[PartnerView]
     next_cursor: str | None
+
+
+class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields an operator may change; omitted fields stay as they are."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    scopes: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=32)] | None = None
+    status: Literal["active", "suspended"] | None = None
+    rate_limit_per_second: Annotated[int, Meta(ge=0, le=100_000)] | None = None
+    daily_quota: Annotated[int, Meta(ge=0, le=1_000_000_000)] | None = None
+    allowed_addresses: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=64)] | None = None
+
+
+class SecretRotation(msgspec.Struct, forbid_unknown_fields=True):
+    overlap_hours: Annotated[int, Meta(ge=0, le=168)] = 24
+
+
+class Jwks(msgspec.Struct, forbid_unknown_fields=True):
+    keys: Annotated[list[dict[str, Any]], Meta(max_length=8)]
+
+
+class PartnerDetail(msgspec.Struct, omit_defaults=True):
+    client_id: str
+    name: str
+    kind: str
+    scopes: list[str]
+    status: str
+    auth_methods: list[str]
+    rate_limit_per_second: int
+    daily_quota: int
+    allowed_addresses: list[str]
+    scenario: str | None = None
+    webhook_url: str | None = None
+    previous_secret_valid_until: datetime | None = None
+
+
+class UsageView(msgspec.Struct):
+    per_second_limit: int
+    per_second_remaining: int
+    daily_quota: int
+    daily_used: int
+    daily_resets_at: int

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 import jwt
 
-from api.errors import Conflict, Unprocessable
+from api.errors import Conflict, NotFound, Unprocessable
 from partners.credentials import hash_secret, new_client_secret
 from partners.scopes import ALLOWED_SCOPES, PARTNER_KINDS
 from partners.tables import Partner
@@ -27,6 +30,24 @@ class PartnerRecord:
     secret_hash: str | None
     jwks: list[dict[str, Any]]
     scenario: str | None
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    webhook_url: str | None = None
+    rate_limit_per_second: int = 0
+    daily_quota: int = 0
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+    def secret_hashes(self, now: datetime) -> list[str]:
+        """Hashes a presented client secret may match: the current one, and the previous one during
+        its rotation overlap window."""
+        hashes = [self.secret_hash] if self.secret_hash else []
+        expires = self.previous_secret_expires_at
+        if self.previous_secret_hash and expires is not None:
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            if now < expires:
+                hashes.append(self.previous_secret_hash)
+        return hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +126,9 @@ async def create_partner(
 
 _COLUMNS = (
     Partner.client_id, Partner.name, Partner.kind, Partner.scopes, Partner.status,
-    Partner.secret_hash, Partner.jwks, Partner.scenario,
+    Partner.secret_hash, Partner.jwks, Partner.scenario, Partner.previous_secret_hash,
+    Partner.previous_secret_expires_at, Partner.webhook_url, Partner.rate_limit_per_second, Partner.daily_quota,
+    Partner.allowed_addresses,
 )
 
 
@@ -121,6 +144,12 @@ def _to_record(row: dict[str, Any]) -> PartnerRecord:
         secret_hash=row["secret_hash"],
         jwks=list(jwks),
         scenario=row["scenario"],
+        previous_secret_hash=row["previous_secret_hash"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
+        webhook_url=row["webhook_url"],
+        rate_limit_per_second=int(row["rate_limit_per_second"] or 0),
+        daily_quota=int(row["daily_quota"] or 0),
+        allowed_networks=parse_networks(row["allowed_addresses"]),
     )
 
 
@@ -140,3 +169,77 @@ async def list_partners(
     if after:
         query = query.where(Partner.client_id > after)
     return [_to_record(row) for row in await query]
+
+
+def parse_networks(value: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Parse a comma-separated CIDR allowlist (raises ValueError on a malformed entry)."""
+    if not value:
+        return ()
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+
+async def _require(client_id: str) -> PartnerRecord:
+    partner = await find_partner(client_id)
+    if partner is None:
+        raise NotFound("partner not found", code="partner_not_found")
+    return partner
+
+
+async def update_partner(
+    *,
+    client_id: str,
+    name: str | None = None,
+    scopes: list[str] | None = None,
+    status: str | None = None,
+    rate_limit_per_second: int | None = None,
+    daily_quota: int | None = None,
+    allowed_addresses: list[str] | None = None,
+) -> PartnerRecord:
+    """Change a partner's registration; only the given fields change."""
+    partner = await _require(client_id)
+    changes: dict[Any, Any] = {Partner.updated_at: datetime.now(UTC)}
+    if name is not None:
+        changes[Partner.name] = name
+    if scopes is not None:
+        changes[Partner.scopes] = " ".join(sorted(validate_scopes(kind=partner.kind, scopes=scopes)))
+    if status is not None:
+        if status not in ("active", "suspended"):
+            raise Unprocessable("status must be active or suspended", code="invalid_status")
+        changes[Partner.status] = status
+    if rate_limit_per_second is not None:
+        changes[Partner.rate_limit_per_second] = rate_limit_per_second
+    if daily_quota is not None:
+        changes[Partner.daily_quota] = daily_quota
+    if allowed_addresses is not None:
+        joined = ",".join(a.strip() for a in allowed_addresses if a.strip())
+        try:
+            parse_networks(joined)
+        except ValueError:
+            raise Unprocessable("allowed_addresses must be IP addresses or CIDR networks",
+                                code="invalid_address_allowlist") from None
+        changes[Partner.allowed_addresses] = joined or None
+    await Partner.update(changes).where(Partner.client_id == client_id)
+    return await _require(client_id)
+
+
+async def rotate_secret(*, client_id: str, overlap: timedelta) -> IssuedCredentials:
+    """Issue a new client secret; the old one keeps working for `overlap` so callers can switch over."""
+    partner = await _require(client_id)
+    secret = new_client_secret()
+    now = datetime.now(UTC)
+    await Partner.update({
+        Partner.secret_hash: hash_secret(secret),
+        Partner.previous_secret_hash: partner.secret_hash,
+        Partner.previous_secret_expires_at: now + overlap if partner.secret_hash else None,
+        Partner.updated_at: now,
+    }).where(Partner.client_id == client_id)
+    return IssuedCredentials(client_id=client_id, client_secret=secret)
+
+
+async def replace_jwks(*, client_id: str, jwks: list[dict[str, Any]]) -> PartnerRecord:
+    """Register the partner's current public keys (private_key_jwt); keys not listed stop working."""
+    keys = validate_jwks(jwks)
+    await _require(client_id)
+    await Partner.update({Partner.jwks: json.dumps(keys) if keys else None,
+                          Partner.updated_at: datetime.now(UTC)}).where(Partner.client_id == client_id)
+    return await _require(client_id)

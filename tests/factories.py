@@ -159,3 +159,128 @@ async def authorization_for(client: Any, partner: Session, citizen: Citizen, *, 
         a = await client.post(f"/v1/me/authorizations/{authorization_id}/approve", headers=citizen.headers)
         assert a.status_code == 200, a.text
     return authorization_id
+
+
+# ---------------------------------------------------------------- data-source ingest and credit checks
+
+
+@dataclass
+class RegistryEnterprise:
+    public_id: str
+    name: str
+    uscc: str
+
+
+async def registry_enterprise(ctx: AppContext, *, name: str | None = None) -> RegistryEnterprise:
+    """Insert an enterprise into the registry (as the market regulator's data source would)."""
+    from credit.tables import Enterprise
+
+    while True:
+        code = uscc_number()
+        h = ctx.cipher.lookup_hash("uscc", code)
+        if not await Enterprise.exists().where(Enterprise.uscc_hash == h):
+            break
+    public_id = new_public_id("ent")
+    name = name or f"嘉兴{secrets.token_hex(3)}有限公司"
+    await Enterprise.insert(Enterprise(public_id=public_id, name=name, uscc_hash=h,
+                                       uscc_enc=ctx.cipher.encrypt("uscc", code), industry="C",
+                                       region_code=code[2:8], registered_on=date(2015, 6, 1)))
+    return RegistryEnterprise(public_id=public_id, name=name, uscc=code)
+
+
+def record_row(subject: RegistryPerson | RegistryEnterprise, *, source_ref: str | None = None,
+               category: str = "contract_default", title: str = "合同违约", days_ago: int = 10,
+               **extra: Any) -> dict[str, Any]:
+    """One ingest row about `subject` (a person by id number and name, an enterprise by USCC)."""
+    from datetime import UTC, datetime, timedelta
+
+    subj: dict[str, Any] = ({"kind": "person", "id_number": subject.id_number, "name": subject.name}
+                            if isinstance(subject, RegistryPerson) else {"kind": "enterprise", "uscc": subject.uscc})
+    occurred = (datetime.now(UTC) - timedelta(days=days_ago)).replace(microsecond=0).isoformat()
+    return {"source_ref": source_ref or f"ref-{secrets.token_hex(6)}", "subject": subj, "category": category,
+            "title": title, "occurred_at": occurred, **extra}
+
+
+async def push_records(client: Any, source: Session, rows: list[Any], *, ndjson: bool = False) -> Any:
+    """POST /v1/records/batch as a JSON array, or as NDJSON (rows given as str are sent verbatim)."""
+    import json
+
+    if not ndjson:
+        return await client.post("/v1/records/batch", headers=source.headers, json=rows)
+    body = "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    return await client.post("/v1/records/batch", content=body.encode(),
+                             headers={**source.headers, "content-type": "application/x-ndjson"})
+
+
+# ------------------------------------------------------------------ webhook receivers (real HTTP on loopback)
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1, in a background thread, standing in for a partner's endpoint.
+
+    Answers POSTs with the scripted `statuses` in turn (then `default`), optionally with a `location`
+    header (redirects), a `delay` before answering, or `body_bytes` of response body; records every request.
+    """
+
+    def __init__(self, *, statuses: list[int] | None = None, default: int = 204, location: str | None = None,
+                 delay: float = 0.0, body_bytes: int = 0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.statuses = list(statuses or [])
+        self.default = default
+        self.location = location
+        self.delay = delay
+        self.body_bytes = body_bytes
+        self.requests: list[ReceivedRequest] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import time
+
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver._lock:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.requests.append(ReceivedRequest(path=self.path, headers=headers, body=body))
+                    status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
+                self.send_header("Content-Length", str(receiver.body_bytes))
+                self.end_headers()
+                try:
+                    for _ in range(receiver.body_bytes // 65536):
+                        self.wfile.write(b"x" * 65536)
+                    self.wfile.write(b"x" * (receiver.body_bytes % 65536))
+                except OSError:
+                    pass  # the client stopped reading (response cap): expected
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, path: str = "/hook", *, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,19 +1,48 @@
-"""HTTP for credit office operators (`/v1/admin`)."""
+"""HTTP for credit office operators (`/v1/admin`): the partner registry."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
-from litestar import Controller, get, post
-from litestar.params import FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar import Controller, Request, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
+from api.context import AppContext
+from api.errors import NotFound
 from partners import services as partner_services
-from partners.routes import partner_view
-from partners.schemas import PartnerCreate, PartnerCredentials, PartnerPage
+from partners.routes import partner_detail, partner_view, usage_view
+from partners.schemas import (
+    Jwks,
+    PartnerCreate,
+    PartnerCredentials,
+    PartnerDetail,
+    PartnerPage,
+    PartnerUpdate,
+    SecretRotation,
+    UsageView,
+)
+from partners.services import PartnerRecord
 
 MAX_PAGE = 100
+_READERS = guards.operator("partner_admin", "officer", "auditor")
+_WRITERS = guards.operator("partner_admin")
+
+
+def _detail(ctx: AppContext, partner: PartnerRecord) -> PartnerDetail:
+    return partner_detail(partner, settings_rate=ctx.settings.default_rate_limit_per_second,
+                          settings_quota=ctx.settings.default_daily_quota)
+
+
+async def _apply_status(ctx: AppContext, partner: PartnerRecord) -> None:
+    """Suspension is enforced through the shared store so every worker refuses the next request."""
+    if partner.status == "active":
+        await ctx.store.delete("auth", f"pdis:{partner.client_id}")
+    else:
+        await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
+    ctx.partners.forget(partner.client_id)
 
 
 class AdminPartnersController(Controller):
@@ -21,7 +50,7 @@ class AdminPartnersController(Controller):
     tags = ["admin"]
     security = [{"BearerAuth": []}]
 
-    @post("", status_code=HTTP_201_CREATED, guards=[guards.operator("partner_admin")],
+    @post("", status_code=HTTP_201_CREATED, guards=[_WRITERS],
           summary="Register a partner; its client secret is shown once")
     async def create(self, data: JSONBody[PartnerCreate]) -> PartnerCredentials:
         issued = await partner_services.create_partner(
@@ -29,7 +58,7 @@ class AdminPartnersController(Controller):
             scenario=data.scenario)
         return PartnerCredentials(client_id=issued.client_id, client_secret=issued.client_secret)
 
-    @get("", guards=[guards.operator("partner_admin", "officer", "auditor")], summary="List partners")
+    @get("", guards=[_READERS], summary="List partners")
     async def list(
         self,
         kind: FromQuery[str | None] = None,
@@ -40,3 +69,45 @@ class AdminPartnersController(Controller):
         page = partners[:limit]
         next_cursor = page[-1].client_id if len(partners) > limit else None
         return PartnerPage(items=[partner_view(p) for p in page], next_cursor=next_cursor)
+
+    @get("/{client_id:str}", guards=[_READERS], summary="One partner's registration")
+    async def read(self, request: Request[Any, Any, Any], client_id: FromPath[str]) -> PartnerDetail:
+        partner = await partner_services.find_partner(client_id)
+        if partner is None:
+            raise NotFound("partner not found", code="partner_not_found")
+        return _detail(guards.app_context(request), partner)
+
+    @patch("/{client_id:str}", guards=[_WRITERS],
+           summary="Change name, scopes, status (suspend / reactivate), limits or address allowlist")
+    async def update(self, request: Request[Any, Any, Any], client_id: FromPath[str],
+                     data: JSONBody[PartnerUpdate]) -> PartnerDetail:
+        ctx = guards.app_context(request)
+        partner = await partner_services.update_partner(
+            client_id=client_id, name=data.name, scopes=data.scopes, status=data.status,
+            rate_limit_per_second=data.rate_limit_per_second, daily_quota=data.daily_quota,
+            allowed_addresses=data.allowed_addresses)
+        await _apply_status(ctx, partner)
+        return _detail(ctx, partner)
+
+    @post("/{client_id:str}/rotate-secret", status_code=HTTP_200_OK, guards=[_WRITERS],
+          summary="Issue a new client secret; the old one works for the overlap window")
+    async def rotate_secret(self, client_id: FromPath[str],
+                            data: JSONBody[SecretRotation | None] = None) -> PartnerCredentials:
+        rotation = data or SecretRotation()
+        issued = await partner_services.rotate_secret(client_id=client_id,
+                                                      overlap=timedelta(hours=rotation.overlap_hours))
+        return PartnerCredentials(client_id=issued.client_id, client_secret=issued.client_secret)
+
+    @put("/{client_id:str}/jwks", guards=[_WRITERS], summary="Replace the partner's registered public keys")
+    async def replace_jwks(self, request: Request[Any, Any, Any], client_id: FromPath[str],
+                           data: JSONBody[Jwks]) -> PartnerDetail:
+        partner = await partner_services.replace_jwks(client_id=client_id, jwks=data.keys)
+        return _detail(guards.app_context(request), partner)
+
+    @get("/{client_id:str}/usage", guards=[_READERS], summary="The partner's current rate and quota usage")
+    async def usage(self, request: Request[Any, Any, Any], client_id: FromPath[str]) -> UsageView:
+        ctx = guards.app_context(request)
+        partner = await partner_services.find_partner(client_id)
+        if partner is None:
+            raise NotFound("partner not found", code="partner_not_found")
+        return usage_view(await ctx.limiter.usage(partner))

@@ -17,6 +17,8 @@ from api.auth.services import is_revoked
 from api.auth.tokens import Principal
 from api.context import AppContext
 from api.errors import Forbidden, InvalidToken, Unauthorized
+from api.net import client_address
+from partners.limits import check_address
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
@@ -62,13 +64,25 @@ async def citizen(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         raise Forbidden("this route is for citizens", code="wrong_principal")
 
 
+async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Authenticate a partner and apply its policy: active, allowed address, within rate and quota."""
+    principal = await authenticate(connection)
+    if principal.kind != "partner":
+        raise Forbidden("this route is for partners", code="wrong_principal")
+    ctx = app_context(connection)
+    record = await ctx.partners.get(principal.subject)
+    if record is None or record.status != "active":
+        raise InvalidToken("the partner is not active", code="partner_suspended")
+    check_address(record, client_address(connection))
+    await ctx.limiter.hit(record)
+    return principal
+
+
 def partner(scope: str) -> Guard:
-    """Only a partner whose token carries `scope`."""
+    """Only a partner whose token carries `scope` (and who is within its limits)."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = await authenticate(connection)
-        if principal.kind != "partner":
-            raise Forbidden("this route is for partners", code="wrong_principal")
+        principal = await _admit_partner(connection)
         if not principal.has_scope(scope):
             raise Forbidden(f"the token lacks scope {scope}", code="insufficient_scope")
 
@@ -76,9 +90,7 @@ def partner(scope: str) -> Guard:
 
 
 async def any_partner(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    principal = await authenticate(connection)
-    if principal.kind != "partner":
-        raise Forbidden("this route is for partners", code="wrong_principal")
+    await _admit_partner(connection)
 
 
 def operator(*roles: str) -> Guard:

@@ -243,7 +243,8 @@ async def client_credentials(
             raise InvalidClient("client_id and client_secret (or a client assertion) are required")
         found = await find_partner(client_id)
         # verify_secret runs (and costs the same) even for an unknown client: no timing oracle.
-        if not verify_secret(client_secret, found.secret_hash if found else None) or found is None:
+        hashes: list[str | None] = list(found.secret_hashes(datetime.now(UTC))) if found else []
+        if not any(verify_secret(client_secret, h) for h in hashes or [None]) or found is None:
             raise InvalidClient()
         partner = found
     if partner.status != "active":
@@ -343,4 +344,7 @@ async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
     keys = [f"jti:{principal.token_id}"]
     if principal.family_id:
         keys.append(f"fam:{principal.family_id}")
+    if principal.kind == "partner":
+        # A suspended partner's tokens stop working on the next request, on every worker.
+        keys.append(f"pdis:{principal.subject}")
     return await ctx.store.exists_any("auth", keys)

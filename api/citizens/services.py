@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.context import AppContext
-from api.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
+from api.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unprocessable
 from api.tables import CitizenAccount
 from credit.identity import InvalidIdentifier
 from credit.services import PersonIdentity, match_person, person_identity
+from partners.adapters import IdentityVerificationUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,12 @@ async def bind_identity(*, ctx: AppContext, account_id: str, name: str, id_numbe
         raise Unprocessable(f"invalid id number: {exc.reason}", code="invalid_id_number",
                             errors=[{"field": "id_number", "message": exc.reason}]) from None
     if person is None:
+        raise Unprocessable("name and id number do not match the registry", code="identity_mismatch")
+    try:
+        verified = await ctx.identity.verify(name=person.name, id_number=person.id_number)
+    except IdentityVerificationUnavailable:
+        raise ServiceUnavailable("identity verification is unavailable", code="identity_verifier_unavailable") from None
+    if not verified:
         raise Unprocessable("name and id number do not match the registry", code="identity_mismatch")
     account = await CitizenAccount.select(CitizenAccount.person).where(
         CitizenAccount.public_id == account_id).first()

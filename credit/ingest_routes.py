@@ -1,0 +1,49 @@
+"""HTTP for data sources: `POST /v1/records/batch` (a JSON array of rows, or NDJSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.status_codes import HTTP_200_OK
+
+from api.auth import guards
+from credit import ingest
+from credit.partner_schemas import IngestAnswer, IngestSummary, RowRejection
+
+NDJSON = "application/x-ndjson"
+
+_DESCRIPTION = """\
+Send credit records as a JSON array (`application/json`) or one JSON object per line
+(`application/x-ndjson`). A row is `{source_ref, subject: {kind: "person", id_number, name?} |
+{kind: "enterprise", uscc}, category, title, occurred_at (ISO 8601 with timezone), severity?
+(minor | general | serious; default: the category's), status? (active | withdrawn)}`.
+
+Rows are keyed by (your client id, `source_ref`): the same row again counts as `duplicate`, changed
+content as `updated` (a correction). Each rejected row is listed with its 1-based line (array index
+or NDJSON line), its `source_ref` when readable, a stable `code` and a reason; the other rows land.
+At most `XINYI_INGEST_MAX_ROWS` rows (413 `too_many_rows`) and 1 MB (413 `payload_too_large`) per batch.
+"""
+
+
+class RecordIngestController(Controller):
+    path = "/v1/records"
+    tags = ["partner"]
+    security = [{"BearerAuth": []}]
+    guards = [guards.partner("records:write")]
+
+    @post("/batch", status_code=HTTP_200_OK, opt={"media_types": ("application/json", NDJSON)},
+          summary="Push a batch of credit records (data sources)", description=_DESCRIPTION)
+    async def batch(self, request: Request[Any, Any, Any]) -> IngestAnswer:
+        ctx = guards.app_context(request)
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        report = await ingest.ingest_batch(
+            cipher=ctx.cipher, store=ctx.store, source=guards.principal_of(request).subject,
+            body=await request.body(), body_format="ndjson" if media_type == NDJSON else "json",
+            max_rows=ctx.settings.ingest_max_rows)
+        return IngestAnswer(
+            summary=IngestSummary(accepted=report.accepted, updated=report.updated, duplicate=report.duplicate,
+                                  rejected=report.rejected),
+            rejected_rows=[RowRejection(line=r.line, code=r.code, reason=r.reason, source_ref=r.source_ref)
+                           for r in report.rejections],
+            rescored_persons=report.rescored_persons)

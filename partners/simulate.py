@@ -1,0 +1,233 @@
+"""Simulated partners for the demo and for manual testing, talking real HTTP on loopback.
+
+- A bank: receives this API's webhooks, verifies their Standard Webhooks signatures with the signing
+  secret the operator gave it (bad or missing signatures are a 401), acknowledges duplicates without
+  acting twice (deliveries are at least once), and prints each verified event type. Reactions to events
+  are looked up in `BANK_HANDLERS`; deciding loan applications arrives with the lending work.
+- A peer city: its own Ed25519 key, published at `/.well-known/jwks.json`, and a stub that signs a
+  credit passport (a JWS) for any open id, so mutual recognition can be exercised against real keys.
+
+Both are small Litestar apps; `xinyi simulate bank|city` serves them with granian. Granian imports its
+target in the worker, so the command line's settings reach the app through `XINYI_SIM_*` variables of
+this process (never printed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from granian.constants import Interfaces
+from granian.server import Server
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from partners.webhooks import WebhookVerificationError, verify
+
+PASSPORT_TYP = "credit-passport+jwt"
+PASSPORT_TTL_SECONDS = 3600
+_SEEN_CAPACITY = 10_000
+
+
+# ------------------------------------------------------------------ bank
+
+
+class PartnerApi:
+    """The simulated bank's client of this API (client_credentials), for handlers that call back."""
+
+    def __init__(self, *, base_url: str, client_id: str, client_secret: str) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=10.0)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    async def token(self) -> str:
+        if self._token is None or time.monotonic() >= self._token_expires:
+            answer = await self._client.post("/v1/auth/token", json={
+                "grant_type": "client_credentials", "client_id": self._client_id,
+                "client_secret": self._client_secret})
+            answer.raise_for_status()
+            body = answer.json()
+            self._token = str(body["access_token"])
+            self._token_expires = time.monotonic() + float(body.get("expires_in", 300)) - 30
+        return self._token
+
+    async def call(self, method: str, path: str, *, json_body: Any = None) -> httpx.Response:
+        return await self._client.request(method, path, json=json_body,
+                                          headers={"Authorization": f"Bearer {await self.token()}"})
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass
+class BankState:
+    webhook_secret: str
+    api: PartnerApi | None = None
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    received: list[dict[str, Any]] = field(default_factory=list)  # verified events, for tests and the demo
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self.seen:
+            return False
+        self.seen[event_id] = None
+        if len(self.seen) > _SEEN_CAPACITY:
+            self.seen.popitem(last=False)
+        return True
+
+
+EventHandler = Callable[[BankState, dict[str, Any]], Awaitable[None]]
+
+
+async def _print_event(state: BankState, event: dict[str, Any]) -> None:
+    data = event.get("data") or {}
+    print(f"bank: {event.get('type')} {event.get('id')} authorization={data.get('authorization_id')}", flush=True)
+
+
+# Extension point: what the bank does per event type. The lending work adds e.g.
+# "lending.application.submitted": a handler that decides through `state.api.call("POST",
+# "/v1/lending/applications/{id}/decisions", ...)`. Types without a handler are only printed.
+BANK_HANDLERS: dict[str, EventHandler] = {}
+
+
+def bank_app(*, webhook_secret: str, api: PartnerApi | None = None,
+             handlers: Mapping[str, EventHandler] | None = None) -> Litestar:
+    """The simulated bank's webhook receiver (POST /webhooks)."""
+    state = BankState(webhook_secret=webhook_secret, api=api)
+    table = dict(BANK_HANDLERS if handlers is None else handlers)
+
+    @post("/webhooks", status_code=200)
+    async def receive(request: Request[Any, Any, Any]) -> Response[Any]:
+        body = await request.body()
+        try:
+            event = verify(secret=state.webhook_secret, body=body, headers=dict(request.headers))
+        except WebhookVerificationError:
+            print("bank: refused a delivery with a bad signature", flush=True)
+            return Response({"error": "invalid signature"}, status_code=401)
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+            return Response({"error": "not an event"}, status_code=400)
+        if state.first_time(event["id"]):
+            state.received.append(event)
+            await _print_event(state, event)
+            handler = table.get(str(event.get("type")))
+            if handler is not None:
+                await handler(state, event)
+        return Response(None, status_code=204)
+
+    @get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    async def close_api() -> None:
+        if state.api is not None:
+            await state.api.aclose()
+
+    return Litestar(route_handlers=[receive, health], state=State({"bank": state}), on_shutdown=[close_api],
+                    request_max_body_size=1024 * 1024, debug=False)
+
+
+def bank_app_from_env() -> Litestar:
+    """Granian factory: the bank configured by `serve_bank` through the environment."""
+    api_url = os.environ.get("XINYI_SIM_API")
+    client_id = os.environ.get("XINYI_SIM_CLIENT_ID")
+    client_secret = os.environ.get("XINYI_SIM_CLIENT_SECRET")
+    api = PartnerApi(base_url=api_url, client_id=client_id, client_secret=client_secret) \
+        if api_url and client_id and client_secret else None
+    return bank_app(webhook_secret=os.environ["XINYI_SIM_WEBHOOK_SECRET"], api=api)
+
+
+# ------------------------------------------------------------------ peer city
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class CityKeys:
+    private: Ed25519PrivateKey
+    kid: str
+    jwk: dict[str, str]
+
+    @classmethod
+    def generate(cls) -> CityKeys:
+        private = Ed25519PrivateKey.generate()
+        x = _b64url(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        # RFC 7638 thumbprint as the key id: stable for the key, meaningless otherwise.
+        thumbprint = _b64url(hashlib.sha256(
+            json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True).encode()
+        ).digest())
+        return cls(private=private, kid=thumbprint,
+                   jwk={"kty": "OKP", "crv": "Ed25519", "x": x, "kid": thumbprint, "alg": "EdDSA", "use": "sig"})
+
+
+_TIERS = ("AAA", "AA", "A", "B", "C")
+OpenId = Annotated[str, Parameter(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def city_app(*, issuer: str, keys: CityKeys | None = None) -> Litestar:
+    """The simulated peer city: JWKS and a credit passport stub."""
+    city = keys or CityKeys.generate()
+
+    @get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, list[dict[str, str]]]:
+        return {"keys": [city.jwk]}
+
+    @get("/passports/{open_id:str}")
+    async def passport(open_id: OpenId) -> dict[str, str]:
+        # Stub: a deterministic tier per open id stands in for the peer city's own scoring.
+        tier = _TIERS[hashlib.sha256(open_id.encode()).digest()[0] % len(_TIERS)]
+        now = int(time.time())
+        claims = {"iss": issuer, "sub": open_id, "iat": now, "nbf": now, "exp": now + PASSPORT_TTL_SECONDS,
+                  "jti": secrets.token_hex(12), "tier": tier}
+        token = jwt.encode(claims, city.private, algorithm="EdDSA", headers={"kid": city.kid, "typ": PASSPORT_TYP})
+        return {"passport": token}
+
+    return Litestar(route_handlers=[jwks, passport], debug=False)
+
+
+def city_app_from_env() -> Litestar:
+    """Granian factory: the peer city configured by `serve_city`."""
+    return city_app(issuer=os.environ["XINYI_SIM_CITY_ISSUER"])
+
+
+# ------------------------------------------------------------------ serving
+
+
+def _serve(target: str, *, host: str, port: int) -> None:
+    # One worker: the simulated partners keep their state (seen ids, the city's key) in memory.
+    Server(target, address=host, port=port, workers=1, interface=Interfaces.ASGI, factory=True,
+           log_access=False).serve()
+
+
+def serve_bank(*, webhook_secret: str, host: str, port: int, api: str | None = None, client_id: str | None = None,
+               client_secret: str | None = None) -> None:
+    """Serve the simulated bank until interrupted; its webhook URL is http://host:port/webhooks."""
+    os.environ["XINYI_SIM_WEBHOOK_SECRET"] = webhook_secret
+    for name, value in (("XINYI_SIM_API", api), ("XINYI_SIM_CLIENT_ID", client_id),
+                        ("XINYI_SIM_CLIENT_SECRET", client_secret)):
+        if value:
+            os.environ[name] = value
+    print(f"simulated bank: webhooks at http://{host}:{port}/webhooks", flush=True)
+    _serve("partners.simulate:bank_app_from_env", host=host, port=port)
+
+
+def serve_city(*, host: str, port: int, issuer: str | None = None) -> None:
+    """Serve the simulated peer city until interrupted."""
+    os.environ["XINYI_SIM_CITY_ISSUER"] = issuer or f"http://{host}:{port}"
+    print(f"simulated city: JWKS at http://{host}:{port}/.well-known/jwks.json", flush=True)
+    _serve("partners.simulate:city_app_from_env", host=host, port=port)

@@ -1,0 +1,146 @@
+"""The partner registry: suspension, secret rotation, keys, limits and quotas, address allowlists."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import operator_session, partner_session
+
+XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+
+
+async def _token(client, client_id: str, secret: str):  # type: ignore[no-untyped-def]
+    return await client.post("/v1/auth/token", json={"grant_type": "client_credentials", "client_id": client_id,
+                                                     "client_secret": secret})
+
+
+async def test_suspended_partner_tokens_stop_working_at_once(client) -> None:
+    client_id, secret, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    assert (await client.get("/v1/partners/me", headers=bank.headers)).status_code == 200
+    r = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"status": "suspended"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "suspended"
+    refused = await client.get("/v1/partners/me", headers=bank.headers)
+    assert refused.status_code == 401
+    assert (await _token(client, client_id, secret)).json()["code"] == "partner_suspended"
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"status": "active"})
+    assert (await client.get("/v1/partners/me", headers=bank.headers)).status_code == 200
+
+
+async def test_secret_rotation_keeps_the_old_secret_for_the_overlap(client) -> None:
+    client_id, old, _ = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    rotated = await client.post(f"/v1/admin/partners/{client_id}/rotate-secret", headers=admin.headers,
+                                json={"overlap_hours": 1})
+    new = rotated.json()["client_secret"]
+    assert new != old
+    assert (await _token(client, client_id, new)).status_code == 200
+    assert (await _token(client, client_id, old)).status_code == 200  # still inside the overlap
+    await client.post(f"/v1/admin/partners/{client_id}/rotate-secret", headers=admin.headers,
+                      json={"overlap_hours": 0})
+    assert (await _token(client, client_id, new)).status_code == 401  # no overlap this time
+    detail = (await client.get(f"/v1/admin/partners/{client_id}", headers=admin.headers)).text
+    assert new not in detail
+    assert old not in detail
+
+
+async def test_jwks_are_validated_and_replaced(client) -> None:
+    client_id, _, _ = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    private = {"kty": "EC", "crv": "P-256", "kid": "k", "x": "a", "y": "b", "d": "secret"}
+    r = await client.put(f"/v1/admin/partners/{client_id}/jwks", headers=admin.headers, json={"keys": [private]})
+    assert r.status_code == 422
+    assert r.json()["code"] == "invalid_jwk"
+
+
+async def test_daily_quota_and_usage_are_visible(client) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"daily_quota": 3})
+    results = await asyncio.gather(*(client.get("/v1/partners/me", headers=bank.headers) for _ in range(5)))
+    assert sorted(r.status_code for r in results) == [200, 200, 200, 429, 429]
+    limited = next(r for r in results if r.status_code == 429)
+    assert limited.json()["code"] == "partner_quota_exhausted"
+    assert int(limited.headers["retry-after"]) > 0
+    usage = (await client.get(f"/v1/admin/partners/{client_id}/usage", headers=admin.headers)).json()
+    assert usage["daily_quota"] == 3
+    assert usage["daily_used"] == 3
+
+
+async def test_rate_limit_per_second(client) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"rate_limit_per_second": 4})
+    results = await asyncio.gather(*(client.get("/v1/partners/me", headers=bank.headers) for _ in range(12)))
+    ok = [r for r in results if r.status_code == 200]
+    limited = [r for r in results if r.status_code == 429]
+    # The 12 requests may straddle a one-second window boundary: at most two windows' worth pass.
+    assert 4 <= len(ok) <= 8
+    assert {r.json()["code"] for r in limited} == {"partner_rate_limited"}
+
+
+async def test_address_allowlist(client) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    bad = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                             json={"allowed_addresses": ["not-an-ip"]})
+    assert bad.json()["code"] == "invalid_address_allowlist"
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                       json={"allowed_addresses": ["203.0.113.0/24"]})
+    inside = await client.get("/v1/partners/me", headers={**bank.headers, "X-Forwarded-For": "203.0.113.7"})
+    outside = await client.get("/v1/partners/me", headers={**bank.headers, "X-Forwarded-For": "198.51.100.7"})
+    assert inside.status_code == 200
+    assert outside.status_code == 403
+    assert outside.json()["code"] == "address_not_allowed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def second_worker(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    process = subprocess.Popen([XINYI, "serve", "--port", str(port)], env=dict(os.environ),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="limits are shared across processes only through Redis")
+async def test_quota_of_n_holds_at_n_across_two_workers(client, second_worker) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"daily_quota": 6})
+    async with httpx.AsyncClient(base_url=second_worker, timeout=10) as other:
+        calls = [client.get("/v1/partners/me", headers=bank.headers) for _ in range(6)]
+        calls += [other.get("/v1/partners/me", headers=bank.headers) for _ in range(6)]
+        results = await asyncio.gather(*calls)
+    assert sum(r.status_code == 200 for r in results) == 6
+    assert sum(r.status_code == 429 for r in results) == 6
