@@ -23,6 +23,7 @@ from api.background import run_forever
 from api.citizens.routes import MeController
 from api.context import AppContext, build_cipher, build_identity, build_limiter, build_sms, build_tokens
 from api.errors import DomainError, exception_handlers
+from api.idempotency import idempotency_middleware
 from api.ops import MetricsController, live, prometheus_config, ready
 from api.settings import Settings
 from api.store import build_store
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers(),
         before_request=_require_json_body,
         after_request=_security_headers,
-        middleware=[prometheus.middleware],
+        middleware=[prometheus.middleware, idempotency_middleware],
         cors_config=cors,
         openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,
