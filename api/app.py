@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app. Settings are read here (from the environment unless given), never at import."""
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs full request URLs at INFO; partner webhook URLs may carry tokens in their query.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = db.build_engine(settings)
     db.bind_tables(engine)
     ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),

@@ -77,7 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     background_interval_seconds: int = 30
     webhook_allow_loopback: bool = False  # only for local testing and the demo
     webhook_max_attempts: int = 8
-    webhook_base_delay_seconds: int = 60  # doubled after each failure: 8 attempts span about a day
+    webhook_base_delay_seconds: int = 680  # doubled after each failure: 8 attempts span about a day
     webhook_timeout_seconds: float = 5.0
     webhook_max_response_bytes: int = 64 * 1024
     ingest_max_rows: int = 10_000
@@ -182,7 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             background_interval_seconds=integer("XINYI_BACKGROUND_INTERVAL_SECONDS", 30),
             webhook_allow_loopback=env.get("XINYI_WEBHOOK_ALLOW_LOOPBACK", "") in ("1", "true", "yes"),
             webhook_max_attempts=integer("XINYI_WEBHOOK_MAX_ATTEMPTS", 8),
-            webhook_base_delay_seconds=integer("XINYI_WEBHOOK_BASE_DELAY_SECONDS", 60),
+            webhook_base_delay_seconds=integer("XINYI_WEBHOOK_BASE_DELAY_SECONDS", 680),
             webhook_timeout_seconds=float(integer("XINYI_WEBHOOK_TIMEOUT_MS", 5000)) / 1000,
             webhook_max_response_bytes=integer("XINYI_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024),
             ingest_max_rows=integer("XINYI_INGEST_MAX_ROWS", 10_000),

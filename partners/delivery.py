@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from piccolo.columns.combination import WhereRaw
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
@@ -100,7 +101,6 @@ def backoff(*, attempts: int, base_seconds: int) -> timedelta:
 
 @dataclass(frozen=True, slots=True)
 class _Claimed:
-    row_id: int
     event_id: str
     topic: str
     recipient: str
@@ -117,10 +117,10 @@ async def _claim(*, now: datetime, lease_until: datetime, limit: int) -> list[_C
     if not ids:
         return []
     selected = await OutboxEvent.select(
-        _outbox_id, OutboxEvent.public_id, OutboxEvent.topic, OutboxEvent.recipient, OutboxEvent.payload,
+        OutboxEvent.public_id, OutboxEvent.topic, OutboxEvent.recipient, OutboxEvent.payload,
         OutboxEvent.attempts, OutboxEvent.created_at,
     ).where(_outbox_id.is_in(ids)).output(load_json=True)
-    return [_Claimed(row_id=r["id"], event_id=r["public_id"], topic=r["topic"], recipient=r["recipient"],
+    return [_Claimed(event_id=r["public_id"], topic=r["topic"], recipient=r["recipient"],
                      payload=r["payload"], attempts=int(r["attempts"]), created_at=r["created_at"])
             for r in selected]
 
@@ -226,6 +226,10 @@ async def deliver_due(*, ctx: AppContext, limit: int = 100) -> int:
 # ------------------------------------------------------------------ expiring soon
 
 
+_NOT_ANNOUNCED = ("NOT EXISTS (SELECT 1 FROM outbox_events o"
+                  " WHERE o.aggregate_id = authorizations.public_id AND o.topic = {})")
+
+
 def _expiring_event_id(authorization_id: str) -> str:
     # Derived from the authorization: two workers emitting at once produce the same id, and the unique
     # public id lets only one row in ("once per authorization" without a lock).
@@ -236,18 +240,15 @@ async def emit_expiring_soon(*, days: int = 3, now: datetime | None = None) -> i
     """Write one `authorization.expiring_soon` event per authorized authorization whose valid_until falls
     within `days`; returns how many were written (each authorization gets at most one, ever)."""
     moment = now or datetime.now(UTC)
+    # Authorizations already announced are left out by the query itself (a probe of the indexed
+    # aggregate_id per candidate), so a backlog of announced ones never crowds new ones out of the batch.
     rows = await Authorization.select(
         Authorization.public_id, Authorization.partner_client_id, Authorization.purpose, Authorization.valid_until,
     ).where((Authorization.status == "authorized") & (Authorization.valid_until > moment)
-            & (Authorization.valid_until <= moment + timedelta(days=days))).limit(1000)
-    if not rows:
-        return 0
-    already = {r["aggregate_id"] for r in await OutboxEvent.select(OutboxEvent.aggregate_id).where(
-        OutboxEvent.aggregate_id.is_in([r["public_id"] for r in rows]) & (OutboxEvent.topic == EXPIRING_SOON))}
+            & (Authorization.valid_until <= moment + timedelta(days=days))
+            & WhereRaw(_NOT_ANNOUNCED, EXPIRING_SOON)).order_by(Authorization.valid_until).limit(1000)
     written = 0
     for row in rows:
-        if row["public_id"] in already:
-            continue
         valid_until = row["valid_until"] if row["valid_until"].tzinfo else row["valid_until"].replace(tzinfo=UTC)
         inserted = await OutboxEvent.insert(OutboxEvent(
             public_id=_expiring_event_id(row["public_id"]), topic=EXPIRING_SOON, aggregate_id=row["public_id"],

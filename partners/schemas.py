@@ -51,6 +51,7 @@ class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
     rate_limit_per_second: Annotated[int, Meta(ge=0, le=100_000)] | None = None
     daily_quota: Annotated[int, Meta(ge=0, le=1_000_000_000)] | None = None
     allowed_addresses: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=64)] | None = None
+    webhook_url: Annotated[str, Meta(max_length=500)] | None = None  # "" removes the endpoint
 
 
 class SecretRotation(msgspec.Struct, forbid_unknown_fields=True):
@@ -74,6 +75,7 @@ class PartnerDetail(msgspec.Struct, omit_defaults=True):
     scenario: str | None = None
     webhook_url: str | None = None
     previous_secret_valid_until: datetime | None = None
+    webhook_secret: str | None = None  # only in the answer that configured a new endpoint, once
 
 
 class UsageView(msgspec.Struct):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -25,6 +26,7 @@ from partners.schemas import (
     UsageView,
 )
 from partners.services import PartnerRecord
+from partners.webhooks import clear_webhook_endpoint, set_webhook_endpoint
 
 MAX_PAGE = 100
 _READERS = guards.operator("partner_admin", "officer", "auditor")
@@ -86,8 +88,18 @@ class AdminPartnersController(Controller):
             client_id=client_id, name=data.name, scopes=data.scopes, status=data.status,
             rate_limit_per_second=data.rate_limit_per_second, daily_quota=data.daily_quota,
             allowed_addresses=data.allowed_addresses)
+        secret = None
+        if data.webhook_url == "":
+            await clear_webhook_endpoint(client_id=client_id)
+        elif data.webhook_url is not None:
+            # A new endpoint gets a new signing secret, shown in this answer only.
+            secret = await set_webhook_endpoint(cipher=ctx.cipher, settings=ctx.settings, client_id=client_id,
+                                                url=data.webhook_url)
+        if data.webhook_url is not None:
+            partner = await partner_services.find_partner(client_id) or partner
         await _apply_status(ctx, partner)
-        return _detail(ctx, partner)
+        detail = _detail(ctx, partner)
+        return msgspec.structs.replace(detail, webhook_secret=secret) if secret else detail
 
     @post("/{client_id:str}/rotate-secret", status_code=HTTP_200_OK, guards=[_WRITERS],
           summary="Issue a new client secret; the old one works for the overlap window")

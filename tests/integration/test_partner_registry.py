@@ -144,3 +144,22 @@ async def test_quota_of_n_holds_at_n_across_two_workers(client, second_worker) -
         results = await asyncio.gather(*calls)
     assert sum(r.status_code == 200 for r in results) == 6
     assert sum(r.status_code == 429 for r in results) == 6
+
+
+async def test_operator_configures_a_webhook_endpoint(client, override_settings) -> None:
+    client_id, _, _ = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    unsafe = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                                json={"webhook_url": "http://169.254.169.254/latest/meta-data"})
+    assert unsafe.status_code == 422
+    assert unsafe.json()["code"] == "unsafe_webhook_url"
+    with override_settings(webhook_allow_loopback=True):
+        configured = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                                        json={"webhook_url": "http://127.0.0.1:9/hooks"})
+    assert configured.status_code == 200, configured.text
+    assert configured.json()["webhook_secret"].startswith("whsec_")
+    detail = (await client.get(f"/v1/admin/partners/{client_id}", headers=admin.headers)).json()
+    assert detail["webhook_url"] == "http://127.0.0.1:9/hooks"
+    assert "webhook_secret" not in detail
+    cleared = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"webhook_url": ""})
+    assert "webhook_url" not in cleared.json()
