@@ -7,6 +7,7 @@ total or tier moved. `recompute_all` does the same for everyone in set-sized bat
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from piccolo.query.mixins import OnConflictAction
 from api.store import Store
 from credit.policy import PolicyBook
 from credit.scoring import Reason, RecordFact, Score, compute_score
-from credit.tables import CreditRecord, CurrentScore, Person, ScoreSnapshot
+from credit.tables import Authorization, CreditRecord, CurrentScore, OutboxEvent, Person, ScoreSnapshot
 
 CACHE_TTL_SECONDS = 6 * 3600
 _INSERT_CHUNK = 1000
@@ -84,6 +85,32 @@ async def _store_scores(scores: dict[int, Score], *, trigger: str) -> None:
     ]
     for start in range(0, len(changed), _INSERT_CHUNK):
         await ScoreSnapshot.insert(*changed[start:start + _INSERT_CHUNK])
+    moved = [pid for pid, s in scores.items() if pid in previous and previous[pid] != (s.total, s.tier)]
+    if moved:
+        await _notify_partners(moved, trigger=trigger)
+
+
+async def _notify_partners(person_ids: list[int], *, trigger: str) -> None:
+    """Tell each partner holding a live authorization that the subject's score changed.
+
+    The event carries no score: the partner learns the new value only by querying under its
+    authorization, which is ledgered like any other read.
+    """
+    now = _now()
+    events: list[OutboxEvent] = []
+    for start in range(0, len(person_ids), _INSERT_CHUNK):
+        rows = await Authorization.select(Authorization.public_id, Authorization.partner_client_id,
+                                          Authorization.purpose).where(
+            Authorization.person.is_in(person_ids[start:start + _INSERT_CHUNK])
+            & (Authorization.status == "authorized") & (Authorization.valid_until > now))
+        events.extend(
+            OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic="score.changed",
+                        aggregate_id=row["public_id"], recipient=row["partner_client_id"],
+                        payload={"type": "score.changed", "authorization_id": row["public_id"],
+                                 "purpose": row["purpose"], "cause": trigger})
+            for row in rows)
+    for start in range(0, len(events), _INSERT_CHUNK):
+        await OutboxEvent.insert(*events[start:start + _INSERT_CHUNK])
 
 
 async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Score:
