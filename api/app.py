@@ -21,7 +21,15 @@ from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, jwks
 from api.background import run_forever
 from api.citizens.routes import MeController
-from api.context import AppContext, build_cipher, build_identity, build_limiter, build_sms, build_tokens
+from api.context import (
+    AppContext,
+    build_cipher,
+    build_identity,
+    build_limiter,
+    build_peers,
+    build_sms,
+    build_tokens,
+)
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware
 from api.ops import MetricsController, live, prometheus_config, ready
@@ -108,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
                      tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
                      ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
-                     identity=build_identity(settings))
+                     identity=build_identity(settings), peers=build_peers(settings))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -159,7 +159,15 @@ def cmd_keys(_: argparse.Namespace) -> None:
 
 
 def _context(settings: Settings, engine: Any) -> Any:
-    from api.context import AppContext, build_cipher, build_identity, build_limiter, build_sms, build_tokens
+    from api.context import (
+        AppContext,
+        build_cipher,
+        build_identity,
+        build_limiter,
+        build_peers,
+        build_sms,
+        build_tokens,
+    )
     from api.store import build_store
     from credit.ledger import LedgerWriter
     from partners.limits import PartnerDirectory
@@ -167,7 +175,7 @@ def _context(settings: Settings, engine: Any) -> Any:
     return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
                       ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
-                      identity=build_identity(settings))
+                      identity=build_identity(settings), peers=build_peers(settings))
 
 
 def cmd_scores_recompute(args: argparse.Namespace) -> None:

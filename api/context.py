@@ -12,7 +12,7 @@ from api.settings import Settings
 from api.store import Store
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter
-from partners.adapters import IdentityVerifier, build_identity_verifier
+from partners.adapters import IdentityVerifier, JwksPeerCities, PeerCities, build_identity_verifier, parse_peer_cities
 from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
 
@@ -29,6 +29,7 @@ class AppContext:
     limiter: PartnerLimiter
     partners: PartnerDirectory
     identity: IdentityVerifier
+    peers: PeerCities
 
 
 def build_tokens(settings: Settings) -> TokenService:
@@ -59,3 +60,8 @@ def build_limiter(settings: Settings) -> PartnerLimiter:
 
 def build_identity(settings: Settings) -> IdentityVerifier:
     return build_identity_verifier(url=settings.identity_verifier_url, token=settings.identity_verifier_token)
+
+
+def build_peers(settings: Settings) -> PeerCities:
+    return JwksPeerCities(peers=parse_peer_cities(settings.peer_cities),
+                          allow_loopback=settings.webhook_allow_loopback)

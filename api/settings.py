@@ -68,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_gateway_token: str | None = None
     identity_verifier_url: str | None = None
     identity_verifier_token: str | None = None
+    peer_cities: str = ""  # issuer=jwks-url pairs separated by ';'
 
     max_body_bytes: int = 1024 * 1024
     cors_origins: tuple[str, ...] = ()
@@ -173,6 +174,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             sms_gateway_token=env.get("XINYI_SMS_GATEWAY_TOKEN") or None,
             identity_verifier_url=env.get("XINYI_IDENTITY_VERIFIER_URL") or None,
             identity_verifier_token=env.get("XINYI_IDENTITY_VERIFIER_TOKEN") or None,
+            peer_cities=env.get("XINYI_PEER_CITIES", ""),
             max_body_bytes=integer("XINYI_MAX_BODY_BYTES", 1024 * 1024),
             cors_origins=origins,
             trust_forwarded_for=env.get("XINYI_TRUST_FORWARDED_FOR", "") in ("1", "true", "yes"),

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -267,3 +269,43 @@ class SafeHttpClient:
         if not 200 <= status < 300:
             return done(status, "http_status")
         return done(status, None)
+
+
+    async def get_json(self, url: str) -> tuple[Outcome, Any]:
+        """GET a small JSON document (e.g. a peer city's JWKS) under the same guard; None unless it parsed.
+
+        A body larger than the response cap is refused rather than cut: half a document is no document.
+        """
+        started = time.perf_counter()
+
+        def done(status_code: int | None, error: str | None) -> Outcome:
+            return Outcome(status_code=status_code, error=error,
+                           duration_ms=int((time.perf_counter() - started) * 1000))
+
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self._timeout):
+                destination = await vet_url(url, allow_loopback=self._allow_loopback)
+                extensions = {} if destination.url.scheme != "https" or destination.host_is_literal \
+                    else {"sni_hostname": destination.host}
+                async with self._client.stream("GET", destination.pinned_url(),
+                                               headers={"Host": destination.host_header(),
+                                                        "Accept": "application/json"},
+                                               extensions=extensions) as response:
+                    async for chunk in response.aiter_bytes():
+                        body.extend(chunk)
+                        if len(body) > self._max_response_bytes:
+                            return done(response.status_code, "response_too_large"), None
+                    status = response.status_code
+        except UnsafeDestination as exc:
+            return done(None, f"unsafe_destination:{exc.reason}"), None
+        except (TimeoutError, httpx.TimeoutException):
+            return done(None, "timeout"), None
+        except (httpx.HTTPError, OSError) as exc:
+            return done(None, type(exc).__name__), None
+        if not 200 <= status < 300:
+            return done(status, "redirect_not_followed" if 300 <= status < 400 else "http_status"), None
+        try:
+            return done(status, None), json.loads(body)
+        except ValueError:
+            return done(status, "invalid_json"), None
