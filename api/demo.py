@@ -38,6 +38,7 @@ from stdnum.cn import ric, uscc
 from api.auth.operators import create_operator
 from api.tables import Operator
 from credit.catalog import CATEGORIES, RecordCategory
+from credit.checks import LISTING_RECORD_STATUSES, RECORD_LISTS, seed_default_measures, sync_record_lists
 from credit.identity import FieldCipher
 from credit.tables import CreditRecord, Enterprise, Person
 from partners.services import create_partner
@@ -1052,6 +1053,17 @@ class SeedReport:
         return "\n".join(lines)
 
 
+async def _sync_lists() -> None:
+    """Put subjects whose seeded records call for it (e.g. 失信被执行人) on the matching credit lists."""
+    rows = await CreditRecord.select(CreditRecord.subject_kind, CreditRecord.person, CreditRecord.enterprise,
+                                     CreditRecord.source).where(
+        CreditRecord.category.is_in(list(RECORD_LISTS)) & CreditRecord.status.is_in(list(LISTING_RECORD_STATUSES)))
+    for row in rows:
+        subject = row["person"] if row["subject_kind"] == "person" else row["enterprise"]
+        await sync_record_lists(subjects=[(row["subject_kind"], subject)], list_codes=RECORD_LISTS.values(),
+                                source=row["source"])
+
+
 async def seed_demo_city(
     *, persons: int, enterprises: int, seed: int, cipher: FieldCipher, engine: Engine[Any],
     with_accounts: bool = True,
@@ -1085,6 +1097,8 @@ async def seed_demo_city(
         if isinstance(engine, PostgresEngine):
             # Fresh statistics so the planner uses the new indexes right away, not after autovacuum.
             await engine.run_ddl(f"ANALYZE {', '.join(_SEEDED_TABLES)}")
+        await _sync_lists()
+    await seed_default_measures()
     partners = await _create_partners(planned, create=with_accounts)
     operator = await _ensure_operator() if with_accounts else {}
     if counts is None:
