@@ -133,6 +133,40 @@ def cmd_admin_create(args: argparse.Namespace) -> None:
         print(f"password (shown once): {password}")
 
 
+def cmd_partner_rotate_secret(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from partners.services import rotate_secret
+
+    async def work(_: Any) -> Any:
+        return await rotate_secret(client_id=args.client_id, overlap=timedelta(hours=args.overlap_hours))
+
+    issued = asyncio.run(_with_engine(_settings(), work))
+    print(f"client_secret: {issued.client_secret}   (shown once; the old secret works for {args.overlap_hours} h)")
+
+
+def cmd_partner_status(args: argparse.Namespace) -> None:
+    """Suspend or reactivate a partner; suspension reaches every worker through the shared store."""
+    from partners.services import update_partner
+
+    settings = _settings()
+
+    async def work(engine: Any) -> Any:
+        ctx = _context(settings, engine)
+        try:
+            partner = await update_partner(client_id=args.client_id, status=args.status)
+            if partner.status == "active":
+                await ctx.store.delete("auth", f"pdis:{partner.client_id}")
+            else:
+                await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
+            return partner
+        finally:
+            await ctx.store.close()
+
+    partner = asyncio.run(_with_engine(settings, work))
+    print(f"{partner.client_id}: {partner.status}")
+
+
 def cmd_partner_create(args: argparse.Namespace) -> None:
     from partners.services import create_partner
 
@@ -318,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
     p.add_argument("--no-secret", action="store_true", help="private_key_jwt only")
     p.set_defaults(func=cmd_partner_create)
+    p = partner.add_parser("rotate-secret", help="issue a new client secret (the old one works for the overlap)")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--overlap-hours", type=int, default=24)
+    p.set_defaults(func=cmd_partner_rotate_secret)
+    p = partner.add_parser("status", help="suspend or reactivate a partner (takes effect at once)")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("status", choices=["active", "suspended"])
+    p.set_defaults(func=cmd_partner_status)
 
     scores = sub.add_parser("scores", help="credit scores").add_subparsers(dest="scores_command", required=True)
     p = scores.add_parser("recompute", help="recompute everyone's score (set-based, in batches)")

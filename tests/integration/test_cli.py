@@ -106,3 +106,13 @@ def test_serve_refuses_unsafe_production_settings(embedded_env: dict[str, str]) 
                           timeout=60, check=False)
     assert done.returncode != 0
     assert "required" in done.stderr
+
+
+def test_partner_rotation_and_suspension_commands(embedded_env: dict[str, str]) -> None:
+    _run(embedded_env, "migrate")
+    created = _run(embedded_env, "partner", "create", "--name", "轮换银行", "--kind", "bank")
+    client_id = created.split("client_id:")[1].split()[0]
+    rotated = _run(embedded_env, "partner", "rotate-secret", "--client-id", client_id, "--overlap-hours", "2")
+    assert "client_secret:" in rotated
+    assert f"{client_id}: suspended" in _run(embedded_env, "partner", "status", "--client-id", client_id, "suspended")
+    assert f"{client_id}: active" in _run(embedded_env, "partner", "status", "--client-id", client_id, "active")
