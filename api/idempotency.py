@@ -70,13 +70,19 @@ def _caller(scope: Scope, headers: dict[bytes, bytes]) -> str:
     return f"anon:{client[0] if client else 'unknown'}"
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, *, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past `limit` (never buffer more than that)."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
@@ -143,9 +149,13 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await _send_problem(send, status=422, code="invalid_idempotency_key",
                                 title="Idempotency-Key must be 1-200 characters")
             return
-        body = await _read_body(receive)
+        ctx = scope["app"].state.ctx
+        body = await _read_body(receive, limit=ctx.settings.max_body_bytes)
+        if body is None:
+            await _send_problem(send, status=413, code="payload_too_large", title="Request body too large")
+            return
         fingerprint = hashlib.sha256(scope["path"].encode() + b"\0" + body).hexdigest()
-        store: Store = scope["app"].state.ctx.store
+        store: Store = ctx.store
         slot = hashlib.sha256(f"{_caller(scope, headers)}\0{scope['path']}\0".encode() + key).hexdigest()
         try:
             claimed = await store.set_if_absent("idem", slot, _IN_FLIGHT, ttl_seconds=IN_FLIGHT_TTL_SECONDS)

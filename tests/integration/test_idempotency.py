@@ -74,3 +74,12 @@ async def test_a_failed_request_is_not_remembered(client, ctx) -> None:
     too_long = await client.post("/v1/authorizations", headers={**bank.headers, "Idempotency-Key": "x" * 300},
                                  json=_ask(citizen))
     assert too_long.json()["code"] == "invalid_idempotency_key"
+
+
+async def test_an_oversized_body_is_refused_before_it_is_buffered(client, ctx) -> None:
+    _, _, bank = await partner_session(client, kind="bank")
+    big = b'{"x": "' + b"1" * (1024 * 1024 + 10) + b'"}'
+    r = await client.post("/v1/authorizations", content=big,
+                          headers={**bank.headers, "Idempotency-Key": "big", "content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large"
