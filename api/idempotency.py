@@ -6,7 +6,10 @@ request is still running → 409 `idempotency_request_in_progress`. Keys are sco
 token's subject, or the client address for anonymous calls) and the route, and live 24 hours in the
 shared store, so a retry that lands on another worker gets the same answer.
 
-Only 2xx and 4xx answers are remembered: a 5xx (a failed dependency) may be retried for real.
+Only answers the request itself earned are remembered: not a 5xx (a failed dependency), nor a
+401/403/409/429 (authentication, limits, contention), which a retry may rightly get past. Token
+endpoints (`/v1/auth/…`) are left out entirely: their answers are secrets that must never be stored
+or replayed, and their grants are single-use by design.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ TTL_SECONDS = 24 * 3600
 IN_FLIGHT_TTL_SECONDS = 60
 MAX_KEY_LENGTH = 200
 _IN_FLIGHT = b"in-flight"
+_NOT_REMEMBERED = frozenset({401, 403, 409, 429})
+_EXCLUDED_PREFIXES = ("/v1/auth/",)
 
 
 class _Stored(msgspec.Struct):
@@ -128,7 +133,7 @@ async def _run_and_remember(app: ASGIApp, scope: Scope, receive: Receive, send: 
     except BaseException:
         await store.delete("idem", slot)
         raise
-    if status >= 500:
+    if status >= 500 or status in _NOT_REMEMBERED:
         await store.delete("idem", slot)
         return
     stored = _Stored(fingerprint=fingerprint, status=status, content_type=content_type, body=b"".join(parts))
@@ -139,7 +144,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware factory (Litestar `middleware=[...]`)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        is_post = scope["type"] == ScopeType.HTTP and scope.get("method") == "POST"
+        is_post = (scope["type"] == ScopeType.HTTP and scope.get("method") == "POST"
+                   and not scope["path"].startswith(_EXCLUDED_PREFIXES))
         headers = dict(scope["headers"]) if is_post else {}
         key = headers.get(b"idempotency-key")
         if key is None:

@@ -60,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_max_attempts: int = 5
     otp_resend_seconds: int = 60
     otp_per_address_per_hour: int = 30
+    otp_per_phone_per_day: int = 10
     identity_bind_attempts_per_day: int = 10
     operator_login_attempts_per_hour: int = 10
 
@@ -167,6 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             otp_max_attempts=integer("XINYI_OTP_MAX_ATTEMPTS", 5),
             otp_resend_seconds=integer("XINYI_OTP_RESEND_SECONDS", 60),
             otp_per_address_per_hour=integer("XINYI_OTP_PER_ADDRESS_PER_HOUR", 30),
+            otp_per_phone_per_day=integer("XINYI_OTP_PER_PHONE_PER_DAY", 10),
             identity_bind_attempts_per_day=integer("XINYI_IDENTITY_BIND_ATTEMPTS_PER_DAY", 10),
             operator_login_attempts_per_hour=integer("XINYI_OPERATOR_LOGIN_ATTEMPTS_PER_HOUR", 10),
             sms_adapter=sms_adapter,  # type: ignore[arg-type]

@@ -19,10 +19,12 @@ from api.store import Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.scores import current_score, score_band
+from credit.scoring import TIERS, tier_for
 
 SCORE_SCOPES = ("tier", "score_band", "score", "dimensions", "reasons")
 CHECK_TTL_SECONDS = 24 * 3600
 _PENDING = b"pending"
+_PENDING_TTL_SECONDS = 60
 _encoder = msgspec.json.Encoder()
 
 
@@ -90,7 +92,7 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
         refusal = AuthorizationRefused(
             f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
             code="purpose_mismatch")
-    elif action == "score.query" and not set(view.scopes) & set(SCORE_SCOPES):
+    elif not set(view.scopes) & set(SCORE_SCOPES):
         refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
     else:
         uses = await store.incr_with_limit("authz", f"uses:{view.id}:{_today()}", limit=view.daily_cap,
@@ -134,13 +136,29 @@ async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes,
     return QueryAnswer(data=data, receipt=receipt)
 
 
+def comparable_score(total: int, scopes: tuple[str, ...]) -> int:
+    """The score a threshold is compared with, no finer than the consent allows.
+
+    With only `tier` (or `score_band`) granted, comparing the exact score would let a partner find it by
+    bisecting thresholds with new transaction ids; comparing the tier's (band's) floor reveals no more
+    than the tier (band) itself.
+    """
+    if "score" in scopes:
+        return total
+    if "score_band" in scopes:
+        return min(950, (total // 50) * 50)
+    tier = tier_for(total)
+    return next(floor for name, floor in TIERS if name == tier)
+
+
 async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, resolve_caller: CallerResolver,
                       authorization_id: str, threshold: int, transaction_id: str, purpose: str | None
                       ) -> QueryAnswer:
     """Yes/no against a threshold. One transaction id answers once for 24 h and counts once."""
     key = f"{client_id}:{transaction_id}"
     fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
-    if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=CHECK_TTL_SECONDS):
+    # The in-flight marker is short-lived: a crash mid-check must not lock the transaction id for a day.
+    if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=_PENDING_TTL_SECONDS):
         stored = await store.get("check", key)
         if stored is None or stored == _PENDING:
             raise Conflict("this transaction is being checked; retry shortly", code="check_in_progress")
@@ -156,7 +174,8 @@ async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, res
         assert view.person_id is not None
         score = await current_score(store=store, person_id=view.person_id)
         answer = {"transaction_id": transaction_id, "authorization_id": view.id,
-                  "admitted": score.total >= threshold, "checked_at": datetime.now(UTC).isoformat()}
+                  "admitted": comparable_score(score.total, view.scopes) >= threshold,
+                  "checked_at": datetime.now(UTC).isoformat()}
         receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action="score.check",
                                 outcome="allowed", fields=("admitted",),
                                 digest=result_digest(_encoder.encode(answer)))

@@ -7,6 +7,7 @@ the shared store, and the resulting `Principal` is kept on the connection for th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -75,6 +76,10 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any]) -> Prin
         raise InvalidToken("the partner is not active", code="partner_suspended")
     check_address(record, client_address(connection))
     await ctx.limiter.hit(record)
+    # Scopes withdrawn from the partner apply at once, not when its current token expires.
+    if not principal.scopes <= record.scopes:
+        principal = dataclasses.replace(principal, scopes=principal.scopes & record.scopes)
+        connection.scope[_PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
     return principal
 
 

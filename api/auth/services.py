@@ -98,9 +98,17 @@ async def request_otp(*, ctx: AppContext, phone: str, client_address: str) -> Ot
     if not await store.set_if_absent("otp", f"cool:{phone_hash}", b"1", ttl_seconds=settings.otp_resend_seconds):
         raise RateLimited("a code was sent recently; wait before asking again", code="otp_resend_throttled",
                           retry_after=settings.otp_resend_seconds)
+    # Each code gets its own guess allowance (so a stranger's wrong guesses cannot lock the owner out);
+    # the daily cap on codes per phone bounds the total guesses to a negligible share of the code space.
+    per_phone = await store.incr_with_limit("otp", f"daily:{phone_hash}", limit=settings.otp_per_phone_per_day,
+                                            ttl_seconds=24 * 3600)
+    if not per_phone.allowed:
+        raise RateLimited("too many codes for this phone today", code="otp_daily_limit",
+                          retry_after=per_phone.ttl_seconds)
     code = f"{secrets.randbelow(1_000_000):06d}"
     await store.set("otp", f"code:{phone_hash}", _otp_digest(ctx, phone_hash, code),
                     ttl_seconds=settings.otp_ttl_seconds)
+    await store.delete("otp", f"tries:{phone_hash}")
     try:
         minutes = settings.otp_ttl_seconds // 60
         text = f"【信易+】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。"

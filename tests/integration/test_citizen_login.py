@@ -137,3 +137,15 @@ async def test_token_response_is_not_cacheable(client) -> None:
     code = await _send_code(client, number)
     r = await client.post("/v1/auth/token", json={"grant_type": "otp", "phone": number, "code": code})
     assert r.headers["cache-control"] == "no-store"
+
+
+async def test_codes_per_phone_per_day_are_capped(client, override_settings) -> None:
+    number = phone()
+    with override_settings(otp_per_phone_per_day=2, otp_resend_seconds=1):
+        statuses = []
+        for _ in range(3):
+            r = await client.post("/v1/auth/otp", json={"phone": number}, headers={"X-Forwarded-For": address()})
+            statuses.append((r.status_code, r.json().get("code")))
+            await asyncio.sleep(1.1)
+    assert statuses[:2] == [(202, None), (202, None)]
+    assert statuses[2] == (429, "otp_daily_limit")

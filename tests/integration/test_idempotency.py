@@ -83,3 +83,33 @@ async def test_an_oversized_body_is_refused_before_it_is_buffered(client, ctx) -
                           headers={**bank.headers, "Idempotency-Key": "big", "content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
+
+
+async def test_token_answers_are_never_stored_or_replayed(client) -> None:
+    from tests.factories import address, phone
+
+    number = phone()
+    sent = await client.post("/v1/auth/otp", json={"phone": number}, headers={"X-Forwarded-For": address()})
+    body = {"grant_type": "otp", "phone": number, "code": sent.json()["dev_code"]}
+    first = await client.post("/v1/auth/token", json=body, headers={"Idempotency-Key": "login-1"})
+    again = await client.post("/v1/auth/token", json=body, headers={"Idempotency-Key": "login-1"})
+    assert first.status_code == 200
+    assert again.status_code == 401  # the code is single use; no stored tokens come back
+    assert "idempotent-replayed" not in again.headers
+
+
+async def test_limit_and_auth_refusals_are_not_remembered(client, ctx) -> None:
+    from tests.factories import operator_session
+
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    headers = {**bank.headers, "Idempotency-Key": "req-403"}
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                       json={"allowed_addresses": ["203.0.113.0/24"]})
+    refused = await client.post("/v1/scores/query", headers=headers, json={"authorization_id": "authz_x"})
+    assert refused.status_code == 403
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"allowed_addresses": []})
+    ctx.partners.forget(client_id)
+    retried = await client.post("/v1/scores/query", headers=headers, json={"authorization_id": "authz_x"})
+    assert retried.status_code == 404  # ran for real this time
+    assert "idempotent-replayed" not in retried.headers

@@ -163,3 +163,22 @@ async def test_operator_configures_a_webhook_endpoint(client, override_settings)
     assert "webhook_secret" not in detail
     cleared = await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"webhook_url": ""})
     assert "webhook_url" not in cleared.json()
+
+
+async def test_withdrawn_scopes_apply_to_tokens_already_issued(client) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"scopes": ["webhooks:read"]})
+    r = await client.post("/v1/scores/query", headers=bank.headers, json={"authorization_id": "authz_x"})
+    assert r.status_code == 403
+    assert r.json()["code"] == "insufficient_scope"
+
+
+async def test_only_the_proxy_appended_forwarded_address_counts(client) -> None:
+    client_id, _, bank = await partner_session(client, kind="bank")
+    admin = await operator_session(client, role="partner_admin")
+    await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers,
+                       json={"allowed_addresses": ["203.0.113.0/24"]})
+    spoofed = await client.get("/v1/partners/me",
+                               headers={**bank.headers, "X-Forwarded-For": "203.0.113.7, 198.51.100.7"})
+    assert spoofed.status_code == 403

@@ -131,3 +131,12 @@ def test_tier_cut_offs() -> None:
 
 def _as_dict(r: RecordFact) -> dict[str, object]:
     return {f: getattr(r, f) for f in RecordFact.__slots__}
+
+
+def test_threshold_checks_reveal_no_more_than_the_consent() -> None:
+    from credit.queries import comparable_score
+
+    assert comparable_score(733, ("score",)) == 733
+    assert comparable_score(733, ("tier", "score_band")) == 700
+    assert comparable_score(733, ("tier",)) == 650  # tier A's floor
+    assert comparable_score(1000, ("score_band",)) == 950
