@@ -48,7 +48,9 @@ class RegistryPerson:
 async def registry_person(ctx: AppContext, *, name: str = "张三") -> RegistryPerson:
     """Insert a person into the citizen registry (as the identity data source would)."""
     while True:
-        number = id_number()
+        # Vary the birth date too: one date alone allows only 1,000 distinct numbers.
+        # (Region 330402 exists from 1983 on, so birth years start there.)
+        number = id_number(birth=f"{_rng.randrange(1984, 2006)}{_rng.randrange(1, 13):02d}{_rng.randrange(1, 29):02d}")
         h = ctx.cipher.lookup_hash("id_number", number)
         if not await Person.exists().where(Person.id_number_hash == h):
             break
