@@ -16,9 +16,9 @@ from api.citizens.services import bound_person_id
 from api.errors import NotFound, Unprocessable
 from credit import authorizations as authz
 from credit import queries, scores, services
-from credit.catalog import CATEGORIES, DATA_SCOPES, DIMENSIONS, PURPOSES
+from credit.catalog import PURPOSES
+from credit.export import citizen_authorization, my_score, record_out
 from credit.ledger import latest_checkpoint
-from credit.policy import PolicyBook
 from credit.schemas import (
     AccessLogEntry,
     AccessLogPage,
@@ -28,17 +28,11 @@ from credit.schemas import (
     CitizenAuthorization,
     CitizenAuthorizationPage,
     Decision,
-    DimensionOut,
-    MyReason,
     MyScore,
     PartnerAuthorization,
-    PartnerInfo,
     PersonSubject,
-    PurposeInfo,
     ReasonOut,
-    RecordOut,
     RecordPage,
-    ScopeInfo,
     ScoreCheck,
     ScoreCheckAnswer,
     ScoreHistoryPage,
@@ -46,12 +40,10 @@ from credit.schemas import (
     ScoreQuery,
     ScoreQueryAnswer,
 )
-from credit.scoring import DIMENSION_MAX, RecordFact, counts
 from partners.services import find_partner
 
 MAX_PAGE = 100
 PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-_POLICY = PolicyBook()
 
 
 async def _caller(request: Request[Any, Any, Any]) -> queries.Caller:
@@ -73,18 +65,6 @@ def _partner_view(view: authz.AuthorizationView, *, consent_key: bytes, subject_
         scopes=list(view.scopes), daily_cap=view.daily_cap, created_at=view.created_at,
         request_expires_at=view.request_expires_at, valid_until=view.valid_until, decided_at=view.decided_at,
         ended_at=view.ended_at, ended_reason=view.ended_reason, open_id=oid)
-
-
-def _citizen_view(view: authz.AuthorizationView) -> CitizenAuthorization:
-    purpose = PURPOSES.get(view.purpose)
-    return CitizenAuthorization(
-        id=view.id, status=view.status,
-        partner=PartnerInfo(client_id=view.partner_client_id, name=view.partner_name, kind=view.partner_kind),
-        purpose=PurposeInfo(code=view.purpose, name=purpose.name if purpose else view.purpose),
-        scopes=[ScopeInfo(code=s, description=DATA_SCOPES.get(s, s)) for s in view.scopes],
-        daily_cap=view.daily_cap, validity_days=view.validity_days, created_at=view.created_at,
-        request_expires_at=view.request_expires_at, valid_until=view.valid_until, decided_at=view.decided_at,
-        ended_at=view.ended_at, ended_reason=view.ended_reason)
 
 
 async def _subject_public_id(view: authz.AuthorizationView) -> str | None:
@@ -168,13 +148,7 @@ class MyCreditController(Controller):
     async def score(self, request: Request[Any, Any, Any]) -> MyScore:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         score = await scores.current_score(store=guards.app_context(request).store, person_id=person_id)
-        return MyScore(
-            total=score.total, tier=score.tier, score_band=scores.score_band(score.total),
-            dimensions=[DimensionOut(code=c, name=DIMENSIONS[c], score=score.dimensions[c], max=DIMENSION_MAX[c])
-                        for c in DIMENSION_MAX],
-            reasons=[MyReason(code=r.code, text=r.text, dimension=r.dimension, impact=r.impact, records=r.records)
-                     for r in score.reasons],
-            objected_records=score.objected_records, as_of=score.as_of, model_version=score.model_version)
+        return my_score(score)
 
     @get("/score/history", summary="How my score changed")
     async def score_history(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
@@ -199,22 +173,7 @@ class MyCreditController(Controller):
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         rows, next_cursor = await services.person_records(person_id=person_id, limit=limit, cursor=cursor)
         now = datetime.now(UTC)
-        items = []
-        for r in rows:
-            occurred = r["occurred_at"] if r["occurred_at"].tzinfo else r["occurred_at"].replace(tzinfo=UTC)
-            fact = RecordFact(record_id=r["public_id"], category=r["category"], polarity=r["polarity"],
-                              severity=r["severity"], dimension=r["dimension"], occurred_at=occurred,
-                              status=r["status"])
-            negative = r["polarity"] < 0
-            items.append(RecordOut(
-                id=r["public_id"], category=r["category"],
-                category_name=CATEGORIES[r["category"]].name if r["category"] in CATEGORIES else r["category"],
-                polarity=r["polarity"], severity=r["severity"], dimension=r["dimension"], title=r["title"],
-                source=r["source"], occurred_at=occurred, status=r["status"],
-                counts_towards_score=counts(fact, as_of=now, policy=_POLICY),
-                display_until=_POLICY.display_until(severity=r["severity"], occurred_at=occurred) if negative else None,
-                repairable_from=_POLICY.repairable_from(severity=r["severity"], occurred_at=occurred)
-                if negative else None))
+        items = [record_out(r, now=now) for r in rows]
         return RecordPage(items=items, next_cursor=next_cursor)
 
     @get("/authorizations", summary="Every authorization asked of me, newest first")
@@ -223,7 +182,7 @@ class MyCreditController(Controller):
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         views = await authz.list_for_person(person_id=person_id, limit=limit + 1, before=cursor)
         page = views[:limit]
-        return CitizenAuthorizationPage(items=[_citizen_view(v) for v in page],
+        return CitizenAuthorizationPage(items=[citizen_authorization(v) for v in page],
                                         next_cursor=page[-1].id if len(views) > limit and page else None)
 
     @post("/authorizations/{authorization_id:str}/approve", status_code=HTTP_200_OK,
@@ -239,7 +198,7 @@ class MyCreditController(Controller):
             "granted_at": int(view.decided_at.timestamp()) if view.decided_at else None,
             "valid_until": int(view.valid_until.timestamp()) if view.valid_until else None,
         }, typ="consent-receipt+jwt")
-        return ApprovedAuthorization(authorization=_citizen_view(view), consent_receipt=receipt)
+        return ApprovedAuthorization(authorization=citizen_authorization(view), consent_receipt=receipt)
 
     @post("/authorizations/{authorization_id:str}/reject", status_code=HTTP_200_OK, summary="Refuse a request")
     async def reject(self, request: Request[Any, Any, Any], authorization_id: FromPath[str],
@@ -247,7 +206,7 @@ class MyCreditController(Controller):
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         view = await authz.reject(public_id=authorization_id, person_id=person_id,
                                   reason=data.reason if data else None)
-        return _citizen_view(view)
+        return citizen_authorization(view)
 
     @post("/authorizations/{authorization_id:str}/revoke", status_code=HTTP_200_OK,
           summary="Revoke; effective for the very next request")
@@ -256,7 +215,7 @@ class MyCreditController(Controller):
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         view = await authz.revoke(public_id=authorization_id, person_id=person_id,
                                   reason=data.reason if data else None)
-        return _citizen_view(view)
+        return citizen_authorization(view)
 
     @get("/access-log", summary="Every access to my credit data (tamper-evident ledger)")
     async def access_log(self, request: Request[Any, Any, Any], cursor: FromQuery[int | None] = None,
