@@ -21,23 +21,13 @@ from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, jwks
 from api.background import run_forever
 from api.citizens.routes import MeController
-from api.context import (
-    AppContext,
-    build_cipher,
-    build_identity,
-    build_limiter,
-    build_peers,
-    build_sms,
-    build_tokens,
-)
+from api.context import build_context
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware
 from api.ops import MetricsController, live, prometheus_config, ready
 from api.settings import Settings
-from api.store import build_store
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
 from credit.ingest_routes import RecordIngestController
-from credit.ledger import LedgerWriter
 from credit.objection_routes import AdminObjectionsController, AdminRepairsController, MyRightsController
 from credit.routes import (
     MyCreditController,
@@ -48,7 +38,6 @@ from credit.routes import (
 )
 from credit.stats_routes import daily_stats
 from partners.delivery_routes import WebhookDeliveriesController
-from partners.limits import PartnerDirectory
 from partners.routes import PartnerSelfController
 
 _JSON_TYPES = ("application/json",)
@@ -113,10 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = db.build_engine(settings)
     db.bind_tables(engine)
-    ctx = AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
-                     tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                     ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
-                     identity=build_identity(settings), peers=build_peers(settings))
+    ctx = build_context(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -129,10 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            await ctx.ledger.close()
-            await ctx.store.close()
-            await ctx.sms.close()
-            await ctx.identity.close()
+            await ctx.close()
             await db.close_engine(engine)
 
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,

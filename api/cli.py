@@ -161,7 +161,7 @@ def cmd_partner_status(args: argparse.Namespace) -> None:
                 await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
             return partner
         finally:
-            await ctx.store.close()
+            await ctx.close()
 
     partner = asyncio.run(_with_engine(settings, work))
     print(f"{partner.client_id}: {partner.status}")
@@ -193,23 +193,9 @@ def cmd_keys(_: argparse.Namespace) -> None:
 
 
 def _context(settings: Settings, engine: Any) -> Any:
-    from api.context import (
-        AppContext,
-        build_cipher,
-        build_identity,
-        build_limiter,
-        build_peers,
-        build_sms,
-        build_tokens,
-    )
-    from api.store import build_store
-    from credit.ledger import LedgerWriter
-    from partners.limits import PartnerDirectory
+    from api.context import build_context
 
-    return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
-                      tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                      ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
-                      identity=build_identity(settings), peers=build_peers(settings))
+    return build_context(settings, engine)
 
 
 def cmd_scores_recompute(args: argparse.Namespace) -> None:
@@ -222,7 +208,7 @@ def cmd_scores_recompute(args: argparse.Namespace) -> None:
         try:
             return await recompute_all(store=ctx.store, batch_size=args.batch_size)
         finally:
-            await ctx.store.close()
+            await ctx.close()
 
     report = asyncio.run(_with_engine(settings, work))
     print(f"recomputed {report.persons:,} persons from {report.records:,} records in {report.seconds:.1f} s")
@@ -275,7 +261,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
             else:
                 await run_forever(ctx)
         finally:
-            await ctx.store.close()
+            await ctx.close()
 
     asyncio.run(_with_engine(settings, work))
 

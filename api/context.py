@@ -9,7 +9,7 @@ from piccolo.engine.base import Engine
 
 from api.auth.tokens import TokenService
 from api.settings import Settings
-from api.store import Store
+from api.store import Store, build_store
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter
 from partners.adapters import IdentityVerifier, JwksPeerCities, PeerCities, build_identity_verifier, parse_peer_cities
@@ -30,6 +30,21 @@ class AppContext:
     partners: PartnerDirectory
     identity: IdentityVerifier
     peers: PeerCities
+
+    async def close(self) -> None:
+        """Release what the collaborators hold (the engine is opened and closed by its owner)."""
+        await self.ledger.close()
+        await self.store.close()
+        await self.sms.close()
+        await self.identity.close()
+
+
+def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
+    """Every collaborator the settings ask for, for the app and for CLI commands alike."""
+    return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
+                      tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
+                      ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
+                      identity=build_identity(settings), peers=build_peers(settings))
 
 
 def build_tokens(settings: Settings) -> TokenService:

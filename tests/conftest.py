@@ -62,8 +62,7 @@ async def client(app: Litestar) -> AsyncIterator[ApiClient]:
         async with ApiClient(app) as c:
             yield c
     finally:
-        await context.ledger.close()
-        await context.store.close()
+        await context.close()
         await db.close_engine(context.engine)
 
 
