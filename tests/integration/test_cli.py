@@ -7,11 +7,8 @@ the in-process store), which is what the README's quick start promises.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+from tests.servers import XINYI, free_port
 
 
 @pytest.fixture
@@ -35,15 +32,11 @@ def _run(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def running_up(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([XINYI, "up", "--port", str(port), "--persons", "60", "--enterprises", "6"],
                                env=embedded_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
@@ -102,7 +95,7 @@ def test_seed_admin_and_partner_commands(embedded_env: dict[str, str]) -> None:
 
 def test_serve_refuses_unsafe_production_settings(embedded_env: dict[str, str]) -> None:
     env = {**embedded_env, "XINYI_ENV": "production"}
-    done = subprocess.run([XINYI, "serve", "--port", str(_free_port())], env=env, capture_output=True, text=True,
+    done = subprocess.run([XINYI, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode != 0
     assert "required" in done.stderr

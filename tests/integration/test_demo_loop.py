@@ -7,28 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
 from partners.delivery import deliver_due
 from tests.factories import authorization_for, bound_citizen, operator_session, partner_session
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import XINYI, free_port
 
 
 async def _port_open(port: int) -> None:
@@ -64,7 +53,7 @@ async def test_record_push_changes_the_score_and_the_bank_hears_about_it(client,
     bank_id, _, bank = await partner_session(client, kind="bank", name="嘉兴银行")
     _, _, court = await partner_session(client, kind="data_source", name="嘉兴市中级人民法院")
     admin = await operator_session(client, role="partner_admin")
-    port = _free_port()
+    port = free_port()
     with override_settings(webhook_allow_loopback=True):
         configured = await client.patch(f"/v1/admin/partners/{bank_id}", headers=admin.headers,
                                         json={"webhook_url": f"http://127.0.0.1:{port}/webhooks"})

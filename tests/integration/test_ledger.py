@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import jwt
 
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 from credit.tables import LedgerEntry
 from tests.factories import authorization_for, bound_citizen, partner_session
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+from tests.servers import XINYI
 
 
 def _verify() -> subprocess.CompletedProcess[str]:

@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.factories import authorization_for, bound_citizen, partner_session
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import xinyi_server
 
 
 @pytest.fixture
 def second_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Another `xinyi serve` process on the same database (and Redis, when configured)."""
-    port = _free_port()
-    process = subprocess.Popen([XINYI, "serve", "--port", str(port)], env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("second server did not start")
+    with xinyi_server(["serve"], ready_path="/health/ready") as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
 
 
 async def test_revocation_is_seen_by_another_process_on_the_next_request(client, ctx, second_server) -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from api.background import run_once
 from credit.tables import Authorization, CurrentScore, Person
 from tests.factories import add_record, authorization_for, bound_citizen, partner_session
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+from tests.servers import XINYI
 
 
 async def test_score_is_explained_and_history_follows_changes(client, ctx) -> None:

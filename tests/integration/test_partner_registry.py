@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.factories import operator_session, partner_session
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
+from tests.servers import xinyi_server
 
 
 async def _token(client, client_id: str, secret: str):  # type: ignore[no-untyped-def]
@@ -107,30 +99,12 @@ async def test_address_allowlist(client) -> None:
     assert outside.json()["code"] == "address_not_allowed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def second_worker(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    port = _free_port()
-    process = subprocess.Popen([XINYI, "serve", "--port", str(port)], env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with xinyi_server(["serve"], ready_path="/health/ready") as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="limits are shared across processes only through Redis")

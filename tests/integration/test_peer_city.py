@@ -3,15 +3,8 @@ loopback) verify against its published keys; forged, foreign and expired ones do
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import jwt
@@ -19,35 +12,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from partners.adapters import PASSPORT_TYP, JwksPeerCities, PassportRejected
-
-XINYI = shutil.which("xinyi") or str(Path(sys.executable).with_name("xinyi"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import free_port, xinyi_server
 
 
 @pytest.fixture
 def city() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([XINYI, "simulate", "city", "--port", str(port), "--issuer", base],
-                               env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/.well-known/jwks.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with xinyi_server(["simulate", "city", "--issuer", base], ready_path="/.well-known/jwks.json", port=port):
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
 
 
 async def _passport(base: str, open_id: str) -> str:
