@@ -85,7 +85,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ingest_max_rows: int = 10_000
     default_rate_limit_per_second: int = 200
     default_daily_quota: int = 1_000_000
+    # 信易+ (scenarios)
+    benefit_code_ttl_seconds: int = 60  # a benefit code shown as a QR lives at most this long
+    verification_ttl_seconds: int = 600  # a merchant redeems within this long after verifying
+    # Credit line per tier in fen (pay-later / deposit-free orders reserve against it).
+    credit_lines_fen: tuple[tuple[str, int], ...] = (("AAA", 1_000_000), ("AA", 500_000), ("A", 200_000),
+                                                      ("B", 0), ("C", 0))
+    credit_order_grace_days: int = 7  # a default not settled within this becomes a negative record
+    passport_ttl_seconds: int = 24 * 3600
+    # Peer city tier → our tier, per issuer; "*" applies to issuers without their own table.
+    peer_tier_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+        ("*", (("AAA", "AA"), ("AA", "A"), ("A", "A"), ("B", "B"), ("C", "C"))),)
+    # 信易贷 (lending)
+    lending_response_working_days: int = 3  # a bank answers an application within this
     log_level: str = "INFO"
+
+    def credit_line_fen(self, tier: str) -> int:
+        return dict(self.credit_lines_fen).get(tier, 0)
+
+    def peer_tier(self, issuer: str, tier: str) -> str | None:
+        """Our tier for a peer city's `tier`, through that city's table (or the default one)."""
+        tables = dict(self.peer_tier_maps)
+        table = dict(tables.get(issuer) or tables.get("*") or ())
+        return table.get(tier)
 
     @property
     def is_production(self) -> bool:
@@ -192,8 +214,45 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ingest_max_rows=integer("XINYI_INGEST_MAX_ROWS", 10_000),
             default_rate_limit_per_second=integer("XINYI_DEFAULT_RATE_LIMIT_PER_SECOND", 200),
             default_daily_quota=integer("XINYI_DEFAULT_DAILY_QUOTA", 1_000_000),
+            benefit_code_ttl_seconds=min(60, integer("XINYI_BENEFIT_CODE_TTL_SECONDS", 60)),
+            verification_ttl_seconds=integer("XINYI_VERIFICATION_TTL_SECONDS", 600),
+            credit_lines_fen=_pairs(env, "XINYI_CREDIT_LINES_FEN", Settings.credit_lines_fen, int),
+            credit_order_grace_days=integer("XINYI_CREDIT_ORDER_GRACE_DAYS", 7),
+            passport_ttl_seconds=integer("XINYI_PASSPORT_TTL_SECONDS", 24 * 3600),
+            peer_tier_maps=_tier_maps(env.get("XINYI_PEER_TIER_MAPS"), Settings.peer_tier_maps),
+            lending_response_working_days=integer("XINYI_LENDING_RESPONSE_WORKING_DAYS", 3),
             log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _pairs(env: Mapping[str, str], var: str, default: tuple[tuple[str, int], ...], convert: type[int]
+           ) -> tuple[tuple[str, int], ...]:
+    """`AAA=1000000,AA=500000` → (("AAA", 1000000), ("AA", 500000))."""
+    raw = env.get(var)
+    if not raw:
+        return default
+    pairs: list[tuple[str, int]] = []
+    for part in raw.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ConfigurationError(f"{var} must look like AAA=1000000,AA=500000")
+        pairs.append((name.strip(), convert(value.strip())))
+    return tuple(pairs)
+
+
+def _tier_maps(raw: str | None, default: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+               ) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """`issuer|AAA=AA,AA=A;*|AAA=AA` → per-issuer tier tables (`*` is the default table)."""
+    if not raw:
+        return default
+    tables: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for part in raw.split(";"):
+        issuer, sep, body = part.partition("|")
+        pairs = [tuple(p.strip() for p in item.split("=", 1)) for item in body.split(",") if item.strip()]
+        if not sep or not issuer.strip() or any(len(p) != 2 for p in pairs):
+            raise ConfigurationError("XINYI_PEER_TIER_MAPS must look like issuer|AAA=AA,AA=A;*|AAA=A")
+        tables.append((issuer.strip(), tuple((a, b) for a, b in pairs)))  # type: ignore[misc]
+    return tuple(tables)
 
 
 def generate_secret() -> str:

@@ -42,6 +42,10 @@ class Store(Protocol):
 
     async def delete(self, domain: str, key: str) -> bool: ...
 
+    async def take(self, domain: str, key: str) -> bytes | None:
+        """Return the value and delete it in one atomic step (single-use codes)."""
+        ...
+
     async def exists_any(self, domain: str, keys: list[str]) -> bool: ...
 
     async def ping(self) -> None: ...
@@ -111,6 +115,12 @@ class MemoryStore:
         self._data.pop(full, None)
         return existed
 
+    async def take(self, domain: str, key: str) -> bytes | None:
+        full = self._key(domain, key)
+        value = self._live(full)
+        self._data.pop(full, None)
+        return value
+
     async def exists_any(self, domain: str, keys: list[str]) -> bool:
         return any(self._live(self._key(domain, k)) is not None for k in keys)
 
@@ -176,6 +186,13 @@ class RedisStore:
             return bool(await self._redis.delete(self._key(domain, key)))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def take(self, domain: str, key: str) -> bytes | None:
+        try:
+            value = await self._redis.getdel(self._key(domain, key))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return value.encode() if isinstance(value, str) else value
 
     async def exists_any(self, domain: str, keys: list[str]) -> bool:
         if not keys:

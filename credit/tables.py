@@ -36,7 +36,7 @@ class Enterprise(Table, tablename="enterprises"):
     industry = Varchar(length=1)  # GB/T 4754 section letter
     region_code = Varchar(length=6, index=True)
     registered_on = Date()
-    registered_capital_fen = Integer(default=0)
+    registered_capital_fen = BigInt(default=0)
     legal_representative = ForeignKey(references=Person, null=True, index=True)
     status = Varchar(length=16, default="active")
     created_at = Timestamptz(default=TimestamptzNow())
