@@ -24,7 +24,7 @@ from api.citizens.routes import MeController
 from api.context import build_context
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware
-from api.ops import MetricsController, live, prometheus_config, ready
+from api.ops import MetricsController, live, metrics_middleware, ready
 from api.settings import Settings
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
 from credit.ingest_routes import RecordIngestController
@@ -121,7 +121,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]) \
         if settings.cors_origins else None
-    prometheus = prometheus_config()
     return Litestar(
         route_handlers=[AuthController, jwks, MeController, MyCreditController, PartnerAuthorizationController,
                         ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
@@ -136,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers(),
         before_request=_require_json_body,
         after_request=_security_headers,
-        middleware=[prometheus.middleware, idempotency_middleware],
+        middleware=[metrics_middleware, idempotency_middleware],
         cors_config=cors,
         openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,

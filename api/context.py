@@ -41,9 +41,10 @@ class AppContext:
 
 def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
     """Every collaborator the settings ask for, for the app and for CLI commands alike."""
-    return AppContext(settings=settings, engine=engine, store=build_store(settings.redis_url, settings.redis_namespace),
+    store = build_store(settings.redis_url, settings.redis_namespace)
+    return AppContext(settings=settings, engine=engine, store=store,
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                      ledger=LedgerWriter(engine), limiter=build_limiter(settings), partners=PartnerDirectory(),
+                      ledger=LedgerWriter(engine), limiter=build_limiter(settings, store), partners=PartnerDirectory(),
                       identity=build_identity(settings), peers=build_peers(settings))
 
 
@@ -67,9 +68,8 @@ def build_sms(settings: Settings) -> SmsSender:
     return DevSmsSender()
 
 
-def build_limiter(settings: Settings) -> PartnerLimiter:
-    return PartnerLimiter(redis_url=settings.redis_url, namespace=settings.redis_namespace,
-                          default_per_second=settings.default_rate_limit_per_second,
+def build_limiter(settings: Settings, store: Store) -> PartnerLimiter:
+    return PartnerLimiter(store=store, default_per_second=settings.default_rate_limit_per_second,
                           default_per_day=settings.default_daily_quota)
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from litestar import Request, get
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
 
 from api import db
 from api.auth.guards import app_context
@@ -38,10 +41,56 @@ async def ready(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"status": "ready", "checks": results}
 
 
-def prometheus_config() -> PrometheusConfig:
-    """Requests and latency by route template (not raw path, so ids never become labels) and status."""
-    return PrometheusConfig(app_name="xinyi", prefix="xinyi", group_path=True,
-                            exclude=["/metrics", "/health/live"])
+_APP_NAME = "xinyi"
+_UNMETERED = frozenset({"/metrics", "/health/live"})
+_LABELS = ("method", "path", "status_code", "app_name")
+_REQUESTS = Counter("xinyi_requests_total", "Requests by route template and status", _LABELS)
+_ERRORS = Counter("xinyi_requests_error_total", "Requests answered with a 5xx", _LABELS)
+_DURATION = Histogram("xinyi_request_duration_seconds", "Time to the last byte of the answer", _LABELS,
+                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+_IN_PROGRESS = Gauge("xinyi_requests_in_progress", "Requests being handled", ("app_name",))
+
+
+def metrics_middleware(app: ASGIApp) -> ASGIApp:
+    """Requests and latency by route template (not raw path, so ids never become labels) and status.
+
+    Same metric names and labels as Litestar's Prometheus plugin, at a fraction of its cost per request
+    (no Request object, no per-call `functools.wraps`, label children looked up once per route and
+    status), which matters on the hot paths measured against a bare hello endpoint.
+    """
+    children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+    in_progress = _IN_PROGRESS.labels(_APP_NAME)
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNMETERED:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        in_progress.inc()
+        try:
+            await app(scope, receive, timed_send)
+        finally:
+            in_progress.dec()
+            key = (scope["method"], scope.get("path_template") or scope["path"], status)
+            child = children.get(key)
+            if child is None:
+                values = (*key, _APP_NAME)
+                child = children[key] = (_REQUESTS.labels(*values), _DURATION.labels(*values),
+                                         _ERRORS.labels(*values) if status >= 500 else None)
+            child[0].inc()
+            child[1].observe(time.perf_counter() - started)
+            if child[2] is not None:
+                child[2].inc()
+
+    return middleware
 
 
 class MetricsController(PrometheusController):

@@ -11,6 +11,7 @@ check that needs the store fails closed, it is never silently skipped.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +32,34 @@ class CounterResult:
     ttl_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A counter for `probe_and_count` to bump: `key` in `domain`, allowed up to `limit`, reset after `ttl_seconds`."""
+
+    domain: str
+    key: str
+    limit: int
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Outcome of `probe_and_count`.
+
+    `found`: one of the probed keys exists, and then nothing was counted or read. `counts`: the counters
+    bumped, in order; counting stops after the first one over its limit, so a refused request does not
+    also use up the later (longer) windows. `values`: the keys read, in order (None when absent).
+    """
+
+    found: bool
+    counts: tuple[CounterResult, ...]
+    values: tuple[bytes | None, ...]
+
+    @property
+    def over_limit(self) -> CounterResult | None:
+        return next((c for c in self.counts if not c.allowed), None)
+
+
 class Store(Protocol):
     async def get(self, domain: str, key: str) -> bytes | None: ...
 
@@ -47,6 +76,13 @@ class Store(Protocol):
         ...
 
     async def exists_any(self, domain: str, keys: list[str]) -> bool: ...
+
+    async def probe_and_count(self, *, probe: Sequence[tuple[str, str]] = (), count: Sequence[Count] = (),
+                              read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
+        """In one atomic round trip: stop if any `probe` key exists, else bump each `count` counter and
+        read each `read` key. Hot paths use it to fold revocation checks, rate limits, usage caps and
+        cache reads into a single call."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -124,6 +160,19 @@ class MemoryStore:
     async def exists_any(self, domain: str, keys: list[str]) -> bool:
         return any(self._live(self._key(domain, k)) is not None for k in keys)
 
+    async def probe_and_count(self, *, probe: Sequence[tuple[str, str]] = (), count: Sequence[Count] = (),
+                              read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
+        if any(self._live(self._key(d, k)) is not None for d, k in probe):
+            return ProbeResult(found=True, counts=(), values=())
+        counts: list[CounterResult] = []
+        for c in count:
+            result = await self.incr_with_limit(c.domain, c.key, limit=c.limit, ttl_seconds=c.ttl_seconds)
+            counts.append(result)
+            if not result.allowed:
+                break
+        return ProbeResult(found=False, counts=tuple(counts),
+                           values=tuple(self._live(self._key(d, k)) for d, k in read))
+
     async def ping(self) -> None:
         return None
 
@@ -141,6 +190,33 @@ return {v, ttl}
 """
 
 
+# probe_and_count in one step. KEYS = probes, counters, reads; ARGV = #probes, #counters, then limit and
+# ttl per counter. Returns {found, #counted, value1, ttl1, ..., read1, ...} (false for a missing read).
+_PROBE_AND_COUNT = """
+local np, nc = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, np do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {1} end
+end
+local out = {0, 0}
+for i = 1, nc do
+  local k, limit, ttl = KEYS[np + i], tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local v = redis.call('INCR', k)
+  if v == 1 then redis.call('EXPIRE', k, ttl) end
+  local t = redis.call('TTL', k)
+  if t < 0 then redis.call('EXPIRE', k, ttl); t = ttl end
+  out[2] = i
+  table.insert(out, v)
+  table.insert(out, t)
+  if v > limit then break end
+end
+for j = np + nc + 1, #KEYS do
+  local value = redis.call('GET', KEYS[j])
+  table.insert(out, value)
+end
+return out
+"""
+
+
 class RedisStore:
     """Redis-backed store shared by every worker and process."""
 
@@ -151,6 +227,7 @@ class RedisStore:
             max_connections=256,
         )
         self._incr = self._redis.register_script(_INCR_WITH_LIMIT)
+        self._probe_and_count = self._redis.register_script(_PROBE_AND_COUNT)
 
     def _key(self, domain: str, key: str) -> str:
         return f"{self._namespace}:{domain}:{key}"
@@ -201,6 +278,26 @@ class RedisStore:
             return bool(await self._redis.exists(*(self._key(domain, k) for k in keys)))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def probe_and_count(self, *, probe: Sequence[tuple[str, str]] = (), count: Sequence[Count] = (),
+                              read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
+        keys = [self._key(d, k) for d, k in probe] + [self._key(c.domain, c.key) for c in count] \
+            + [self._key(d, k) for d, k in read]
+        args: list[int] = [len(probe), len(count)]
+        for c in count:
+            args += [c.limit, c.ttl_seconds]
+        try:
+            reply = await self._probe_and_count(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if int(reply[0]):
+            return ProbeResult(found=True, counts=(), values=())
+        counted = int(reply[1])
+        counts = tuple(CounterResult(value=int(reply[2 + 2 * i]), allowed=int(reply[2 + 2 * i]) <= count[i].limit,
+                                     ttl_seconds=max(1, int(reply[3 + 2 * i]))) for i in range(counted))
+        # A missing key is a Lua false, which arrives as None.
+        values = tuple(v.encode() if isinstance(v, str) else v for v in reply[2 + 2 * counted:])
+        return ProbeResult(found=False, counts=counts, values=values)
 
     async def ping(self) -> None:
         try:

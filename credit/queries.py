@@ -15,10 +15,10 @@ from typing import Any
 import msgspec
 
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Store
+from api.store import Count, Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
-from credit.scores import current_score, score_band
+from credit.scores import cache_key, current_score, score_band
 from credit.scoring import TIERS, tier_for
 
 SCORE_SCOPES = ("tier", "score_band", "score", "dimensions", "reasons")
@@ -65,10 +65,21 @@ async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.Authoriza
         authorization_id=view.id, fields=fields, result_digest=digest or _EMPTY_DIGEST))
 
 
+@dataclass(frozen=True, slots=True)
+class _Usable:
+    view: authz.AuthorizationView
+    subject_id: str
+    caller: Caller
+    cached_score: bytes | None  # read in the same store round trip that counted the use
+
+
 async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id: str,
                                 resolve_caller: CallerResolver, authorization_id: str, purpose: str | None,
-                                action: str) -> tuple[authz.AuthorizationView, str, Caller]:
-    """Load and check an authorization for `action`; refusals are ledgered, then raised."""
+                                action: str) -> _Usable:
+    """Load and check an authorization for `action`; refusals are ledgered, then raised.
+
+    Counting the use against the daily cap and reading the cached score share one store round trip.
+    """
     loaded = await authz.load_for_use(authorization_id)
     if loaded is None:
         raise NotFound("authorization not found", code="authorization_not_found")
@@ -86,6 +97,7 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     if subject_id is None:
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     refusal: DomainError | None = None
+    cached_score: bytes | None = None
     if not view.usable_at(datetime.now(UTC)):
         refusal = AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     elif purpose is not None and purpose != view.purpose:
@@ -95,25 +107,29 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     elif not set(view.scopes) & set(SCORE_SCOPES):
         refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
     else:
-        uses = await store.incr_with_limit("authz", f"uses:{view.id}:{_today()}", limit=view.daily_cap,
-                                           ttl_seconds=26 * 3600)
-        if not uses.allowed:
+        assert view.person_id is not None
+        counted = await store.probe_and_count(
+            count=[Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)],
+            read=[cache_key(view.person_id)])
+        if (over := counted.over_limit) is not None:
             refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
-                                  retry_after=uses.ttl_seconds)
+                                  retry_after=over.ttl_seconds)
+        cached_score = counted.values[0]
     if refusal is not None:
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
         raise refusal
-    return view, subject_id, caller
+    return _Usable(view=view, subject_id=subject_id, caller=caller, cached_score=cached_score)
 
 
 async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, client_id: str,
                       resolve_caller: CallerResolver, authorization_id: str, purpose: str | None) -> QueryAnswer:
     """Return exactly the fields the authorization's scopes allow, after the ledger entry is durable."""
-    view, subject_id, caller = await _usable_authorization(
+    usable = await _usable_authorization(
         store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
         authorization_id=authorization_id, purpose=purpose, action="score.query")
+    view, subject_id, caller = usable.view, usable.subject_id, usable.caller
     assert view.person_id is not None
-    score = await current_score(store=store, person_id=view.person_id)
+    score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)
     granted = [s for s in SCORE_SCOPES if s in view.scopes]
     data: dict[str, Any] = {
         "authorization_id": view.id,
@@ -168,11 +184,12 @@ async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, res
         return QueryAnswer(data=first["answer"], receipt=LedgerReceipt(seq=first["seq"], hash=first["hash"],
                                                                        at=datetime.fromisoformat(first["at"])))
     try:
-        view, subject_id, caller = await _usable_authorization(
+        usable = await _usable_authorization(
             store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
             authorization_id=authorization_id, purpose=purpose, action="score.check")
+        view, subject_id, caller = usable.view, usable.subject_id, usable.caller
         assert view.person_id is not None
-        score = await current_score(store=store, person_id=view.person_id)
+        score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)
         answer = {"transaction_id": transaction_id, "authorization_id": view.id,
                   "admitted": comparable_score(score.total, view.scopes) >= threshold,
                   "checked_at": datetime.now(UTC).isoformat()}

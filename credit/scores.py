@@ -121,9 +121,17 @@ async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Sco
     return score
 
 
-async def current_score(*, store: Store, person_id: int) -> Score:
-    """The person's current score: from the store, else recomputed (and cached)."""
-    cached = await store.get(_CACHE_DOMAIN, f"p:{person_id}")
+def cache_key(person_id: int) -> tuple[str, str]:
+    """Where the person's score is cached (domain, key), for callers that fold the read into another
+    store round trip (`Store.probe_and_count(read=...)`)."""
+    return _CACHE_DOMAIN, f"p:{person_id}"
+
+
+async def current_score(*, store: Store, person_id: int, cached: bytes | None = None) -> Score:
+    """The person's current score: `cached` (already read by the caller), else from the store, else
+    recomputed (and cached)."""
+    if cached is None:
+        cached = await store.get(*cache_key(person_id))
     if cached is not None:
         return _decoder.decode(cached)
     return await recompute_person(store=store, person_id=person_id, trigger="cache_miss")

@@ -1,9 +1,14 @@
-"""Per-partner rate limits and daily quotas, shared by every worker through Redis.
+"""Per-partner rate limits and daily quotas, shared by every worker through the store (Redis).
 
-The `limits` library keeps the counters (fixed windows: one second for the rate, one UTC day for the
-quota) in Redis when configured, else in process memory. Partner settings (their limits and address
-allowlist) are cached per process for a few seconds; suspension is enforced separately through the
-shared store, so it applies on the very next request everywhere.
+Fixed windows: one second for the rate, one UTC day for the quota. The counters are plain store
+counters rather than the `limits` library's, because the partner guard folds them, together with the
+token revocation check, into ONE store round trip (`Store.probe_and_count`); with `limits` each window
+was its own round trip, and the three calls cost about a third of the score-query hot path.
+Counter keys name the window, not the limit, so changing a partner's quota mid-day keeps its count.
+
+Partner settings (their limits and address allowlist) are cached per process for a few seconds;
+suspension is enforced separately through the shared store, so it applies on the very next request
+everywhere.
 """
 
 from __future__ import annotations
@@ -11,17 +16,16 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
-
-from limits import RateLimitItemPerDay, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter
-from limits.errors import StorageError
+from datetime import UTC, datetime, timedelta
 
 from api.errors import Forbidden, RateLimited
-from api.store import StoreUnavailable
+from api.store import Count, ProbeResult, Store
 from partners.services import PartnerRecord, find_partner
 
 _DIRECTORY_TTL_SECONDS = 10.0
+_DOMAIN = "limits"
+_RATE_TTL_SECONDS = 2
+_QUOTA_TTL_SECONDS = 26 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,50 +59,59 @@ class PartnerDirectory:
         self._entries.pop(client_id, None)
 
 
+def _day_end(now: float) -> int:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((day + timedelta(days=1)).timestamp())
+
+
 class PartnerLimiter:
     """Enforces each partner's requests-per-second and requests-per-day."""
 
-    def __init__(self, *, redis_url: str | None, namespace: str, default_per_second: int,
-                 default_per_day: int) -> None:
-        storage: Storage
-        if redis_url:
-            uri = "async+" + redis_url if redis_url.startswith(("redis://", "rediss://")) else redis_url
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{namespace}:limits",
-                                   wrap_exceptions=True)
-        else:
-            storage = MemoryStorage()
-        self._limiter = FixedWindowRateLimiter(storage)
+    def __init__(self, *, store: Store, default_per_second: int, default_per_day: int) -> None:
+        self._store = store
         self._default_per_second = default_per_second
         self._default_per_day = default_per_day
 
-    def _items(self, partner: PartnerRecord) -> tuple[RateLimitItemPerSecond, RateLimitItemPerDay]:
-        per_second = partner.rate_limit_per_second or self._default_per_second
-        per_day = partner.daily_quota or self._default_per_day
-        return RateLimitItemPerSecond(per_second), RateLimitItemPerDay(per_day)
+    def _limits(self, partner: PartnerRecord) -> tuple[int, int]:
+        return (partner.rate_limit_per_second or self._default_per_second,
+                partner.daily_quota or self._default_per_day)
+
+    @staticmethod
+    def _keys(partner: PartnerRecord, now: float) -> tuple[str, str]:
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
+        return f"rate:{partner.client_id}:{int(now)}", f"quota:{partner.client_id}:{day}"
+
+    def counters(self, partner: PartnerRecord, *, now: float | None = None) -> list[Count]:
+        """The two counters one request bumps (for `Store.probe_and_count`)."""
+        per_second, per_day = self._limits(partner)
+        rate_key, quota_key = self._keys(partner, time.time() if now is None else now)
+        return [Count(_DOMAIN, rate_key, per_second, _RATE_TTL_SECONDS),
+                Count(_DOMAIN, quota_key, per_day, _QUOTA_TTL_SECONDS)]
+
+    def enforce(self, partner: PartnerRecord, result: ProbeResult) -> None:
+        """Raise `RateLimited` (with Retry-After) when the request went over the rate or the quota."""
+        over = result.over_limit
+        if over is None:
+            return
+        per_second, per_day = self._limits(partner)
+        if len(result.counts) == 1:
+            raise RateLimited(f"more than {per_second} requests per second", code="partner_rate_limited",
+                              retry_after=1)
+        raise RateLimited(f"daily quota of {per_day} requests used up", code="partner_quota_exhausted",
+                          retry_after=max(1, _day_end(time.time()) - int(time.time())))
 
     async def hit(self, partner: PartnerRecord) -> None:
-        """Count one request; raise `RateLimited` (with Retry-After) when over the rate or the quota."""
-        rate, quota = self._items(partner)
-        try:
-            if not await self._limiter.hit(rate, "rate", partner.client_id):
-                raise RateLimited(f"more than {rate.amount} requests per second", code="partner_rate_limited",
-                                  retry_after=1)
-            if not await self._limiter.hit(quota, "quota", partner.client_id):
-                stats = await self._limiter.get_window_stats(quota, "quota", partner.client_id)
-                raise RateLimited(f"daily quota of {quota.amount} requests used up", code="partner_quota_exhausted",
-                                  retry_after=max(1, int(stats.reset_time - time.time())))
-        except StorageError as exc:
-            raise StoreUnavailable("rate limit storage unavailable") from exc
+        """Count one request on its own (the partner guard folds this into its revocation check)."""
+        self.enforce(partner, await self._store.probe_and_count(count=self.counters(partner)))
 
     async def usage(self, partner: PartnerRecord) -> Usage:
-        rate, quota = self._items(partner)
-        try:
-            second = await self._limiter.get_window_stats(rate, "rate", partner.client_id)
-            day = await self._limiter.get_window_stats(quota, "quota", partner.client_id)
-        except StorageError as exc:
-            raise StoreUnavailable("rate limit storage unavailable") from exc
-        return Usage(per_second_limit=rate.amount, per_second_remaining=second.remaining, daily_quota=quota.amount,
-                     daily_used=quota.amount - day.remaining, daily_resets_at=int(day.reset_time))
+        per_second, per_day = self._limits(partner)
+        now = time.time()
+        rate_key, quota_key = self._keys(partner, now)
+        second = int(await self._store.get(_DOMAIN, rate_key) or 0)
+        day = int(await self._store.get(_DOMAIN, quota_key) or 0)
+        return Usage(per_second_limit=per_second, per_second_remaining=max(0, per_second - second),
+                     daily_quota=per_day, daily_used=min(day, per_day), daily_resets_at=_day_end(now))
 
 
 def check_address(partner: PartnerRecord, address: str) -> None:

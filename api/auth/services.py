@@ -280,7 +280,9 @@ async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, ass
     partner = await find_partner(issuer)
     if partner is None:
         raise InvalidClient()
-    key = next((k for k in partner.jwks if k.get("kid") == header.get("kid")), None)
+    # Only signing keys: a partner's RSA key is registered for encrypting portraits to it, never to verify.
+    key = next((k for k in partner.jwks if k.get("kid") == header.get("kid") and k.get("kty") in _ASSERTION_ALGORITHMS),
+               None)
     if key is None:
         raise InvalidClient("no registered key matches the assertion's kid")
     algorithm = _ASSERTION_ALGORITHMS[key["kty"]]
@@ -347,12 +349,17 @@ async def revoke_token(*, ctx: AppContext, token: str) -> None:
         await _revoke_family(ctx, row["family_id"])
 
 
-async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
-    """One store round trip: is this token, or its session family, revoked?"""
+def revocation_keys(principal: Principal) -> list[str]:
+    """The store keys (domain "auth") whose presence means this token may no longer be used."""
     keys = [f"jti:{principal.token_id}"]
     if principal.family_id:
         keys.append(f"fam:{principal.family_id}")
     if principal.kind == "partner":
         # A suspended partner's tokens stop working on the next request, on every worker.
         keys.append(f"pdis:{principal.subject}")
-    return await ctx.store.exists_any("auth", keys)
+    return keys
+
+
+async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
+    """One store round trip: is this token, or its session family, revoked?"""
+    return await ctx.store.exists_any("auth", revocation_keys(principal))
