@@ -71,6 +71,10 @@ class Store(Protocol):
 
     async def delete(self, domain: str, key: str) -> bool: ...
 
+    async def delete_many(self, domain: str, keys: Sequence[str]) -> None:
+        """Delete many keys with few round trips (bulk cache invalidation)."""
+        ...
+
     async def take(self, domain: str, key: str) -> bytes | None:
         """Return the value and delete it in one atomic step (single-use codes)."""
         ...
@@ -151,6 +155,10 @@ class MemoryStore:
         self._data.pop(full, None)
         return existed
 
+    async def delete_many(self, domain: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._data.pop(self._key(domain, key), None)
+
     async def take(self, domain: str, key: str) -> bytes | None:
         full = self._key(domain, key)
         value = self._live(full)
@@ -217,6 +225,9 @@ return out
 """
 
 
+_DELETE_CHUNK = 1000
+
+
 class RedisStore:
     """Redis-backed store shared by every worker and process."""
 
@@ -261,6 +272,13 @@ class RedisStore:
     async def delete(self, domain: str, key: str) -> bool:
         try:
             return bool(await self._redis.delete(self._key(domain, key)))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def delete_many(self, domain: str, keys: Sequence[str]) -> None:
+        try:
+            for start in range(0, len(keys), _DELETE_CHUNK):
+                await self._redis.delete(*(self._key(domain, k) for k in keys[start:start + _DELETE_CHUNK]))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.mixins import OnConflictAction
 
+from api import db
 from api.store import Store
 from credit.policy import PolicyBook
 from credit.scoring import Reason, RecordFact, Score, compute_score
@@ -56,9 +58,50 @@ def _reasons_json(score: Score) -> list[dict[str, Any]]:
             for r in score.reasons]
 
 
+_STAGING_COLUMNS = ("person", "total", "tier", "dimensions", "reasons", "objected_records", "model_version", "as_of")
+_STAGE_SQL = (
+    "CREATE TEMP TABLE score_staging (person integer PRIMARY KEY, total smallint, tier varchar(3), dimensions json,"
+    " reasons json, objected_records smallint, model_version varchar(24), as_of timestamptz) ON COMMIT DROP")
+_CHANGED_SQL = (
+    "SELECT s.person, c.person IS NOT NULL AS existed FROM score_staging s"
+    " LEFT JOIN current_scores c ON c.person = s.person"
+    " WHERE c.person IS NULL OR c.total <> s.total OR c.tier <> s.tier")
+_SNAPSHOT_SQL = (
+    "INSERT INTO score_snapshots (person, total, tier, dimensions, reasons, model_version, trigger, as_of)"
+    " SELECT s.person, s.total, s.tier, s.dimensions, s.reasons, s.model_version, $1, s.as_of"
+    " FROM score_staging s LEFT JOIN current_scores c ON c.person = s.person"
+    " WHERE c.person IS NULL OR c.total <> s.total OR c.tier <> s.tier")
+_UPSERT_SQL = (
+    "INSERT INTO current_scores (person, total, tier, dimensions, reasons, objected_records, model_version, as_of)"
+    " SELECT person, total, tier, dimensions, reasons, objected_records, model_version, as_of FROM score_staging"
+    " ON CONFLICT (person) DO UPDATE SET total = EXCLUDED.total, tier = EXCLUDED.tier,"
+    " dimensions = EXCLUDED.dimensions, reasons = EXCLUDED.reasons, objected_records = EXCLUDED.objected_records,"
+    " model_version = EXCLUDED.model_version, as_of = EXCLUDED.as_of")
+
+
+async def _store_scores_postgres(scores: dict[int, Score], *, trigger: str, pool: Any) -> list[int]:
+    """The set-based write: COPY the batch into a staging table, then snapshot what moved and upsert
+    current scores with two statements. Returns the persons whose earlier score moved."""
+    staged = [(pid, s.total, s.tier, _encoder.encode(s.dimensions).decode(), _encoder.encode(_reasons_json(s)).decode(),
+               s.objected_records, s.model_version, s.as_of) for pid, s in scores.items()]
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(_STAGE_SQL)
+        await connection.copy_records_to_table("score_staging", columns=_STAGING_COLUMNS, records=staged)
+        changed = await connection.fetch(_CHANGED_SQL)
+        await connection.execute(_SNAPSHOT_SQL, trigger)
+        await connection.execute(_UPSERT_SQL)
+    return [int(row["person"]) for row in changed if row["existed"]]
+
+
 async def _store_scores(scores: dict[int, Score], *, trigger: str) -> None:
     """Upsert current scores and append history rows where the total or tier changed."""
     if not scores:
+        return
+    engine = CurrentScore._meta.db
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        moved = await _store_scores_postgres(scores, trigger=trigger, pool=engine.pool)
+        if moved:
+            await _notify_partners(moved, trigger=trigger)
         return
     previous = {
         row["person"]: (row["total"], row["tier"])
@@ -138,8 +181,7 @@ async def current_score(*, store: Store, person_id: int, cached: bytes | None = 
 
 
 async def invalidate(*, store: Store, person_ids: Iterable[int]) -> None:
-    for pid in set(person_ids):
-        await store.delete(_CACHE_DOMAIN, f"p:{pid}")
+    await store.delete_many(_CACHE_DOMAIN, [f"p:{pid}" for pid in set(person_ids)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,23 +191,41 @@ class RecomputeReport:
     seconds: float
 
 
+_BATCH_IDS_SQL = "SELECT id FROM persons WHERE id > $1 ORDER BY id LIMIT $2"
+_BATCH_RECORDS_SQL = (
+    "SELECT person, public_id, category, polarity, severity, dimension, occurred_at, status"
+    " FROM credit_records WHERE person >= $1 AND person <= $2")
+
+
+async def _batch_facts(ids: list[int]) -> tuple[dict[int, list[RecordFact]], int]:
+    """Every record of the persons `ids` (ascending), grouped by person, in one range query."""
+    grouped: dict[int, list[RecordFact]] = defaultdict(list)
+    wanted = set(ids)
+    rows = await db.fetch_all(CreditRecord._meta.db, _BATCH_RECORDS_SQL, ids[0], ids[-1])
+    count = 0
+    for row in rows:
+        if row["person"] in wanted:  # the id range may span persons deleted from the registry
+            grouped[row["person"]].append(_fact(row))
+            count += 1
+    return grouped, count
+
+
 async def recompute_all(*, store: Store, batch_size: int = 5000) -> RecomputeReport:
-    """Recompute every person's score in batches: one records query and one upsert per batch."""
+    """Recompute every person's score in batches of consecutive ids: one range query for their
+    records, the scores computed in process, and one set-based write (COPY into a staging table, then
+    INSERT ... SELECT on PostgreSQL) per batch."""
     started = time.perf_counter()
     as_of = _now()
     persons = records = 0
     last_id = 0
-    pk = Person._meta.primary_key
+    engine = Person._meta.db
     while True:
-        ids = [r["id"] for r in await Person.select(pk).where(pk > last_id).order_by(pk).limit(batch_size)]
+        ids = [int(r["id"]) for r in await db.fetch_all(engine, _BATCH_IDS_SQL, last_id, batch_size)]
         if not ids:
             break
         last_id = ids[-1]
-        grouped: dict[int, list[RecordFact]] = defaultdict(list)
-        for row in await CreditRecord.select(CreditRecord.person, *_RECORD_COLUMNS).where(
-                CreditRecord.person.is_in(ids)):
-            grouped[row["person"]].append(_fact(row))
-            records += 1
+        grouped, count = await _batch_facts(ids)
+        records += count
         scores = {pid: compute_score(grouped.get(pid, []), as_of=as_of, policy=_POLICY) for pid in ids}
         await _store_scores(scores, trigger="recompute")
         await invalidate(store=store, person_ids=ids)

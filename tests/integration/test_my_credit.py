@@ -86,3 +86,31 @@ async def test_purpose_catalog_is_public(client) -> None:
     codes = {p["code"]: p for p in purposes}
     assert codes["deposit_waiver"]["allowed_scopes"] == ["score_band", "tier"]
     assert codes["loan_pre_approval"]["daily_cap"] == 10
+
+
+async def test_full_recompute_snapshots_only_moved_scores_and_tells_their_partners(client, ctx) -> None:
+    from credit.scores import recompute_all
+    from credit.tables import OutboxEvent, ScoreSnapshot
+
+    citizen = await bound_citizen(client, ctx, name="钱五")
+    _, _, bank = await partner_session(client, kind="bank")
+    authorization_id = await authorization_for(client, bank, citizen, scopes=["tier"])
+    pid = (await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id)
+           .first())["id"]
+    await recompute_all(store=ctx.store)
+    snapshots = await ScoreSnapshot.count().where(ScoreSnapshot.person == pid)
+    await recompute_all(store=ctx.store)  # nothing moved: no new history, no events
+    assert await ScoreSnapshot.count().where(ScoreSnapshot.person == pid) == snapshots
+    events = await OutboxEvent.count().where(OutboxEvent.aggregate_id == authorization_id,
+                                            OutboxEvent.topic == "score.changed")
+
+    await add_record(ctx, citizen.person, category="dishonest_executee", severity="serious", days_ago=2)
+    await recompute_all(store=ctx.store)
+    latest = await ScoreSnapshot.select(ScoreSnapshot.total, ScoreSnapshot.trigger).where(
+        ScoreSnapshot.person == pid).order_by(ScoreSnapshot.as_of, ascending=False).first()
+    assert latest["trigger"] == "recompute"
+    assert latest["total"] < 650
+    assert await OutboxEvent.count().where(OutboxEvent.aggregate_id == authorization_id,
+                                           OutboxEvent.topic == "score.changed") == events + 1
+    mine = (await client.get("/v1/me/score", headers=citizen.headers)).json()
+    assert mine["total"] == latest["total"]  # the cached score was invalidated
