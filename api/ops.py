@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.plugins.prometheus import PrometheusController
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -62,7 +63,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     in_progress = _IN_PROGRESS.labels(_APP_NAME)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _UNMETERED:
+        if scope["type"] != ScopeType.HTTP or scope["path"] in _UNMETERED:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -79,7 +80,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, timed_send)
         finally:
             in_progress.dec()
-            key = (scope["method"], scope.get("path_template") or scope["path"], status)
+            key = (str(scope.get("method", "")), scope.get("path_template") or scope["path"], status)
             child = children.get(key)
             if child is None:
                 values = (*key, _APP_NAME)
