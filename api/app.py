@@ -37,8 +37,25 @@ from credit.routes import (
     purpose_catalog,
 )
 from credit.stats_routes import daily_stats
+from lending.enterprise_routes import EnterpriseController
+from lending.portrait_routes import EnterprisePortraitController, bank_portrait
+from lending.routes import (
+    FinancingDemandsController,
+    LoanApplicationsController,
+    LoanProductsController,
+    lending_stats,
+)
 from partners.delivery_routes import WebhookDeliveriesController
 from partners.routes import PartnerSelfController
+from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
+from scenarios.passport_routes import FederationController, MyPassportController
+from scenarios.routes import (
+    AdminBenefitsController,
+    AdminScenariosController,
+    MerchantBenefitsController,
+    MyBenefitsController,
+    public_scenarios,
+)
 
 _JSON_TYPES = ("application/json",)
 _SECURITY_HEADERS = {
@@ -53,6 +70,9 @@ TAGS = [
     Tag(name="partner", description="Banks, merchants, data sources, departments and peer cities"),
     Tag(name="admin", description="Credit office operators"),
     Tag(name="ledger", description="The tamper-evident access ledger"),
+    Tag(name="enterprise", description="Enterprise members (法人/经办人): binding, portraits, consent"),
+    Tag(name="lending", description="信易贷: loan products, financing demands, applications and decisions"),
+    Tag(name="scenarios", description="信易+: scenarios, benefits, benefit codes, verification and redemption"),
     Tag(name="ops", description="Health and metrics"),
 ]
 
@@ -129,6 +149,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         WebhookDeliveriesController,
                         RecordIngestController, CreditChecksController, AdminMeasuresController,
                         AdminListsController, daily_stats,
+                        MyPassportController, FederationController,
+                        CreditOrdersController, MyCreditOrdersController,
+                        public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,
+                        MerchantBenefitsController,
+                        LoanProductsController, FinancingDemandsController, LoanApplicationsController,
+                        lending_stats,
+                        EnterpriseController, EnterprisePortraitController, bank_portrait,
                         live, ready, MetricsController],
         state=State({"ctx": ctx}),
         lifespan=[lifespan],

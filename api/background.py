@@ -15,6 +15,7 @@ from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 from credit.stats import refresh_current_stats
 from partners.delivery import deliver_due, emit_expiring_soon
+from scenarios.orders import record_unsettled_defaults
 
 logger = logging.getLogger("xinyi.background")
 
@@ -24,9 +25,12 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     expired = await authorizations.expire_due()
     checkpoint = await create_checkpoint(sign=lambda claims: ctx.tokens.sign_document(claims, typ=CHECKPOINT_TYP))
     await emit_expiring_soon()
+    # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
+    recorded = await record_unsettled_defaults(store=ctx.store)
     await deliver_due(ctx=ctx)
     await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
-    return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0}
+    return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
+            "recorded_credit_order_defaults": recorded}
 
 
 async def run_forever(ctx: AppContext) -> None:

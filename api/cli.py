@@ -175,7 +175,7 @@ def cmd_partner_create(args: argparse.Namespace) -> None:
 
     async def work(_: Any) -> Any:
         return await create_partner(name=args.name, kind=args.kind, scopes=scopes, jwks=jwks,
-                                    with_secret=not args.no_secret, scenario=args.scenario)
+                                    with_secret=not args.no_secret, scenario=args.scenario, issuer=args.issuer)
 
     issued = asyncio.run(_with_engine(_settings(), work))
     print(f"client_id:     {issued.client_id}")
@@ -337,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="merchants: travel, transit, rental, medical, lodging, reading")
     p.add_argument("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
     p.add_argument("--no-secret", action="store_true", help="private_key_jwt only")
+    p.add_argument("--issuer", help="city_peer: the `iss` of its credit passports (verified with --jwks-file keys)")
     p.set_defaults(func=cmd_partner_create)
     p = partner.add_parser("rotate-secret", help="issue a new client secret (the old one works for the overlap)")
     p.add_argument("--client-id", required=True)
@@ -380,11 +381,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("keys", help="print fresh production secrets")
     p.set_defaults(func=cmd_keys)
+
+    # Listed for --help only: main() hands `xinyi bench ...` to the benchmark's own parser.
+    sub.add_parser("bench", help="hot paths as ratios of a bare hello endpoint (xinyi bench --quick --json)")
     return parser
 
 
+def cmd_bench(argv: list[str]) -> None:
+    from loadtests.bench import main as bench_main
+
+    bench_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        cmd_bench(arguments[1:])
+        return
+    args = build_parser().parse_args(arguments)
     try:
         args.func(args)
     except Exception as exc:

@@ -77,3 +77,12 @@ async def fetch_one(engine: Engine[Any], sql: str, *args: Any) -> dict[str, Any]
         return dict(row) if row is not None else None
     rows = await engine.run_querystring(QueryString(_PLACEHOLDER.sub("{}", sql), *args))
     return dict(rows[0]) if rows else None
+
+
+async def fetch_all(engine: Engine[Any], sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Every row of a hand-written query; same placeholders and execution as `fetch_one`."""
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            rows = await connection.fetch(sql, *args)
+        return [dict(row) for row in rows]
+    return [dict(row) for row in await engine.run_querystring(QueryString(_PLACEHOLDER.sub("{}", sql), *args)) or []]

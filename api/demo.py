@@ -41,8 +41,10 @@ from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import LISTING_RECORD_STATUSES, RECORD_LISTS, seed_default_measures, sync_record_lists
 from credit.identity import FieldCipher
 from credit.tables import CreditRecord, Enterprise, Person
+from lending.products import seed_demo_products
 from partners.services import create_partner
 from partners.tables import Partner
+from scenarios.catalog import seed_default_scenarios
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +66,8 @@ _DAY = 86_400
 # Rows are generated, encrypted and written this many persons at a time (bounded memory at city scale).
 CHUNK_SIZE = 10_000
 
-# registered_capital_fen is a 32-bit INTEGER column: 2^31 fen ≈ 2147万元, so capital is capped below it.
-_MAX_CAPITAL_YUAN = 20_000_000
+# registered_capital_fen is a BIGINT column; the cap is only the largest capital the demo declares (10亿元).
+_MAX_CAPITAL_YUAN = 1_000_000_000
 
 # Maximum display periods of negative records (DESIGN §5): past them a record is shown as expired.
 _MAX_DISPLAY_DAYS = {"minor": 90, "general": 365, "serious": 3 * 365}
@@ -280,13 +282,13 @@ _ENTERPRISE_REGION_CUM: tuple[float, ...] = tuple(
 
 # GB/T 4754-2017 sections: weight, capital range in yuan, business words for the name.
 _INDUSTRIES: dict[str, tuple[float, int, int, tuple[str, ...]]] = {
-    "C": (35, 500_000, 20_000_000, ("机械", "电器", "塑业", "包装", "精密机械", "化工", "纺织", "食品", "印染",
+    "C": (35, 500_000, 100_000_000, ("机械", "电器", "塑业", "包装", "精密机械", "化工", "纺织", "食品", "印染",
                                     "机电", "五金")),
     "F": (22, 100_000, 5_000_000, ("贸易", "商贸", "进出口", "超市", "食品贸易", "建材")),
     "L": (8, 100_000, 5_000_000, ("企业管理咨询", "人力资源", "广告", "会展服务", "商务咨询")),
     "M": (8, 500_000, 10_000_000, ("检测技术", "工程设计", "环境科技", "生物科技", "科技")),
     "I": (6, 100_000, 10_000_000, ("信息技术", "网络科技", "软件", "数字科技", "智能科技")),
-    "E": (6, 2_000_000, 20_000_000, ("建设工程", "建筑装饰工程", "市政园林工程", "建筑劳务")),
+    "E": (6, 2_000_000, 200_000_000, ("建设工程", "建筑装饰工程", "市政园林工程", "建筑劳务")),
     "G": (5, 500_000, 10_000_000, ("物流", "运输", "供应链管理", "货运代理")),
     "H": (4, 100_000, 2_000_000, ("餐饮管理", "酒店管理", "餐饮")),
     "K": (2, 10_000_000, _MAX_CAPITAL_YUAN, ("房地产开发", "物业服务", "置业")),
@@ -437,6 +439,10 @@ DATA_SOURCES: dict[str, DataSource] = {
         DataSource("blood", "嘉兴市中心血站"),
         DataSource("fund", "嘉兴市住房公积金管理中心"),
         DataSource("trading", "嘉兴市公共资源交易中心"),
+        DataSource("hrss", "嘉兴市人力资源和社会保障局"),
+        DataSource("environment", "嘉兴市生态环境局"),
+        DataSource("economy", "嘉兴市经济和信息化局"),
+        DataSource("science", "嘉兴市科学技术局"),
     )
 }
 
@@ -507,6 +513,23 @@ _RECORD_KINDS: dict[tuple[str, str], _RecordKind] = {
     ("enterprise", "honour"): _RecordKind("market", "嘉市监信〔{y}〕{n}号", (
         "浙江省守合同重信用AA级企业", "浙江省守合同重信用A级企业", "嘉兴市诚信示范企业", "嘉兴市消费者满意单位")),
     ("enterprise", "tax_grade_a"): _RecordKind("tax", "嘉税信A{y}{n:08d}", ()),  # title carries the year
+    ("enterprise", "tax_grade_b"): _RecordKind("tax", "嘉税信B{y}{n:08d}", ()),
+    ("enterprise", "tax_grade_m"): _RecordKind("tax", "嘉税信M{y}{n:08d}", ()),
+    ("enterprise", "tax_grade_c"): _RecordKind("tax", "嘉税信C{y}{n:08d}", ()),
+    ("enterprise", "tax_grade_d"): _RecordKind("tax", "嘉税信D{y}{n:08d}", ()),
+    ("enterprise", "social_insurance_paid"): _RecordKind("hrss", "JXSB{y}{n:08d}", ()),  # title carries the month
+    ("enterprise", "social_insurance_arrears"): _RecordKind("hrss", "嘉人社欠〔{y}〕{n}号", (
+        "欠缴职工基本养老保险费", "欠缴失业保险费", "欠缴工伤保险费", "欠缴职工基本医疗保险费")),
+    ("enterprise", "environmental_rating_good"): _RecordKind("environment", "嘉环信〔{y}〕{n}号", (
+        "企业环境信用评价绿牌", "企业环境信用评价蓝牌")),
+    ("enterprise", "environmental_rating_poor"): _RecordKind("environment", "嘉环信〔{y}〕{n}号", (
+        "企业环境信用评价黄牌", "企业环境信用评价红牌", "企业环境信用评价黑牌")),
+    ("enterprise", "honour_specialized"): _RecordKind("economy", "嘉经信〔{y}〕{n}号", (
+        "浙江省专精特新中小企业", "国家级专精特新“小巨人”企业", "嘉兴市专精特新中小企业")),
+    ("enterprise", "honour_high_tech"): _RecordKind("science", "GR{y}33{n:06d}", (
+        "高新技术企业证书", "浙江省科技型中小企业")),
+    ("enterprise", "patent"): _RecordKind("market", "ZL{y}1{n:07d}", (
+        "发明专利授权", "实用新型专利授权", "外观设计专利授权")),
 }
 
 # Relative frequency of each category, per subject kind and per risk class (most subjects are low risk:
@@ -527,7 +550,13 @@ _PERSON_WEIGHTS: dict[str, tuple[float, float, float]] = {  # low, medium, high 
 _ENTERPRISE_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "administrative_permit": (22, 18, 12),
     "contract_fulfilment": (18, 12, 5),
+    "patent": (4, 2, 0.5),
     "honour": (3, 0.5, 0),
+    "environmental_rating_good": (2, 1, 0.2),
+    "honour_high_tech": (0.6, 0.2, 0),
+    "honour_specialized": (0.4, 0.1, 0),
+    "environmental_rating_poor": (0.2, 1, 3),
+    "social_insurance_arrears": (0.3, 2, 6),
     "administrative_penalty": (3, 10, 20),
     "utility_arrears": (1, 4, 8),
     "tax_arrears": (0.8, 4, 10),
@@ -537,8 +566,12 @@ _ENTERPRISE_WEIGHTS: dict[str, tuple[float, float, float]] = {
 }
 _RISK_SHARES = (0.8, 0.17, 0.03)
 _RISK_CUM = tuple(itertools.accumulate(_RISK_SHARES))
-# Chance of being graded 纳税信用A in a given year, per risk class.
-_TAX_GRADE_A_CHANCE = (0.3, 0.08, 0.0)
+# The yearly 纳税信用 grade of a firm with a full year behind it, per risk class ("" = not graded).
+_TAX_GRADES = ("A", "B", "C", "D", "")
+_TAX_GRADE_CUM: tuple[tuple[float, ...], ...] = tuple(tuple(itertools.accumulate(w)) for w in (
+    (0.30, 0.50, 0.04, 0.01, 0.15), (0.08, 0.50, 0.15, 0.05, 0.22), (0.0, 0.25, 0.25, 0.20, 0.30)))
+# Chance of monthly social insurance records over the last year (one record per month paid), per risk class.
+_SOCIAL_INSURANCE_CHANCE = (0.35, 0.2, 0.05)
 
 
 def _cumulative(weights: dict[str, tuple[float, float, float]], risk: int) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -612,14 +645,39 @@ class RecordGenerator:
             for code in rng.choices(codes, cum_weights=cum, k=count):
                 day = start_day + rng.randrange(span)
                 out.append(self._record(kind, index, CATEGORIES[code], day, _RECORD_KINDS[(kind, code)]))
-        if tax_grade and registered_on is not None and _TAX_GRADE_A_CHANCE[risk] > 0:
-            # Grades are published each April for the previous year; a firm needs a full year behind it.
-            for year in range(RECORD_WINDOW_START.year + 1, REFERENCE_TIME.year + 1):
-                if registered_on < date(year - 1, 1, 1) and rng.random() < _TAX_GRADE_A_CHANCE[risk]:
-                    day = date(year, 4, 15).toordinal() + rng.randrange(16)
-                    out.append(self._record(kind, index, CATEGORIES["tax_grade_a"], day,
-                                            _RECORD_KINDS[(kind, "tax_grade_a")],
-                                            title=f"{year - 1}年度纳税信用A级纳税人"))
+        if tax_grade and registered_on is not None:
+            out.extend(self._enterprise_yearly(index, risk, registered_on))
+        return out
+
+    def _enterprise_yearly(self, index: int, risk: int, registered_on: date) -> list[RecordSeed]:
+        """Yearly tax grades and, for some firms, the last twelve months of social insurance."""
+        rng = self._rng
+        out: list[RecordSeed] = []
+        # Grades are published each April for the previous year: M for a firm new in that year, A–D for one
+        # with a full year behind it.
+        for year in range(RECORD_WINDOW_START.year + 1, REFERENCE_TIME.year + 1):
+            day = date(year, 4, 15).toordinal() + rng.randrange(16)
+            if day <= registered_on.toordinal():
+                continue
+            if registered_on < date(year - 1, 1, 1):
+                grade = _TAX_GRADES[bisect.bisect_right(_TAX_GRADE_CUM[risk], rng.random() * _TAX_GRADE_CUM[risk][-1])]
+            elif registered_on < date(year, 1, 1):
+                grade = "M" if rng.random() < 0.6 else ""
+            else:
+                continue
+            if grade:
+                code = f"tax_grade_{grade.lower()}"
+                out.append(self._record("enterprise", index, CATEGORIES[code], day, _RECORD_KINDS[("enterprise", code)],
+                                        title=f"{year - 1}年度纳税信用{grade}级纳税人"))
+        if rng.random() < _SOCIAL_INSURANCE_CHANCE[risk]:
+            end = REFERENCE_TIME.date().replace(day=10)
+            for back in range(1, 13):
+                month_index = end.year * 12 + end.month - 1 - back
+                paid_on = date(month_index // 12, month_index % 12 + 1, 10)
+                if paid_on > registered_on and rng.random() < 0.95:
+                    out.append(self._record("enterprise", index, CATEGORIES["social_insurance_paid"],
+                                            paid_on.toordinal(), _RECORD_KINDS[("enterprise", "social_insurance_paid")],
+                                            title=f"{paid_on.year}年{paid_on.month}月社会保险费足额缴纳"))
         return out
 
     def _record(self, kind: str, index: int, category: RecordCategory, day: int, spec: _RecordKind, *,
@@ -658,7 +716,7 @@ class RecordGenerator:
 
     def _severity(self, category: RecordCategory) -> str:
         default = category.default_severity
-        if category.code in ("dishonest_executee", "tax_grade_a"):
+        if category.code == "dishonest_executee" or category.code.startswith("tax_grade_"):
             return default
         r = self._rng.random()
         if r < 0.8:
@@ -1099,7 +1157,10 @@ async def seed_demo_city(
             await engine.run_ddl(f"ANALYZE {', '.join(_SEEDED_TABLES)}")
         await _sync_lists()
     await seed_default_measures()
+    await seed_default_scenarios()
     partners = await _create_partners(planned, create=with_accounts)
+    for bank in (p for p in partners if p["kind"] == "bank"):  # the demo bank's products (金融超市)
+        await seed_demo_products(bank_client_id=str(bank["client_id"]), bank_name=str(bank["name"]))
     operator = await _ensure_operator() if with_accounts else {}
     if counts is None:
         logger.info("demo seed skipped: the registry is not empty")

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from litestar import Request, get
-from litestar.plugins.prometheus import PrometheusController
 from litestar.enums import ScopeType
+from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 

@@ -88,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 信易+ (scenarios)
     benefit_code_ttl_seconds: int = 60  # a benefit code shown as a QR lives at most this long
     verification_ttl_seconds: int = 600  # a merchant redeems within this long after verifying
+    benefit_codes_per_hour: int = 120  # codes one citizen account may ask for per hour (an app refreshes its QR)
     # Credit line per tier in fen (pay-later / deposit-free orders reserve against it).
     credit_lines_fen: tuple[tuple[str, int], ...] = (("AAA", 1_000_000), ("AA", 500_000), ("A", 200_000),
                                                       ("B", 0), ("C", 0))
@@ -216,10 +217,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             default_daily_quota=integer("XINYI_DEFAULT_DAILY_QUOTA", 1_000_000),
             benefit_code_ttl_seconds=min(60, integer("XINYI_BENEFIT_CODE_TTL_SECONDS", 60)),
             verification_ttl_seconds=integer("XINYI_VERIFICATION_TTL_SECONDS", 600),
-            credit_lines_fen=_pairs(env, "XINYI_CREDIT_LINES_FEN", Settings.credit_lines_fen, int),
+            benefit_codes_per_hour=integer("XINYI_BENEFIT_CODES_PER_HOUR", 120),
+            credit_lines_fen=_pairs(env, "XINYI_CREDIT_LINES_FEN", Settings().credit_lines_fen, int),
             credit_order_grace_days=integer("XINYI_CREDIT_ORDER_GRACE_DAYS", 7),
             passport_ttl_seconds=integer("XINYI_PASSPORT_TTL_SECONDS", 24 * 3600),
-            peer_tier_maps=_tier_maps(env.get("XINYI_PEER_TIER_MAPS"), Settings.peer_tier_maps),
+            peer_tier_maps=_tier_maps(env.get("XINYI_PEER_TIER_MAPS"), Settings().peer_tier_maps),
             lending_response_working_days=integer("XINYI_LENDING_RESPONSE_WORKING_DAYS", 3),
             log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
         )

@@ -51,6 +51,19 @@ CATEGORIES: dict[str, RecordCategory] = {
         RecordCategory("volunteer_service", "志愿服务", +1, "contribution", "minor", ("person",)),
         RecordCategory("blood_donation", "无偿献血", +1, "contribution", "general", ("person",)),
         RecordCategory("tax_grade_a", "纳税信用A级", +1, "history", "general", ("enterprise",)),
+        # Enterprise-only records the 信易贷 portrait reads (lending/portrait.py). The yearly tax credit
+        # grade is one record per year; the latest counted one is the enterprise's grade.
+        RecordCategory("tax_grade_b", "纳税信用B级", +1, "history", "minor", ("enterprise",)),
+        RecordCategory("tax_grade_m", "纳税信用M级", +1, "history", "minor", ("enterprise",)),
+        RecordCategory("tax_grade_c", "纳税信用C级", -1, "history", "general", ("enterprise",)),
+        RecordCategory("tax_grade_d", "纳税信用D级", -1, "history", "serious", ("enterprise",)),
+        RecordCategory("social_insurance_paid", "社保按时缴纳", +1, "fulfilment", "minor", ("enterprise",)),
+        RecordCategory("social_insurance_arrears", "欠缴社保", -1, "fulfilment", "general", ("enterprise",)),
+        RecordCategory("environmental_rating_good", "环保信用评价良好", +1, "compliance", "minor", ("enterprise",)),
+        RecordCategory("environmental_rating_poor", "环保信用评价较差", -1, "compliance", "general", ("enterprise",)),
+        RecordCategory("honour_specialized", "专精特新企业", +1, "contribution", "general", ("enterprise",)),
+        RecordCategory("honour_high_tech", "高新技术企业", +1, "contribution", "general", ("enterprise",)),
+        RecordCategory("patent", "专利授权", +1, "contribution", "minor", ("enterprise",)),
     )
 }
 
@@ -89,5 +102,7 @@ PURPOSES: dict[str, Purpose] = {
         Purpose("rental_screening", "租赁资信审查", "person", frozenset({"tier", "score_band", "reasons"}), 30, 5),
         Purpose("public_service_check", "公共服务信用核查", "person", frozenset({"tier"}), 30, 20),
         Purpose("enterprise_financing", "企业融资", "enterprise", frozenset({"portrait", "tier", "score"}), 180, 20),
+        # A bank reviewing an enterprise's loan application (信易贷); a few reads a day cover the review.
+        Purpose("loan_application", "申请贷款", "enterprise", frozenset({"portrait", "tier", "score"}), 90, 20),
     )
 }

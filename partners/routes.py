@@ -22,7 +22,8 @@ def partner_detail(partner: PartnerRecord, *, settings_rate: int, settings_quota
         rate_limit_per_second=partner.rate_limit_per_second or settings_rate,
         daily_quota=partner.daily_quota or settings_quota,
         allowed_addresses=[str(n) for n in partner.allowed_networks], scenario=partner.scenario,
-        webhook_url=partner.webhook_url, previous_secret_valid_until=partner.previous_secret_expires_at)
+        webhook_url=partner.webhook_url, previous_secret_valid_until=partner.previous_secret_expires_at,
+        issuer=partner.issuer)
 
 
 def usage_view(usage: Usage) -> UsageView:

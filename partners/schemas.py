@@ -18,6 +18,7 @@ class PartnerCreate(msgspec.Struct, forbid_unknown_fields=True):
     jwks: Annotated[list[dict[str, Any]], Meta(max_length=8)] | None = None
     with_secret: bool = True
     scenario: Annotated[str, Meta(max_length=16)] | None = None
+    issuer: Annotated[str, Meta(min_length=1, max_length=200)] | None = None  # city_peer: its passports' `iss`
 
 
 class PartnerCredentials(msgspec.Struct, omit_defaults=True):
@@ -52,6 +53,7 @@ class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
     daily_quota: Annotated[int, Meta(ge=0, le=1_000_000_000)] | None = None
     allowed_addresses: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=64)] | None = None
     webhook_url: Annotated[str, Meta(max_length=500)] | None = None  # "" removes the endpoint
+    issuer: Annotated[str, Meta(max_length=200)] | None = None  # city_peer passport issuer; "" removes it
 
 
 class SecretRotation(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,6 +78,7 @@ class PartnerDetail(msgspec.Struct, omit_defaults=True):
     webhook_url: str | None = None
     previous_secret_valid_until: datetime | None = None
     webhook_secret: str | None = None  # only in the answer that configured a new endpoint, once
+    issuer: str | None = None  # peer cities: the `iss` of the credit passports they sign
 
 
 class UsageView(msgspec.Struct):

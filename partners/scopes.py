@@ -20,7 +20,7 @@ SCOPES: dict[str, str] = {
     "credit_orders:write": "open and settle deposit-free / pay-later credit orders",
     "records:write": "push credit records",
     "credit_checks:write": "run credit checks before a business step and report the measure applied",
-    "federation:verify": "verify credit passports of mutually recognised cities",
+    "federation:verify": "verify credit passports (ours and those of mutually recognised cities)",
     "webhooks:read": "read and retry its webhook deliveries",
 }
 
@@ -28,7 +28,7 @@ ALLOWED_SCOPES: dict[str, frozenset[str]] = {
     "bank": frozenset({"authorizations:write", "scores:read", "scores:check", "portraits:read",
                        "lending:write", "webhooks:read"}),
     "merchant": frozenset({"authorizations:write", "scores:check", "benefits:verify", "benefits:redeem",
-                           "credit_orders:write", "webhooks:read"}),
+                           "credit_orders:write", "federation:verify", "webhooks:read"}),
     "data_source": frozenset({"records:write", "webhooks:read"}),
     "government": frozenset({"credit_checks:write", "authorizations:write", "scores:check", "webhooks:read"}),
     "city_peer": frozenset({"federation:verify", "webhooks:read"}),

@@ -36,6 +36,7 @@ class PartnerRecord:
     rate_limit_per_second: int = 0
     daily_quota: int = 0
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    issuer: str | None = None  # peer cities: the `iss` of their credit passports
 
     def secret_hashes(self, now: datetime) -> list[str]:
         """Hashes a presented client secret may match: the current one, and the previous one during
@@ -75,12 +76,33 @@ def validate_scopes(*, kind: str, scopes: list[str] | None) -> frozenset[str]:
     return wanted
 
 
+def _validate_rsa_encryption_key(key: dict[str, Any]) -> None:
+    """An RSA public key (n, e, at least 2048 bits) that portraits are encrypted to (JWE RSA-OAEP-256).
+
+    It is only ever used to encrypt: client assertions are verified with EC/OKP keys alone.
+    """
+    if key.get("use", "enc") != "enc" or not key.get("kid") or not isinstance(key.get("n"), str) \
+            or not isinstance(key.get("e"), str) or key.get("alg", "RSA-OAEP-256") != "RSA-OAEP-256":
+        raise Unprocessable("RSA JWKs must be encryption keys (use enc, alg RSA-OAEP-256) with a kid, n and e",
+                            code="invalid_jwk")
+    try:
+        public = jwt.PyJWK(key, algorithm="RS256").key
+    except jwt.PyJWKError as exc:
+        raise Unprocessable(f"invalid JWK: {exc}", code="invalid_jwk") from None
+    if getattr(public, "key_size", 0) < 2048:
+        raise Unprocessable("RSA keys must have at least 2048 bits", code="invalid_jwk")
+
+
 def validate_jwks(jwks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Accept only public EC (P-256) or OKP (Ed25519) keys with a `kid`; never private material."""
+    """Accept only public EC (P-256) or OKP (Ed25519) keys with a `kid`, or an RSA encryption key; never
+    private material."""
     keys = jwks or []
     for key in keys:
-        if "d" in key:
+        if {"d", "p", "q", "dp", "dq", "qi"} & key.keys():
             raise Unprocessable("a registered JWK must be a public key", code="invalid_jwk")
+        if key.get("kty") == "RSA":
+            _validate_rsa_encryption_key(key)
+            continue
         if key.get("kty") not in ("EC", "OKP") or not key.get("kid"):
             raise Unprocessable("JWKs must be EC P-256 or Ed25519 public keys with a kid", code="invalid_jwk")
         try:
@@ -88,6 +110,23 @@ def validate_jwks(jwks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         except jwt.PyJWKError as exc:
             raise Unprocessable(f"invalid JWK: {exc}", code="invalid_jwk") from None
     return keys
+
+
+async def validate_issuer(*, kind: str, issuer: str | None, client_id: str | None = None) -> str | None:
+    """A passport issuer for a peer city: one partner per issuer, and only peer cities have one."""
+    if issuer is None:
+        return None
+    issuer = issuer.strip()
+    if kind != "city_peer":
+        raise Unprocessable("only a city_peer partner has a passport issuer", code="issuer_not_allowed_for_kind")
+    if not issuer or any(c.isspace() for c in issuer):
+        raise Unprocessable("the issuer must be a non-empty identifier without spaces", code="invalid_issuer")
+    taken = Partner.exists().where(Partner.issuer == issuer)
+    if client_id is not None:
+        taken = taken.where(Partner.client_id != client_id)
+    if await taken:
+        raise Conflict("another partner already has this issuer", code="issuer_taken")
+    return issuer
 
 
 async def create_partner(
@@ -99,10 +138,12 @@ async def create_partner(
     with_secret: bool = True,
     scenario: str | None = None,
     client_id: str | None = None,
+    issuer: str | None = None,
 ) -> IssuedCredentials:
     """Register a partner. The client secret is returned here once and stored only as a hash."""
     granted = validate_scopes(kind=kind, scopes=scopes)
     keys = validate_jwks(jwks)
+    issuer = await validate_issuer(kind=kind, issuer=issuer)
     if not with_secret and not keys:
         raise Unprocessable("a partner needs a client secret or a registered public key", code="no_credentials")
     client_id = client_id or _new_client_id(kind)
@@ -119,6 +160,7 @@ async def create_partner(
             secret_hash=hash_secret(secret) if secret else None,
             jwks=json.dumps(keys) if keys else None,
             scenario=scenario,
+            issuer=issuer,
         )
     )
     return IssuedCredentials(client_id=client_id, client_secret=secret)
@@ -128,7 +170,7 @@ _COLUMNS = (
     Partner.client_id, Partner.name, Partner.kind, Partner.scopes, Partner.status,
     Partner.secret_hash, Partner.jwks, Partner.scenario, Partner.previous_secret_hash,
     Partner.previous_secret_expires_at, Partner.webhook_url, Partner.rate_limit_per_second, Partner.daily_quota,
-    Partner.allowed_addresses,
+    Partner.allowed_addresses, Partner.issuer,
 )
 
 
@@ -150,6 +192,7 @@ def _to_record(row: dict[str, Any]) -> PartnerRecord:
         rate_limit_per_second=int(row["rate_limit_per_second"] or 0),
         daily_quota=int(row["daily_quota"] or 0),
         allowed_networks=parse_networks(row["allowed_addresses"]),
+        issuer=row["issuer"],
     )
 
 
@@ -194,8 +237,9 @@ async def update_partner(
     rate_limit_per_second: int | None = None,
     daily_quota: int | None = None,
     allowed_addresses: list[str] | None = None,
+    issuer: str | None = None,
 ) -> PartnerRecord:
-    """Change a partner's registration; only the given fields change."""
+    """Change a partner's registration; only the given fields change (`issuer=""` removes it)."""
     partner = await _require(client_id)
     changes: dict[Any, Any] = {Partner.updated_at: datetime.now(UTC)}
     if name is not None:
@@ -218,6 +262,10 @@ async def update_partner(
             raise Unprocessable("allowed_addresses must be IP addresses or CIDR networks",
                                 code="invalid_address_allowlist") from None
         changes[Partner.allowed_addresses] = joined or None
+    if issuer == "":
+        changes[Partner.issuer] = None
+    elif issuer is not None:
+        changes[Partner.issuer] = await validate_issuer(kind=partner.kind, issuer=issuer, client_id=client_id)
     await Partner.update(changes).where(Partner.client_id == client_id)
     return await _require(client_id)
 

@@ -3,7 +3,7 @@
 - A bank: receives this API's webhooks, verifies their Standard Webhooks signatures with the signing
   secret the operator gave it (bad or missing signatures are a 401), acknowledges duplicates without
   acting twice (deliveries are at least once), and prints each verified event type. Reactions to events
-  are looked up in `BANK_HANDLERS`; deciding loan applications arrives with the lending work.
+  are looked up in `BANK_HANDLERS`: a submitted loan application is decided from the applicant's portrait.
 - A peer city: its own Ed25519 key, published at `/.well-known/jwks.json`, and a stub that signs a
   credit passport (a JWS) for any open id, so mutual recognition can be exercised against real keys.
 
@@ -98,10 +98,43 @@ async def _print_event(state: BankState, event: dict[str, Any]) -> None:
     print(f"bank: {event.get('type')} {event.get('id')} authorization={data.get('authorization_id')}", flush=True)
 
 
-# Extension point: what the bank does per event type. The lending work adds e.g.
-# "lending.application.submitted": a handler that decides through `state.api.call("POST",
-# "/v1/lending/applications/{id}/decisions", ...)`. Types without a handler are only printed.
-BANK_HANDLERS: dict[str, EventHandler] = {}
+async def decide_loan_application(state: BankState, event: dict[str, Any]) -> None:
+    """信易贷: pull the applicant's portrait under the authorization the enterprise gave with its application,
+    then approve grade A/B (the demand's amount and term; A at the product's lowest rate, B 0.5 % above,
+    within the product's range) and reject anything else with a reason. Without API credentials it only
+    prints the event."""
+    data = event.get("data") or {}
+    application_id = str(data.get("application_id") or "")
+    if state.api is None or not application_id:
+        return
+    enterprise = data.get("enterprise") or {}
+    demand = data.get("demand") or {}
+    product = data.get("product") or {}
+    answer = await state.api.call(
+        "GET", f"/v1/portraits/{enterprise.get('uscc')}?authorization_id={data.get('authorization_id')}"
+               "&purpose=loan_application")
+    grade = answer.json().get("portrait", {}).get("grade") if answer.status_code == 200 else None
+    decision: dict[str, Any]
+    if grade in ("A", "B"):
+        rate = int(product.get("rate_min_bp") or 435) + (0 if grade == "A" else 50)
+        rate = min(rate, int(product.get("rate_max_bp") or rate))
+        decision = {"status": "approved", "amount_fen": demand.get("amount_fen"),
+                    "term_months": demand.get("term_months"), "rate_bp": rate,
+                    "note": f"企业信用画像{grade}级，自动审批通过"}
+    elif grade is None:
+        decision = {"status": "rejected", "reason": f"未能读取企业信用画像（HTTP {answer.status_code}）"}
+    else:
+        decision = {"status": "rejected", "reason": f"企业信用画像{grade}级，未达到本行审批要求（A/B级）"}
+    posted = await state.api.call("POST", f"/v1/lending/applications/{application_id}/decisions",
+                                  json_body=decision)
+    print(f"bank: decided {application_id} {decision['status']} grade={grade} http={posted.status_code}",
+          flush=True)
+
+
+# Extension point: what the bank does per event type. Types without a handler are only printed.
+BANK_HANDLERS: dict[str, EventHandler] = {
+    "lending.application.submitted": decide_loan_application,
+}
 
 
 def bank_app(*, webhook_secret: str, api: PartnerApi | None = None,
@@ -200,6 +233,15 @@ def city_app(*, issuer: str, keys: CityKeys | None = None) -> Litestar:
     return Litestar(route_handlers=[jwks, passport], debug=False)
 
 
+async def fetch_city_jwks(base_url: str, *, timeout_seconds: float = 5.0) -> list[dict[str, Any]]:
+    """The simulated city's public keys over HTTP, ready for `create_partner(kind="city_peer", jwks=...)`."""
+    async with httpx.AsyncClient(timeout=timeout_seconds) as http:
+        answer = await http.get(f"{base_url.rstrip('/')}/.well-known/jwks.json")
+        answer.raise_for_status()
+        keys: list[dict[str, Any]] = answer.json()["keys"]
+    return keys
+
+
 def city_app_from_env() -> Litestar:
     """Granian factory: the peer city configured by `serve_city`."""
     return city_app(issuer=os.environ["XINYI_SIM_CITY_ISSUER"])
@@ -228,6 +270,17 @@ def serve_bank(*, webhook_secret: str, host: str, port: int, api: str | None = N
 
 def serve_city(*, host: str, port: int, issuer: str | None = None) -> None:
     """Serve the simulated peer city until interrupted."""
-    os.environ["XINYI_SIM_CITY_ISSUER"] = issuer or f"http://{host}:{port}"
-    print(f"simulated city: JWKS at http://{host}:{port}/.well-known/jwks.json", flush=True)
+    issuer = issuer or f"http://{host}:{port}"
+    os.environ["XINYI_SIM_CITY_ISSUER"] = issuer
+    jwks_url = f"http://{host}:{port}/.well-known/jwks.json"
+    print(f"simulated city: issuer {issuer}, JWKS at {jwks_url}, passports at http://{host}:{port}/passports/<open id>",
+          flush=True)
+    # The key is generated when the server starts, so the registration fetches it once it is up.
+    print("register it as a recognised peer city (once it is up):\n"
+          f"  curl -s {jwks_url} > sim-city-jwks.json\n"
+          f"  xinyi partner create --kind city_peer --name 'simulated city' --issuer {issuer} "
+          "--jwks-file sim-city-jwks.json --no-secret\n"
+          f"or configure its JWKS instead: XINYI_PEER_CITIES='{issuer}={jwks_url}' "
+          "(loopback also needs XINYI_WEBHOOK_ALLOW_LOOPBACK=1)",
+          flush=True)
     _serve("partners.simulate:city_app_from_env", host=host, port=port)

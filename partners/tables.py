@@ -34,6 +34,8 @@ class Partner(Table, tablename="partners"):
     daily_quota = Integer(default=0)
     # Optional comma-separated CIDR allowlist of client addresses.
     allowed_addresses = Text(null=True, default=None)
+    # Peer cities: the `iss` their credit passports carry (unique; verified against `jwks`).
+    issuer = Varchar(length=200, null=True, default=None)
     updated_at = Timestamptz(default=TimestamptzNow())
 
 

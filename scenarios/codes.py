@@ -9,6 +9,7 @@ open a credit order for the same citizen, and names the merchant and scenario it
 from __future__ import annotations
 
 import secrets
+import time
 
 import msgspec
 
@@ -28,6 +29,8 @@ class CodeState(msgspec.Struct, frozen=True):
     person_public_id: str
     account_id: str
     issued_at: float
+    masked_name: str = ""  # what the merchant may greet the citizen with (e.g. *三)
+    scenario: str | None = None  # the citizen may bind a code to one scenario
 
 
 class Verification(msgspec.Struct, frozen=True):
@@ -69,6 +72,14 @@ async def take_code(*, store: Store, code: str) -> CodeState | None:
     """Consume a code: the first caller gets its state, every later one None."""
     raw = await store.take(CODE_DOMAIN, normalize_code(code))
     return _code_decoder.decode(raw) if raw is not None else None
+
+
+async def restore_code(*, store: Store, code: str, state: CodeState, ttl_seconds: int) -> None:
+    """Put back a code taken by a merchant it was not meant for, for the rest of its lifetime."""
+    remaining = int(state.issued_at + ttl_seconds - time.time())
+    if remaining > 0:
+        await store.set_if_absent(CODE_DOMAIN, normalize_code(code), _code_encoder.encode(state),
+                                  ttl_seconds=remaining)
 
 
 async def save_verification(*, store: Store, verification: Verification, ttl_seconds: int) -> None:

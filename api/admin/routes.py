@@ -14,6 +14,7 @@ from api.auth import guards
 from api.context import AppContext
 from api.errors import NotFound
 from partners import services as partner_services
+from partners.adapters import peer_registry
 from partners.routes import partner_detail, partner_view, usage_view
 from partners.schemas import (
     Jwks,
@@ -57,7 +58,8 @@ class AdminPartnersController(Controller):
     async def create(self, data: JSONBody[PartnerCreate]) -> PartnerCredentials:
         issued = await partner_services.create_partner(
             name=data.name, kind=data.kind, scopes=data.scopes, jwks=data.jwks, with_secret=data.with_secret,
-            scenario=data.scenario)
+            scenario=data.scenario, issuer=data.issuer)
+        peer_registry.forget()  # a new peer city's passports verify on this worker at once
         return PartnerCredentials(client_id=issued.client_id, client_secret=issued.client_secret)
 
     @get("", guards=[_READERS], summary="List partners")
@@ -80,14 +82,16 @@ class AdminPartnersController(Controller):
         return _detail(guards.app_context(request), partner)
 
     @patch("/{client_id:str}", guards=[_WRITERS],
-           summary="Change name, scopes, status (suspend / reactivate), limits or address allowlist")
+           summary="Change name, scopes, status (suspend / reactivate), limits, address allowlist or "
+                   "a peer city's passport issuer")
     async def update(self, request: Request[Any, Any, Any], client_id: FromPath[str],
                      data: JSONBody[PartnerUpdate]) -> PartnerDetail:
         ctx = guards.app_context(request)
         partner = await partner_services.update_partner(
             client_id=client_id, name=data.name, scopes=data.scopes, status=data.status,
             rate_limit_per_second=data.rate_limit_per_second, daily_quota=data.daily_quota,
-            allowed_addresses=data.allowed_addresses)
+            allowed_addresses=data.allowed_addresses, issuer=data.issuer)
+        peer_registry.forget()  # a changed issuer or status applies to passports on this worker at once
         secret = None
         if data.webhook_url == "":
             await clear_webhook_endpoint(client_id=client_id)
@@ -114,6 +118,7 @@ class AdminPartnersController(Controller):
     async def replace_jwks(self, request: Request[Any, Any, Any], client_id: FromPath[str],
                            data: JSONBody[Jwks]) -> PartnerDetail:
         partner = await partner_services.replace_jwks(client_id=client_id, jwks=data.keys)
+        peer_registry.forget()  # a peer city's new keys verify passports on this worker at once
         return _detail(guards.app_context(request), partner)
 
     @get("/{client_id:str}/usage", guards=[_READERS], summary="The partner's current rate and quota usage")

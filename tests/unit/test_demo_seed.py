@@ -76,7 +76,7 @@ def test_every_uscc_is_valid_and_plausible(city: DemoCity) -> None:
         assert e.region_code.startswith("3304")
         assert e.uscc[8:10] == "MA" or e.registered_on < date(2015, 10, 1)
         assert e.industry in "ACEFGHIKLMO"
-        assert 0 < e.registered_capital_fen < 2**31  # fits the 32-bit column
+        assert 0 < e.registered_capital_fen <= 1_000_000_000 * 100  # BIGINT column; the demo declares up to 10亿元
         assert REFERENCE_TIME.date() - timedelta(days=26 * 366) < e.registered_on < REFERENCE_TIME.date()
         assert e.representative is not None
         assert 0 <= e.representative < len(city.persons)

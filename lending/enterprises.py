@@ -1,0 +1,297 @@
+"""Enterprise binding and members: who may act for an enterprise in 信易贷.
+
+A bound citizen binds an enterprise by its 统一社会信用代码 when the registry names their person as the
+enterprise's legal representative (法定代表人); they become its owner. The owner adds operators (经办人),
+who must be registry persons with a bound citizen account, and removes them.
+
+Membership is the only key to an enterprise's data: an enterprise that does not exist and one the caller
+is not a member of give the same 404 `enterprise_not_found`, so membership cannot be probed. Member ids
+shown to owners are keyed hashes of (enterprise, account), so no internal id or account id leaves here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from piccolo.query.mixins import OnConflictAction
+
+from api.citizens.services import bound_person_id
+from api.errors import Forbidden, NotFound, Unprocessable
+from api.tables import CitizenAccount
+from credit.identity import FieldCipher, InvalidIdentifier, mask_name, normalize_uscc
+from credit.services import match_person
+from credit.tables import Enterprise, Person
+from lending.tables import EnterpriseMember
+
+OWNER = "owner"
+OPERATOR = "operator"
+ACTIVE = "active"
+REMOVED = "removed"
+
+_ENTERPRISE_PK = Enterprise._meta.primary_key
+_MEMBER_PK = EnterpriseMember._meta.primary_key
+
+
+@dataclass(frozen=True)
+class EnterpriseRef:
+    """An enterprise as seen by one of its active members."""
+
+    enterprise_id: int
+    public_id: str
+    name: str
+    industry: str
+    region_code: str
+    registered_on: date
+    role: str  # owner | operator
+
+
+@dataclass(frozen=True, slots=True)
+class MyEnterprise:
+    """One of the caller's enterprises, with its USCC in full (the member acts for it)."""
+
+    ref: EnterpriseRef
+    uscc: str
+    member_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    id: str
+    name_masked: str
+    role: str
+    status: str
+    added_at: datetime
+    removed_at: datetime | None
+    is_me: bool
+
+
+def _not_found() -> NotFound:
+    return NotFound("enterprise not found", code="enterprise_not_found")
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _uscc_or_422(uscc: str) -> str:
+    try:
+        return normalize_uscc(uscc)
+    except InvalidIdentifier as exc:
+        raise Unprocessable(f"invalid uscc: {exc.reason}", code="invalid_uscc",
+                            errors=[{"field": "uscc", "message": exc.reason}]) from None
+
+
+def member_id(*, cipher: FieldCipher, enterprise_id: int, account_id: str) -> str:
+    """Opaque, stable id of a membership: the same (enterprise, account) always gets the same id."""
+    return "mem_" + cipher.lookup_hash("enterprise_member", f"{enterprise_id}:{account_id}")[:24]
+
+
+def _ref(row: dict[str, Any], role: str) -> EnterpriseRef:
+    return EnterpriseRef(enterprise_id=int(row["id"]), public_id=row["public_id"], name=row["name"],
+                         industry=row["industry"], region_code=row["region_code"],
+                         registered_on=row["registered_on"], role=role)
+
+
+_ENTERPRISE_COLUMNS = (_ENTERPRISE_PK, Enterprise.public_id, Enterprise.name, Enterprise.industry,
+                       Enterprise.region_code, Enterprise.registered_on)
+
+
+async def _enterprise_by_uscc(cipher: FieldCipher, uscc: str) -> dict[str, Any] | None:
+    code = _uscc_or_422(uscc)
+    row: dict[str, Any] | None = await Enterprise.select(*_ENTERPRISE_COLUMNS, Enterprise.legal_representative).where(
+        Enterprise.uscc_hash == cipher.lookup_hash("uscc", code)).first()
+    return row
+
+
+async def _active_role(enterprise_id: int, account_id: str) -> str | None:
+    row = await EnterpriseMember.select(EnterpriseMember.role).where(
+        (EnterpriseMember.enterprise == enterprise_id) & (EnterpriseMember.account_id == account_id)
+        & (EnterpriseMember.status == ACTIVE)).first()
+    return str(row["role"]) if row else None
+
+
+async def require_member(*, account_id: str, uscc: str, cipher: FieldCipher) -> EnterpriseRef:
+    """The enterprise named by `uscc` if `account_id` is an active member of it.
+
+    `cipher` is needed because USCCs are stored encrypted and found by keyed hash.
+
+    Raises:
+        Unprocessable: `invalid_uscc`.
+        NotFound: `enterprise_not_found` — unknown, or the caller is not a member (the same answer).
+    """
+    row = await _enterprise_by_uscc(cipher, uscc)
+    if row is None:
+        raise _not_found()
+    role = await _active_role(int(row["id"]), account_id)
+    if role is None:
+        raise _not_found()
+    return _ref(row, role)
+
+
+async def require_owner(*, account_id: str, uscc: str, cipher: FieldCipher) -> EnterpriseRef:
+    """As `require_member`, and the member must be the owner (403 `owner_only` for an operator)."""
+    ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
+    if ref.role != OWNER:
+        raise Forbidden("only the enterprise's legal representative may manage its members", code="owner_only")
+    return ref
+
+
+async def enterprise_of_member(*, account_id: str, enterprise_public_id: str) -> EnterpriseRef:
+    """The enterprise by public id if `account_id` is an active member (404 `enterprise_not_found` otherwise)."""
+    row = await Enterprise.select(*_ENTERPRISE_COLUMNS).where(Enterprise.public_id == enterprise_public_id).first()
+    if row is None:
+        raise _not_found()
+    role = await _active_role(int(row["id"]), account_id)
+    if role is None:
+        raise _not_found()
+    return _ref(row, role)
+
+
+async def _upsert_member(*, enterprise_id: int, account_id: str, person_id: int, role: str, added_by: str,
+                         now: datetime) -> bool:
+    """Make `account_id` an active member with `role`; True if it was not an active member before.
+
+    The unique (enterprise, account_id) index makes concurrent binds meet in the database: the insert
+    does nothing when the row exists, and the conditional update then revives a removed membership.
+    """
+    inserted = await EnterpriseMember.insert(EnterpriseMember(
+        enterprise=enterprise_id, account_id=account_id, person=person_id, role=role, status=ACTIVE,
+        added_by=added_by, created_at=now)).on_conflict(action=OnConflictAction.do_nothing).returning(_MEMBER_PK)
+    if inserted:
+        return True
+    where = (EnterpriseMember.enterprise == enterprise_id) & (EnterpriseMember.account_id == account_id)
+    revived = await EnterpriseMember.update({
+        EnterpriseMember.status: ACTIVE, EnterpriseMember.role: role, EnterpriseMember.person: person_id,
+        EnterpriseMember.added_by: added_by, EnterpriseMember.created_at: now, EnterpriseMember.removed_at: None,
+    }).where(where & (EnterpriseMember.status != ACTIVE)).returning(_MEMBER_PK)
+    if revived:
+        return True
+    if role == OWNER:
+        # The legal representative may have been added as an operator before binding: promote them.
+        await EnterpriseMember.update({EnterpriseMember.role: OWNER}).where(where & (EnterpriseMember.role != OWNER))
+    return False
+
+
+async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEnterprise, bool]:
+    """Bind the enterprise `uscc` to its legal representative's account as owner; idempotent.
+
+    Returns the enterprise and whether the membership was created now.
+
+    Raises:
+        Forbidden: `identity_not_bound` (bind your identity first), `not_legal_representative`.
+        Unprocessable: `invalid_uscc`.
+        NotFound: `enterprise_not_found` — no enterprise in the registry has this USCC.
+    """
+    person_id = await bound_person_id(account_id=account_id)
+    row = await _enterprise_by_uscc(cipher, uscc)
+    if row is None:
+        raise _not_found()
+    if row["legal_representative"] is None or int(row["legal_representative"]) != person_id:
+        raise Forbidden("the registry does not name you as this enterprise's legal representative",
+                        code="not_legal_representative")
+    now = datetime.now(UTC)
+    created = await _upsert_member(enterprise_id=int(row["id"]), account_id=account_id, person_id=person_id,
+                                   role=OWNER, added_by=account_id, now=now)
+    since = await EnterpriseMember.select(EnterpriseMember.created_at).where(
+        (EnterpriseMember.enterprise == row["id"]) & (EnterpriseMember.account_id == account_id)).first()
+    return MyEnterprise(ref=_ref(row, OWNER), uscc=normalize_uscc(uscc),
+                        member_since=_utc(since["created_at"]) if since else now), created
+
+
+async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnterprise]:
+    """Every enterprise the account is an active member of, oldest membership first."""
+    members = await EnterpriseMember.select(EnterpriseMember.enterprise, EnterpriseMember.role,
+                                            EnterpriseMember.created_at).where(
+        (EnterpriseMember.account_id == account_id) & (EnterpriseMember.status == ACTIVE)).order_by(
+        EnterpriseMember.created_at)
+    if not members:
+        return []
+    rows = {int(r["id"]): r for r in await Enterprise.select(*_ENTERPRISE_COLUMNS, Enterprise.uscc_enc).where(
+        _ENTERPRISE_PK.is_in([int(m["enterprise"]) for m in members]))}
+    out: list[MyEnterprise] = []
+    for m in members:
+        row = rows.get(int(m["enterprise"]))
+        if row is not None:
+            out.append(MyEnterprise(ref=_ref(row, m["role"]), uscc=cipher.decrypt("uscc", row["uscc_enc"]),
+                                    member_since=_utc(m["created_at"])))
+    return out
+
+
+async def list_members(*, cipher: FieldCipher, account_id: str, uscc: str, include_removed: bool = False
+                       ) -> list[MemberView]:
+    """The enterprise's members (names masked) for any of its members."""
+    ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
+    query = EnterpriseMember.select(EnterpriseMember.account_id, EnterpriseMember.person, EnterpriseMember.role,
+                                    EnterpriseMember.status, EnterpriseMember.created_at,
+                                    EnterpriseMember.removed_at).where(
+        EnterpriseMember.enterprise == ref.enterprise_id).order_by(EnterpriseMember.created_at)
+    if not include_removed:
+        query = query.where(EnterpriseMember.status == ACTIVE)
+    rows = await query
+    names = {int(r["id"]): r["name"] for r in await Person.select(Person._meta.primary_key, Person.name).where(
+        Person._meta.primary_key.is_in([int(r["person"]) for r in rows] or [0]))}
+    return [MemberView(id=member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=r["account_id"]),
+                       name_masked=mask_name(names.get(int(r["person"]), "")), role=r["role"], status=r["status"],
+                       added_at=_utc(r["created_at"]),
+                       removed_at=_utc(r["removed_at"]) if r["removed_at"] is not None else None,
+                       is_me=r["account_id"] == account_id) for r in rows]
+
+
+async def add_operator(*, cipher: FieldCipher, account_id: str, uscc: str, name: str, id_number: str
+                       ) -> tuple[MemberView, bool]:
+    """The owner adds a 经办人: a registry person (name and id number must match) with a bound account.
+
+    Returns the member and whether they were added now (adding an active member again changes nothing).
+
+    Raises:
+        Forbidden: `owner_only`.
+        Unprocessable: `invalid_id_number`; `person_not_found` (no such registry person, or the name does
+            not match — the same answer); `person_not_bound` (the person has no citizen account yet).
+    """
+    ref = await require_owner(account_id=account_id, uscc=uscc, cipher=cipher)
+    try:
+        person = await match_person(cipher=cipher, name=name, id_number=id_number)
+    except InvalidIdentifier as exc:
+        raise Unprocessable(f"invalid id_number: {exc.reason}", code="invalid_id_number",
+                            errors=[{"field": "id_number", "message": exc.reason}]) from None
+    if person is None:
+        raise Unprocessable("no registry person has this name and id number", code="person_not_found")
+    account = await CitizenAccount.select(CitizenAccount.public_id).where(
+        (CitizenAccount.person == person.id) & (CitizenAccount.status == "active")).first()
+    if account is None:
+        raise Unprocessable("this person has not bound a citizen account yet", code="person_not_bound")
+    created = await _upsert_member(enterprise_id=ref.enterprise_id, account_id=account["public_id"],
+                                   person_id=person.id, role=OPERATOR, added_by=account_id, now=datetime.now(UTC))
+    wanted = member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=account["public_id"])
+    members = await list_members(cipher=cipher, account_id=account_id, uscc=uscc)
+    return next(m for m in members if m.id == wanted), created
+
+
+async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, member_public_id: str) -> MemberView:
+    """The owner removes an operator. The owner cannot be removed (the registry decides who that is).
+
+    Raises:
+        Forbidden: `owner_only`.
+        NotFound: `member_not_found`.
+        Unprocessable: `cannot_remove_owner`.
+    """
+    ref = await require_owner(account_id=account_id, uscc=uscc, cipher=cipher)
+    rows = await EnterpriseMember.select(_MEMBER_PK, EnterpriseMember.account_id, EnterpriseMember.role).where(
+        (EnterpriseMember.enterprise == ref.enterprise_id) & (EnterpriseMember.status == ACTIVE))
+    target = next((r for r in rows if member_id(cipher=cipher, enterprise_id=ref.enterprise_id,
+                                               account_id=r["account_id"]) == member_public_id), None)
+    if target is None:
+        raise NotFound("member not found", code="member_not_found")
+    if target["role"] == OWNER:
+        raise Unprocessable("the legal representative cannot be removed", code="cannot_remove_owner")
+    now = datetime.now(UTC)
+    await EnterpriseMember.update({EnterpriseMember.status: REMOVED, EnterpriseMember.removed_at: now}).where(
+        (_MEMBER_PK.is_in([int(target["id"])])) & (EnterpriseMember.status == ACTIVE))
+    members = await list_members(cipher=cipher, account_id=account_id, uscc=uscc, include_removed=True)
+    return next(m for m in members if m.id == member_public_id)
+
+
+__all__ = ["EnterpriseRef", "MemberView", "MyEnterprise", "add_operator", "bind", "enterprise_of_member",
+           "list_members", "member_id", "my_enterprises", "remove_member", "require_member", "require_owner"]

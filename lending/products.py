@@ -1,0 +1,318 @@
+"""Loan products of the 金融超市: banks publish and edit their own; everyone may browse the active ones.
+No HTTP objects here.
+
+A product belongs to the bank (partner client id) that created it. Another bank's product looks exactly
+like a missing one (404 `product_not_found`), for reads and edits alike. Status `active` products are
+listed publicly and matched against demands; `paused` ones are hidden until resumed; `withdrawn` is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from api.errors import Conflict, NotFound, Unprocessable
+from credit.identity import new_public_id
+from credit.services import decode_cursor, encode_cursor
+from lending.matching import GUARANTEE_KINDS, ProductRules
+from lending.tables import LoanProduct
+
+ACTIVE = "active"
+PAUSED = "paused"
+WITHDRAWN = "withdrawn"
+STATUSES = (ACTIVE, PAUSED, WITHDRAWN)
+
+_COLUMNS = (
+    LoanProduct.public_id, LoanProduct.bank_client_id, LoanProduct.bank_name, LoanProduct.name,
+    LoanProduct.description, LoanProduct.amount_min_fen, LoanProduct.amount_max_fen, LoanProduct.term_min_months,
+    LoanProduct.term_max_months, LoanProduct.rate_min_bp, LoanProduct.rate_max_bp, LoanProduct.guarantee_kind,
+    LoanProduct.min_grade, LoanProduct.min_score, LoanProduct.industries, LoanProduct.regions,
+    LoanProduct.min_years_in_business, LoanProduct.max_open_penalties, LoanProduct.tax_grade_floor,
+    LoanProduct.first_loan_friendly, LoanProduct.status, LoanProduct.created_at, LoanProduct.updated_at,
+)
+
+EDITABLE = ("name", "description", "amount_min_fen", "amount_max_fen", "term_min_months", "term_max_months",
+            "rate_min_bp", "rate_max_bp", "guarantee_kind", "min_grade", "min_score", "industries", "regions",
+            "min_years_in_business", "max_open_penalties", "tax_grade_floor", "first_loan_friendly", "status")
+"""Fields a bank may change with PATCH (everything but the id, the owner and the timestamps)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductView:
+    id: str
+    bank_client_id: str
+    bank_name: str
+    name: str
+    description: str
+    amount_min_fen: int
+    amount_max_fen: int
+    term_min_months: int
+    term_max_months: int
+    rate_min_bp: int
+    rate_max_bp: int
+    guarantee_kind: str
+    min_grade: str | None
+    min_score: int | None
+    industries: tuple[str, ...]
+    regions: tuple[str, ...]
+    min_years_in_business: int
+    max_open_penalties: int | None
+    tax_grade_floor: str | None
+    first_loan_friendly: bool
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    def rules(self) -> ProductRules:
+        """The product as matching sees it."""
+        return ProductRules(
+            id=self.id, bank_client_id=self.bank_client_id, bank_name=self.bank_name, name=self.name,
+            amount_min_fen=self.amount_min_fen, amount_max_fen=self.amount_max_fen,
+            term_min_months=self.term_min_months, term_max_months=self.term_max_months,
+            rate_min_bp=self.rate_min_bp, rate_max_bp=self.rate_max_bp, guarantee_kind=self.guarantee_kind,
+            min_grade=self.min_grade, min_score=self.min_score, industries=self.industries, regions=self.regions,
+            min_years_in_business=self.min_years_in_business, max_open_penalties=self.max_open_penalties,
+            tax_grade_floor=self.tax_grade_floor, first_loan_friendly=self.first_loan_friendly)
+
+
+def _view(row: Mapping[str, Any]) -> ProductView:
+    return ProductView(
+        id=row["public_id"], bank_client_id=row["bank_client_id"], bank_name=row["bank_name"], name=row["name"],
+        description=row["description"], amount_min_fen=int(row["amount_min_fen"]),
+        amount_max_fen=int(row["amount_max_fen"]), term_min_months=int(row["term_min_months"]),
+        term_max_months=int(row["term_max_months"]), rate_min_bp=int(row["rate_min_bp"]),
+        rate_max_bp=int(row["rate_max_bp"]), guarantee_kind=row["guarantee_kind"], min_grade=row["min_grade"],
+        min_score=row["min_score"], industries=tuple(row["industries"].split()), regions=tuple(row["regions"].split()),
+        min_years_in_business=int(row["min_years_in_business"]), max_open_penalties=row["max_open_penalties"],
+        tax_grade_floor=row["tax_grade_floor"], first_loan_friendly=bool(row["first_loan_friendly"]),
+        status=row["status"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]))
+
+
+def validate(fields: Mapping[str, Any]) -> None:
+    """Cross-field rules `Meta` cannot express; each failure is a 422 with its own stable code.
+
+    Raises:
+        Unprocessable: `amount_range_invalid`, `term_range_invalid`, `rate_range_invalid`,
+            `unknown_guarantee_kind`, `duplicate_industry`, `duplicate_region`.
+    """
+    if fields["amount_min_fen"] > fields["amount_max_fen"]:
+        raise Unprocessable("amount_min_fen must not exceed amount_max_fen", code="amount_range_invalid",
+                            errors=[{"field": "amount_min_fen", "message": "greater than amount_max_fen"}])
+    if fields["term_min_months"] > fields["term_max_months"]:
+        raise Unprocessable("term_min_months must not exceed term_max_months", code="term_range_invalid",
+                            errors=[{"field": "term_min_months", "message": "greater than term_max_months"}])
+    if fields["rate_min_bp"] > fields["rate_max_bp"]:
+        raise Unprocessable("rate_min_bp must not exceed rate_max_bp", code="rate_range_invalid",
+                            errors=[{"field": "rate_min_bp", "message": "greater than rate_max_bp"}])
+    if fields["guarantee_kind"] not in GUARANTEE_KINDS:
+        raise Unprocessable(f"unknown guarantee kind {fields['guarantee_kind']!r}", code="unknown_guarantee_kind")
+    if len(set(fields["industries"])) != len(fields["industries"]):
+        raise Unprocessable("industries lists a section twice", code="duplicate_industry")
+    if len(set(fields["regions"])) != len(fields["regions"]):
+        raise Unprocessable("regions lists a prefix twice", code="duplicate_region")
+
+
+def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Wire values → column values (lists are stored space-separated)."""
+    out = dict(fields)
+    if "industries" in out:
+        out["industries"] = " ".join(out["industries"])
+    if "regions" in out:
+        out["regions"] = " ".join(out["regions"])
+    return out
+
+
+async def _get(public_id: str) -> ProductView | None:
+    row = await LoanProduct.select(*_COLUMNS).where(LoanProduct.public_id == public_id).first()
+    return None if row is None else _view(row)
+
+
+async def get_public(*, product_id: str) -> ProductView:
+    """An active product, for anyone (paused and withdrawn ones are not shown)."""
+    view = await _get(product_id)
+    if view is None or view.status != ACTIVE:
+        raise NotFound("product not found", code="product_not_found")
+    return view
+
+
+async def get_own(*, bank_client_id: str, product_id: str) -> ProductView:
+    """The bank's own product in any status; another bank's is a 404."""
+    view = await _get(product_id)
+    if view is None or view.bank_client_id != bank_client_id:
+        raise NotFound("product not found", code="product_not_found")
+    return view
+
+
+async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping[str, Any]) -> ProductView:
+    """Publish a product for the bank `bank_client_id`.
+
+    Args:
+        fields: every field of `ProductCreate` (name, ranges, guarantee kind, eligibility rules, status).
+
+    Raises:
+        Unprocessable: see `validate`.
+    """
+    validate(fields)
+    now = _now()
+    public_id = new_public_id("lprd")
+    values = _columns({k: fields[k] for k in EDITABLE if k in fields})
+    await LoanProduct.insert(LoanProduct(public_id=public_id, bank_client_id=bank_client_id, bank_name=bank_name,
+                                         created_at=now, updated_at=now, **values))
+    view = await _get(public_id)
+    assert view is not None
+    return view
+
+
+async def update_product(*, bank_client_id: str, product_id: str, changes: Mapping[str, Any]) -> ProductView:
+    """Change the bank's own product; the merged result is validated as a whole.
+
+    Applications already made keep going whatever happens to the product; a paused or withdrawn product
+    is no longer matched or offered for submission.
+
+    Raises:
+        NotFound: `product_not_found` — no such product, or another bank's.
+        Conflict: `product_withdrawn` — a withdrawn product cannot change any more.
+        Unprocessable: `empty_patch`, and see `validate`.
+    """
+    if not changes:
+        raise Unprocessable("nothing to change", code="empty_patch")
+    if unknown := set(changes) - set(EDITABLE):
+        raise Unprocessable(f"cannot change {', '.join(sorted(unknown))}", code="field_not_editable")
+    current = await get_own(bank_client_id=bank_client_id, product_id=product_id)
+    if current.status == WITHDRAWN:
+        raise Conflict("the product was withdrawn", code="product_withdrawn")
+    merged = {name: getattr(current, name) for name in EDITABLE}
+    merged["industries"] = list(current.industries)
+    merged["regions"] = list(current.regions)
+    merged.update(changes)
+    validate(merged)
+    values = _columns(changes)
+    values["updated_at"] = _now()
+    # Conditional on the status read above, so a concurrent withdrawal is never undone by a late edit.
+    updated = await LoanProduct.update({getattr(LoanProduct, k): v for k, v in values.items()}).where(
+        (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)
+        & (LoanProduct.status == current.status)).returning(LoanProduct.public_id)
+    if not updated:
+        raise Conflict("the product changed meanwhile; read it again", code="product_state_conflict")
+    return await get_own(bank_client_id=bank_client_id, product_id=product_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    """Public catalog filters (all optional; they combine with AND)."""
+
+    guarantee_kind: str | None = None
+    bank: str | None = None  # bank client id
+    amount_fen: int | None = None  # products whose range includes this amount
+    term_months: int | None = None  # products whose range includes this term
+    industry: str | None = None  # products open to this GB/T 4754 section
+    max_rate_bp: int | None = None  # products whose lowest rate is at most this
+
+
+def _page_query(query: Any, cursor: str | None) -> Any:
+    if cursor:
+        at_text, public_id = decode_cursor(cursor, 2)
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        query = query.where((LoanProduct.created_at < at)
+                            | ((LoanProduct.created_at == at) & (LoanProduct.public_id < public_id)))
+    return query
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[ProductView], str | None]:
+    views = [_view(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit and views:
+        next_cursor = encode_cursor(views[-1].created_at.isoformat(), views[-1].id)
+    return views, next_cursor
+
+
+async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None
+                      ) -> tuple[list[ProductView], str | None]:
+    """Active products, newest first, with an opaque cursor over (created_at, id)."""
+    query = LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE)
+    if filters.guarantee_kind is not None:
+        query = query.where(LoanProduct.guarantee_kind == filters.guarantee_kind)
+    if filters.bank is not None:
+        query = query.where(LoanProduct.bank_client_id == filters.bank)
+    if filters.amount_fen is not None:
+        query = query.where((LoanProduct.amount_min_fen <= filters.amount_fen)
+                            & (LoanProduct.amount_max_fen >= filters.amount_fen))
+    if filters.term_months is not None:
+        query = query.where((LoanProduct.term_min_months <= filters.term_months)
+                            & (LoanProduct.term_max_months >= filters.term_months))
+    if filters.industry is not None:
+        # Sections are single letters stored space-separated, so a LIKE on the letter is exact.
+        query = query.where((LoanProduct.industries == "") | LoanProduct.industries.like(f"%{filters.industry}%"))
+    if filters.max_rate_bp is not None:
+        query = query.where(LoanProduct.rate_min_bp <= filters.max_rate_bp)
+    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
+                                                ascending=False).limit(limit + 1)
+    return _page(list(await query), limit)
+
+
+async def list_own(*, bank_client_id: str, status: str | None, limit: int, cursor: str | None
+                   ) -> tuple[list[ProductView], str | None]:
+    """The bank's own products in every status (or one), newest first."""
+    query = LoanProduct.select(*_COLUMNS).where(LoanProduct.bank_client_id == bank_client_id)
+    if status is not None:
+        query = query.where(LoanProduct.status == status)
+    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
+                                                ascending=False).limit(limit + 1)
+    return _page(list(await query), limit)
+
+
+async def active_products() -> list[ProductView]:
+    """Every active product (what a demand is matched against)."""
+    return [_view(r) for r in await LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE).order_by(
+        LoanProduct.public_id)]
+
+
+_WAN = 10_000 * 100  # 1万元 in fen
+
+DEMO_PRODUCTS: tuple[dict[str, Any], ...] = (
+    {"name": "信易贷·科创信用贷", "description": "面向科技型、专精特新中小企业的纯信用贷款，随借随还",
+     "amount_min_fen": 10 * _WAN, "amount_max_fen": 500 * _WAN, "term_min_months": 6, "term_max_months": 36,
+     "rate_min_bp": 345, "rate_max_bp": 480, "guarantee_kind": "credit", "min_grade": "B",
+     "industries": ["C", "I", "M"], "regions": ["3304"], "min_years_in_business": 1, "max_open_penalties": 0,
+     "tax_grade_floor": "B", "first_loan_friendly": True},
+    {"name": "信易贷·普惠首贷", "description": "首次在银行贷款的小微企业专享，纳税信用M级及以上可申请",
+     "amount_min_fen": 5 * _WAN, "amount_max_fen": 100 * _WAN, "term_min_months": 3, "term_max_months": 12,
+     "rate_min_bp": 385, "rate_max_bp": 550, "guarantee_kind": "credit", "min_grade": "C",
+     "regions": ["3304"], "tax_grade_floor": "M", "first_loan_friendly": True},
+    {"name": "信易担·政策担保贷", "description": "市融资担保公司“信易担”政策性担保，担保费率0.5%",
+     "amount_min_fen": 50 * _WAN, "amount_max_fen": 1000 * _WAN, "term_min_months": 12, "term_max_months": 36,
+     "rate_min_bp": 365, "rate_max_bp": 500, "guarantee_kind": "xinyidan", "min_grade": "C",
+     "min_years_in_business": 2},
+    {"name": "厂房设备抵押贷", "description": "以工业厂房或设备抵押，额度高、期限长",
+     "amount_min_fen": 100 * _WAN, "amount_max_fen": 3000 * _WAN, "term_min_months": 12, "term_max_months": 60,
+     "rate_min_bp": 330, "rate_max_bp": 450, "guarantee_kind": "collateral", "industries": ["C", "F", "G"]},
+)
+"""Products the demo bank publishes when the demo city is seeded."""
+
+
+async def seed_demo_products(*, bank_client_id: str, bank_name: str) -> int:
+    """Publish `DEMO_PRODUCTS` for the demo bank unless it already has products. Returns how many were new."""
+    if await LoanProduct.exists().where(LoanProduct.bank_client_id == bank_client_id):
+        return 0
+    for fields in DEMO_PRODUCTS:
+        await create_product(bank_client_id=bank_client_id, bank_name=bank_name,
+                             fields={"industries": [], "regions": [], **fields})
+    return len(DEMO_PRODUCTS)
+
+
+__all__ = ["ACTIVE", "DEMO_PRODUCTS", "EDITABLE", "PAUSED", "STATUSES", "WITHDRAWN", "ProductFilter", "ProductView",
+           "active_products", "create_product", "get_own", "get_public", "list_own", "list_public",
+           "seed_demo_products", "update_product", "validate"]

@@ -1,0 +1,645 @@
+"""Deposit-free and pay-later credit orders (信用免押 / 先享后付), modelled on Alipay pre-authorization and
+WeChat Pay Score. No HTTP objects here.
+
+A merchant identifies the citizen with a benefit-code verification, then opens an order that holds part of
+the citizen's credit line (configured per tier). State machine (DESIGN §3):
+
+    authorized → finished | cancelled | defaulted
+    defaulted  → settled (within the grace period) | recorded (by the background step, after it)
+
+- The line is held by one row per person in `credit_line_usages`. Reserving is a single conditional upsert
+  (`... ON CONFLICT (person) DO UPDATE ... WHERE reserved + amount <= line`), in the same transaction as the
+  order insert, so concurrent orders can never hold more than the line on any number of workers.
+- Every transition is a conditional update (`WHERE status = <from>`) in one transaction with what it implies
+  (releasing the line, a credit record, outbox events), so of two concurrent transitions exactly one acts.
+  Repeating a transition that already happened answers the order unchanged.
+- A finished-on-time order adds a small positive `contract_fulfilment` record; a default not settled within
+  the grace period becomes a negative `contract_default` record whose source is the merchant, so the
+  citizen's objection (异议) goes to the merchant like any data source's.
+- The merchant hears of every change by webhook (outbox, recipient = its client id); the citizen is told of
+  a default and of its record by a notice (recipient `citizen:<account id>`). Neither carries a score, tier,
+  id number or phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.query.mixins import OnConflictAction
+
+from api.errors import Conflict, NotFound, Unprocessable
+from api.store import Store
+from api.tables import CitizenAccount
+from credit.catalog import CATEGORIES
+from credit.identity import new_public_id
+from credit.ledger import AccessEvent, LedgerWriter
+from credit.scores import current_score, recompute_person
+from credit.services import decode_cursor, encode_cursor
+from credit.tables import CreditRecord, OutboxEvent
+from scenarios.codes import load_verification
+from scenarios.tables import CreditLineUsage, CreditOrder
+
+logger = logging.getLogger("xinyi.orders")
+
+AUTHORIZED = "authorized"
+FINISHED = "finished"
+CANCELLED = "cancelled"
+DEFAULTED = "defaulted"
+SETTLED = "settled"
+RECORDED = "recorded"
+OPEN_STATUSES = (AUTHORIZED, DEFAULTED)
+"""Orders that hold part of the credit line."""
+KINDS = ("deposit_free", "pay_later")
+LEDGER_PURPOSE = {"deposit_free": "deposit_waiver", "pay_later": "pay_later"}
+"""The purpose (credit.catalog.PURPOSES code) a credit-line check serves, as the access log names it."""
+
+MAX_TERM = timedelta(days=90)
+"""The latest due date an order may have: a pre-authorization is for a stay, a ride, a treatment."""
+FULFILMENT_CATEGORY = "contract_fulfilment"
+FULFILMENT_SEVERITY = "minor"
+DEFAULT_CATEGORY = "contract_default"
+DEFAULT_SEVERITY = "general"
+
+_ORDER_PK = CreditOrder._meta.primary_key
+_COLUMNS = (_ORDER_PK, CreditOrder.public_id, CreditOrder.person, CreditOrder.merchant_client_id,
+            CreditOrder.merchant_name, CreditOrder.scenario, CreditOrder.kind, CreditOrder.amount_fen,
+            CreditOrder.merchant_order_no, CreditOrder.description, CreditOrder.status, CreditOrder.due_at,
+            CreditOrder.grace_until, CreditOrder.default_amount_fen, CreditOrder.record_public_id,
+            CreditOrder.created_at, CreditOrder.updated_at, CreditOrder.finished_at, CreditOrder.cancelled_at,
+            CreditOrder.defaulted_at, CreditOrder.settled_at, CreditOrder.recorded_at)
+# One statement reserves or refuses: concurrent reservations serialize on the person's row, and the WHERE
+# is evaluated against the latest committed amount, so the line is never exceeded.
+_RESERVE_SQL = (
+    "INSERT INTO credit_line_usages (person, reserved_fen, updated_at) VALUES ({}, {}, {}) "
+    "ON CONFLICT (person) DO UPDATE SET reserved_fen = credit_line_usages.reserved_fen + excluded.reserved_fen, "
+    "updated_at = excluded.updated_at "
+    "WHERE credit_line_usages.reserved_fen + excluded.reserved_fen <= {} "
+    "RETURNING reserved_fen")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _transaction() -> Any:
+    engine = CreditOrder._meta.db
+    if isinstance(engine, SQLiteEngine):
+        # IMMEDIATE takes SQLite's write lock up front, so concurrent writers queue instead of failing on a
+        # lock upgrade; on PostgreSQL the row locks of the conditional statements do the same.
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+def yuan(fen: int) -> str:
+    """Fen as a yuan amount for people, e.g. 30000 → "300.00"."""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    """The partner acting on orders."""
+
+    client_id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: str
+    person_id: int
+    merchant_client_id: str
+    merchant_name: str
+    scenario: str
+    kind: str
+    amount_fen: int
+    merchant_order_no: str
+    description: str
+    status: str
+    due_at: datetime
+    grace_until: datetime | None
+    default_amount_fen: int | None
+    record_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    cancelled_at: datetime | None
+    defaulted_at: datetime | None
+    settled_at: datetime | None
+    recorded_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditLineView:
+    tier: str
+    line_fen: int
+    reserved_fen: int
+    available_fen: int
+    open_orders: int
+
+
+def _view(row: dict[str, Any]) -> OrderView:
+    default_amount = row["default_amount_fen"]
+    return OrderView(
+        id=row["public_id"], person_id=int(row["person"]), merchant_client_id=row["merchant_client_id"],
+        merchant_name=row["merchant_name"], scenario=row["scenario"], kind=row["kind"],
+        amount_fen=int(row["amount_fen"]), merchant_order_no=row["merchant_order_no"],
+        description=row["description"], status=row["status"], due_at=_utc(row["due_at"]),
+        grace_until=_utc_or_none(row["grace_until"]),
+        default_amount_fen=None if default_amount is None else int(default_amount),
+        record_id=row["record_public_id"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
+        finished_at=_utc_or_none(row["finished_at"]), cancelled_at=_utc_or_none(row["cancelled_at"]),
+        defaulted_at=_utc_or_none(row["defaulted_at"]), settled_at=_utc_or_none(row["settled_at"]),
+        recorded_at=_utc_or_none(row["recorded_at"]))
+
+
+async def _row(order_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await CreditOrder.select(*_COLUMNS).where(CreditOrder.public_id == order_id).first()
+    return row
+
+
+async def _own_row(*, order_id: str, merchant_client_id: str) -> dict[str, Any]:
+    """The merchant's own order; another merchant's looks exactly like a missing one."""
+    row = await CreditOrder.select(*_COLUMNS).where(
+        (CreditOrder.public_id == order_id) & (CreditOrder.merchant_client_id == merchant_client_id)).first()
+    if row is None:
+        raise NotFound("credit order not found", code="credit_order_not_found")
+    return dict(row)
+
+
+async def get_order(*, order_id: str, merchant_client_id: str) -> OrderView:
+    """One of the merchant's own orders.
+
+    Raises:
+        NotFound: `credit_order_not_found` — no such order, or another merchant's.
+    """
+    return _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+
+
+async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[OrderView], str | None]:
+    """Newest first over (created_at, public_id), with an opaque cursor."""
+    query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
+    if cursor:
+        at_text, last_id = decode_cursor(cursor, 2)
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        query = query.where((CreditOrder.created_at < at)
+                            | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
+    rows: list[dict[str, Any]] = list(await query)
+    page = [_view(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit and page:
+        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
+    return page, next_cursor
+
+
+async def merchant_orders(*, merchant_client_id: str, merchant_order_no: str | None = None,
+                          status: str | None = None, limit: int, cursor: str | None
+                          ) -> tuple[list[OrderView], str | None]:
+    """The merchant's own orders, newest first (optionally one merchant order number, or one status)."""
+    query = CreditOrder.select(*_COLUMNS).where(CreditOrder.merchant_client_id == merchant_client_id)
+    if merchant_order_no is not None:
+        query = query.where(CreditOrder.merchant_order_no == merchant_order_no)
+    if status is not None:
+        query = query.where(CreditOrder.status == status)
+    return await _page(query, limit=limit, cursor=cursor)
+
+
+async def person_orders(*, person_id: int, status: str | None = None, limit: int, cursor: str | None
+                        ) -> tuple[list[OrderView], str | None]:
+    """The citizen's own orders at every merchant, newest first."""
+    query = CreditOrder.select(*_COLUMNS).where(CreditOrder.person == person_id)
+    if status is not None:
+        query = query.where(CreditOrder.status == status)
+    return await _page(query, limit=limit, cursor=cursor)
+
+
+async def _reserved(person_id: int) -> int:
+    row = await CreditLineUsage.select(CreditLineUsage.reserved_fen).where(
+        CreditLineUsage.person == person_id).first()
+    return int(row["reserved_fen"]) if row else 0
+
+
+async def credit_line(*, store: Store, person_id: int, credit_lines: Mapping[str, int]) -> CreditLineView:
+    """The citizen's line for their current tier, what open orders hold of it and what is left."""
+    tier = (await current_score(store=store, person_id=person_id)).tier
+    line = int(credit_lines.get(tier, 0))
+    reserved = await _reserved(person_id)
+    open_orders = await CreditOrder.count().where(
+        (CreditOrder.person == person_id) & CreditOrder.status.is_in(list(OPEN_STATUSES)))
+    # A tier that dropped after orders were opened can leave more held than the new line: nothing is left.
+    return CreditLineView(tier=tier, line_fen=line, reserved_fen=reserved, available_fen=max(0, line - reserved),
+                          open_orders=int(open_orders))
+
+
+# ---------------------------------------------------------------- events and records
+
+
+def _merchant_event(order: OrderView | dict[str, Any], *, status: str, extra: dict[str, Any] | None = None
+                    ) -> OutboxEvent:
+    """A webhook to the merchant: the order by our id and its own number, never the customer's data."""
+    view = order if isinstance(order, OrderView) else _view(order)
+    topic = f"credit_order.{status}"
+    payload: dict[str, Any] = {
+        "type": topic, "order_id": view.id, "merchant_order_no": view.merchant_order_no, "status": status,
+        "kind": view.kind, "amount_fen": view.amount_fen, "due_at": view.due_at.isoformat(), **(extra or {})}
+    return OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic=topic, aggregate_id=view.id,
+                       recipient=view.merchant_client_id, payload=payload)
+
+
+async def _citizen_notice(view: OrderView, *, topic: str, payload: dict[str, Any]) -> OutboxEvent | None:
+    """A notice for the citizen's app; None when the person has no account (nobody to tell)."""
+    account = await CitizenAccount.select(CitizenAccount.public_id).where(
+        CitizenAccount.person == view.person_id).first()
+    if account is None:
+        return None
+    body = {"type": topic, "order_id": view.id, "merchant_name": view.merchant_name, "kind": view.kind,
+            "amount_fen": view.amount_fen, **payload}
+    return OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic=topic, aggregate_id=view.id,
+                       recipient=f"citizen:{account['public_id']}", payload=body)
+
+
+def _credit_record(view: OrderView, *, record_id: str, category: str, severity: str, title: str,
+                   occurred_at: datetime, now: datetime) -> CreditRecord:
+    """A credit record about the order's citizen, sent (like a data source's) by the merchant.
+
+    (source, source_ref) = (merchant, order id) is unique: one order yields at most one record.
+    """
+    entry = CATEGORIES[category]
+    return CreditRecord(
+        public_id=record_id, subject_kind="person", person=view.person_id, enterprise=None, category=category,
+        polarity=entry.polarity, severity=severity, dimension=entry.dimension, title=title[:200],
+        source=view.merchant_client_id, source_ref=view.id, occurred_at=occurred_at, status="active",
+        created_at=now, updated_at=now)
+
+
+async def _release(view: OrderView, *, now: datetime) -> None:
+    """Give the order's hold back to the line (called once per order, by the transition that closes it)."""
+    await CreditLineUsage.update({
+        CreditLineUsage.reserved_fen: CreditLineUsage.reserved_fen - view.amount_fen,
+        CreditLineUsage.updated_at: now}).where(CreditLineUsage.person == view.person_id)
+
+
+# ---------------------------------------------------------------- opening an order
+
+
+class _LineExceeded(Exception):
+    """The conditional reservation did not fit (rolls the transaction back)."""
+
+
+class _OrderNoTaken(Exception):
+    """Another request inserted this merchant order number first (rolls the reservation back)."""
+
+
+def _same_order(row: dict[str, Any], *, person_id: int, kind: str, amount_fen: int, due_at: datetime,
+                description: str) -> OrderView:
+    """A retry of an order already opened: the same order back, or 409 if the terms differ."""
+    view = _view(row)
+    if (view.person_id, view.kind, view.amount_fen, view.due_at, view.description) != (
+            person_id, kind, amount_fen, due_at, description):
+        raise Conflict("this merchant order number was already used for another order",
+                       code="merchant_order_no_reused")
+    return view
+
+
+async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -> dict[str, Any]:
+    """Hold the amount on the line and insert the order with its webhook, all or nothing.
+
+    Raises:
+        _LineExceeded: the amount does not fit the line (nothing was written).
+        _OrderNoTaken: the merchant order number is already used (the hold was rolled back).
+    """
+    amount = int(order.amount_fen)
+    if amount > line:
+        raise _LineExceeded  # the upsert's first insert is unconditional: refuse before it
+    async with _transaction():
+        held = await CreditLineUsage.raw(_RESERVE_SQL, order.person, amount, now, line)
+        if not held:
+            raise _LineExceeded
+        inserted = await CreditOrder.insert(order).on_conflict(
+            target=(CreditOrder.merchant_client_id, CreditOrder.merchant_order_no),
+            action=OnConflictAction.do_nothing).returning(CreditOrder.public_id)
+        if not inserted:
+            raise _OrderNoTaken
+        row = await _row(str(order.public_id))
+        assert row is not None
+        await OutboxEvent.insert(_merchant_event(row, status=AUTHORIZED))
+    return row
+
+
+async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, verification_id: str, kind: str,
+                     amount_fen: int, merchant_order_no: str, due_at: datetime, description: str,
+                     credit_lines: Mapping[str, int], now: datetime | None = None) -> tuple[OrderView, bool]:
+    """Open an order for the citizen `verification_id` identified, holding `amount_fen` of their line.
+
+    Returns the order and whether it was created now (False: the same order number and terms again).
+    Checking the line is a use of the citizen's credit data by the merchant: it is written to the access
+    ledger (allowed or refused) before the merchant hears the answer.
+
+    Raises:
+        NotFound: `verification_not_found` — unknown, expired, or made by another merchant.
+        Unprocessable: `invalid_due_at` — not in the future, or more than `MAX_TERM` ahead.
+        Conflict: `merchant_order_no_reused` (same number, other terms); `credit_line_exceeded` (the detail
+            gives the `available_fen`).
+    """
+    moment = now or _now()
+    verification = await load_verification(store=store, verification_id=verification_id)
+    if verification is None or verification.merchant_client_id != merchant.client_id:
+        raise NotFound("verification not found or expired; verify the citizen's benefit code again",
+                       code="verification_not_found")
+    person_id = verification.person_id
+    due = _utc(due_at).astimezone(UTC)
+    terms: dict[str, Any] = {"person_id": person_id, "kind": kind, "amount_fen": amount_fen, "due_at": due,
+                             "description": description.strip()}
+    existing = await CreditOrder.select(*_COLUMNS).where(
+        (CreditOrder.merchant_client_id == merchant.client_id)
+        & (CreditOrder.merchant_order_no == merchant_order_no)).first()
+    if existing is not None:
+        return _same_order(existing, **terms), False
+    if due <= moment or due > moment + MAX_TERM:
+        raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
+                            code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}])
+    tier = (await current_score(store=store, person_id=person_id)).tier
+    line = int(credit_lines.get(tier, 0))
+    public_id = new_public_id("cor")
+
+    async def ledger_entry(outcome: str) -> None:
+        await ledger.append(AccessEvent(
+            actor_kind="merchant", actor_id=merchant.client_id, actor_name=merchant.name, actor_type=merchant.kind,
+            subject_kind="person", subject_id=verification.person_public_id, action="credit_order.open",
+            outcome=outcome, purpose=LEDGER_PURPOSE.get(kind), fields=("credit_line",),
+            result_digest=hashlib.sha256(f"{outcome}:{public_id}".encode()).hexdigest()))
+
+    order = CreditOrder(
+        public_id=public_id, person=person_id, merchant_client_id=merchant.client_id, merchant_name=merchant.name,
+        scenario=verification.scenario, kind=kind, amount_fen=amount_fen, merchant_order_no=merchant_order_no,
+        description=terms["description"], status=AUTHORIZED, due_at=due, created_at=moment, updated_at=moment)
+    try:
+        row = await _reserve_and_insert(order, line=line, now=moment)
+    except _LineExceeded:
+        available = max(0, line - await _reserved(person_id))
+        await ledger_entry("credit_line_exceeded")
+        raise Conflict(f"the order needs {amount_fen} fen of the citizen's credit line; "
+                       f"available_fen={available}", code="credit_line_exceeded") from None
+    except _OrderNoTaken:
+        raced = await CreditOrder.select(*_COLUMNS).where(
+            (CreditOrder.merchant_client_id == merchant.client_id)
+            & (CreditOrder.merchant_order_no == merchant_order_no)).first()
+        if raced is None:  # inserted and rolled back meanwhile: the caller may simply retry
+            raise Conflict("this merchant order number is being used by another request; retry",
+                           code="merchant_order_no_in_use") from None
+        return _same_order(raced, **terms), False
+    await ledger_entry("allowed")
+    return _view(row), True
+
+
+# ---------------------------------------------------------------- transitions
+
+
+class _Raced(Exception):
+    """The conditional update found the order no longer in the expected status."""
+
+
+def _invalid(view: OrderView, action: str, hint: str = "") -> Conflict:
+    return Conflict(f"cannot {action} an order that is {view.status}{hint}", code="invalid_order_transition")
+
+
+async def _move(view: OrderView, *, source: str, target: str, now: datetime, values: dict[Any, Any] | None = None,
+                extra: Any = None) -> None:
+    """The conditional update every transition is: only from `source`, so concurrent transitions cannot both win."""
+    where = (CreditOrder.public_id == view.id) & (CreditOrder.status == source)
+    if extra is not None:
+        where = where & extra
+    done = await CreditOrder.update({CreditOrder.status: target, CreditOrder.updated_at: now, **(values or {})}
+                                    ).where(where).returning(CreditOrder.public_id)
+    if not done:
+        raise _Raced
+
+
+async def _after_race(*, order_id: str, merchant_client_id: str, target: str, action: str) -> OrderView:
+    """A concurrent request moved the order first: the same transition is a repeat, any other a conflict."""
+    view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    if view.status == target:
+        return view
+    raise _invalid(view, action)
+
+
+async def complete_order(*, store: Store, order_id: str, merchant_client_id: str, now: datetime | None = None
+                         ) -> OrderView:
+    """authorized → finished; frees the line. Finished on or before the due date: a positive record.
+
+    Raises:
+        NotFound: `credit_order_not_found`.
+        Conflict: `invalid_order_transition`.
+    """
+    moment = now or _now()
+    view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    if view.status == FINISHED:
+        return view
+    if view.status != AUTHORIZED:
+        raise _invalid(view, "complete")
+    on_time = moment <= view.due_at
+    record_id = new_public_id("rec") if on_time else None
+    try:
+        async with _transaction():
+            await _move(view, source=AUTHORIZED, target=FINISHED, now=moment,
+                        values={CreditOrder.finished_at: moment, CreditOrder.record_public_id: record_id})
+            await _release(view, now=moment)
+            if record_id is not None:
+                await CreditRecord.insert(_credit_record(
+                    view, record_id=record_id, category=FULFILMENT_CATEGORY, severity=FULFILMENT_SEVERITY,
+                    title=f"{view.merchant_name} 信用订单按时履约 {yuan(view.amount_fen)}元", occurred_at=moment,
+                    now=moment))
+            await OutboxEvent.insert(_merchant_event(view, status=FINISHED, extra={
+                "finished_at": moment.isoformat(), "on_time": on_time}))
+    except _Raced:
+        return await _after_race(order_id=order_id, merchant_client_id=merchant_client_id, target=FINISHED,
+                                 action="complete")
+    if record_id is not None:
+        await recompute_person(store=store, person_id=view.person_id, trigger="record_change")
+    return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
+
+
+async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None) -> OrderView:
+    """authorized → cancelled (nothing was provided); frees the line.
+
+    Raises:
+        NotFound: `credit_order_not_found`.
+        Conflict: `invalid_order_transition`.
+    """
+    moment = now or _now()
+    view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    if view.status == CANCELLED:
+        return view
+    if view.status != AUTHORIZED:
+        raise _invalid(view, "cancel")
+    try:
+        async with _transaction():
+            await _move(view, source=AUTHORIZED, target=CANCELLED, now=moment,
+                        values={CreditOrder.cancelled_at: moment})
+            await _release(view, now=moment)
+            await OutboxEvent.insert(_merchant_event(view, status=CANCELLED,
+                                                     extra={"cancelled_at": moment.isoformat()}))
+    except _Raced:
+        return await _after_race(order_id=order_id, merchant_client_id=merchant_client_id, target=CANCELLED,
+                                 action="cancel")
+    return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
+
+
+async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: int, reason: str | None,
+                        grace_days: int, now: datetime | None = None) -> OrderView:
+    """authorized → defaulted: the citizen owes `amount_fen` and has `grace_days` to settle.
+
+    The line stays held until the default is settled or recorded. The citizen is told at once.
+
+    Raises:
+        NotFound: `credit_order_not_found`.
+        Unprocessable: `default_amount_too_high` — more than the order amount.
+        Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount.
+    """
+    moment = now or _now()
+    view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    if amount_fen > view.amount_fen:
+        raise Unprocessable(f"a default cannot exceed the order amount ({view.amount_fen} fen)",
+                            code="default_amount_too_high", errors=[{"field": "amount_fen",
+                                                                    "message": "above the order amount"}])
+    if view.status == DEFAULTED:
+        if view.default_amount_fen != amount_fen:
+            raise Conflict(f"the order was already defaulted with amount_fen={view.default_amount_fen}",
+                           code="default_amount_mismatch")
+        return view
+    if view.status != AUTHORIZED:
+        raise _invalid(view, "default")
+    grace_until = moment + timedelta(days=max(0, grace_days))
+    clean_reason = reason.strip() if reason else None
+    details: dict[str, Any] = {"default_amount_fen": amount_fen, "grace_until": grace_until.isoformat()}
+    if clean_reason:
+        details["reason"] = clean_reason
+    try:
+        async with _transaction():
+            await _move(view, source=AUTHORIZED, target=DEFAULTED, now=moment, values={
+                CreditOrder.defaulted_at: moment, CreditOrder.grace_until: grace_until,
+                CreditOrder.default_amount_fen: amount_fen})
+            await OutboxEvent.insert(_merchant_event(view, status=DEFAULTED, extra=details))
+            notice = await _citizen_notice(view, topic="credit_order.defaulted", payload={
+                **details, "status": DEFAULTED,
+                "message": (f"您在{view.merchant_name}的信用订单未按约结清 {yuan(amount_fen)}元，请在宽限期内结清，"
+                            "逾期将记入信用记录")})
+            if notice is not None:
+                await OutboxEvent.insert(notice)
+    except _Raced:
+        return await _after_race(order_id=order_id, merchant_client_id=merchant_client_id, target=DEFAULTED,
+                                 action="default")
+    return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
+
+
+async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None) -> OrderView:
+    """defaulted → settled: the citizen paid within the grace period; frees the line, no record.
+
+    Raises:
+        NotFound: `credit_order_not_found`.
+        Conflict: `invalid_order_transition` (also once the grace period is over).
+    """
+    moment = now or _now()
+    view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    if view.status == SETTLED:
+        return view
+    if view.status != DEFAULTED:
+        raise _invalid(view, "settle")
+    if view.grace_until is not None and moment > view.grace_until:
+        raise _invalid(view, "settle", f" past its grace period (ended {view.grace_until.isoformat()})")
+    try:
+        async with _transaction():
+            # Bounded by the grace period in the same statement: the background step records with the opposite
+            # condition, so a settlement and a recording of one order can never both happen.
+            await _move(view, source=DEFAULTED, target=SETTLED, now=moment, values={CreditOrder.settled_at: moment},
+                        extra=CreditOrder.grace_until >= moment)
+            await _release(view, now=moment)
+            await OutboxEvent.insert(_merchant_event(view, status=SETTLED, extra={
+                "settled_at": moment.isoformat(), "default_amount_fen": view.default_amount_fen}))
+    except _Raced:
+        return await _after_race(order_id=order_id, merchant_client_id=merchant_client_id, target=SETTLED,
+                                 action="settle")
+    return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
+
+
+# ---------------------------------------------------------------- the background step
+
+
+async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
+    """Turn one unsettled default into a negative record; False if another worker claimed it first."""
+    view = _view(row)
+    record_id = new_public_id("rec")
+    owed = view.default_amount_fen if view.default_amount_fen is not None else view.amount_fen
+    try:
+        async with _transaction():
+            await _move(view, source=DEFAULTED, target=RECORDED, now=now, values={
+                CreditOrder.recorded_at: now, CreditOrder.record_public_id: record_id},
+                extra=CreditOrder.grace_until < now)
+            await CreditRecord.insert(_credit_record(
+                view, record_id=record_id, category=DEFAULT_CATEGORY, severity=DEFAULT_SEVERITY,
+                title=f"{view.merchant_name} 信用订单违约逾期未结清 {yuan(owed)}元",
+                occurred_at=view.defaulted_at or now, now=now))
+            await _release(view, now=now)
+            details = {"record_id": record_id, "default_amount_fen": owed, "recorded_at": now.isoformat()}
+            await OutboxEvent.insert(_merchant_event(view, status=RECORDED, extra=details))
+            notice = await _citizen_notice(view, topic="credit_order.recorded", payload={
+                **details, "status": RECORDED,
+                "message": (f"您在{view.merchant_name}的信用订单宽限期内未结清，已记入信用记录；"
+                            "如有异议，可在“我的信用记录”中提出异议")})
+            if notice is not None:
+                await OutboxEvent.insert(notice)
+    except _Raced:
+        return False
+    return True
+
+
+async def record_unsettled_defaults(*, store: Store, now: datetime | None = None, limit: int = 500) -> int:
+    """Defaults past their grace period become negative `contract_default` records; returns how many.
+
+    Safe with several workers at once: each order is claimed by a conditional update, and only the
+    claimant writes its record, releases its line and tells the merchant and the citizen.
+    """
+    moment = now or _now()
+    rows = await CreditOrder.select(*_COLUMNS).where(
+        (CreditOrder.status == DEFAULTED) & (CreditOrder.grace_until < moment)).order_by(
+        CreditOrder.grace_until).limit(limit)
+    recorded = 0
+    persons: set[int] = set()
+    for row in rows:
+        try:
+            if await _record_one(row, now=moment):
+                recorded += 1
+                persons.add(int(row["person"]))
+        except Exception as exc:
+            # One bad row must not hold up the others; it is retried on the next pass.
+            logger.warning("recording credit order default failed: %s", type(exc).__name__)
+    for person_id in sorted(persons):
+        await recompute_person(store=store, person_id=person_id, trigger="record_change")
+    return recorded
+
+
+__all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "KINDS", "MAX_TERM", "OPEN_STATUSES", "RECORDED",
+           "SETTLED", "CreditLineView", "Merchant", "OrderView", "cancel_order", "complete_order", "credit_line",
+           "default_order", "get_order", "merchant_orders", "open_order", "person_orders",
+           "record_unsettled_defaults", "settle_order", "yuan"]

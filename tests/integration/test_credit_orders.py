@@ -1,0 +1,555 @@
+"""Deposit-free and pay-later credit orders through HTTP: the credit line held atomically under concurrency,
+idempotent opening by merchant order number, the transitions and their conflicts, on-time completion, and
+default → grace → negative record → objection end to end, with the merchants' webhooks and the citizen's
+notices in the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.context import AppContext
+from credit.identity import new_public_id
+from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
+from partners.services import create_partner
+from scenarios.codes import Verification, save_verification
+from scenarios.orders import record_unsettled_defaults
+from scenarios.tables import CreditLineUsage, CreditOrder
+from tests.factories import Citizen, Session, add_record, bound_citizen, citizen_login, partner_session
+
+ORDERS = "/v1/credit-orders"
+FORBIDDEN_KEYS = {"score", "total", "tier", "id_number", "phone", "person_id", "dimensions"}
+
+
+@dataclass
+class Merchant:
+    client_id: str
+    name: str
+    session: Session
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.session.headers
+
+
+async def _merchant(client: Any, *, scenario: str = "rental", name: str | None = None) -> Merchant:
+    name = name or f"信易租门店{secrets.token_hex(2)}"
+    issued = await create_partner(name=name, kind="merchant", scenario=scenario)
+    token = await client.post("/v1/auth/token", json={
+        "grant_type": "client_credentials", "client_id": issued.client_id, "client_secret": issued.client_secret})
+    assert token.status_code == 200, token.text
+    return Merchant(client_id=issued.client_id, name=name,
+                    session=Session(phone="", access_token=token.json()["access_token"], refresh_token=None))
+
+
+async def _verify(ctx: AppContext, merchant: Merchant, citizen: Citizen, *, scenario: str = "rental") -> str:
+    """A verification of the citizen by the merchant, as `POST /v1/benefits/verify` leaves it in the store."""
+    row = await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id).first()
+    verification = Verification(
+        id=new_public_id("ver"), person_id=int(row["id"]), person_public_id=citizen.person.public_id,
+        scenario=scenario, merchant_client_id=merchant.client_id, merchant_name=merchant.name, tier="A", total=650,
+        benefit_ids=(), verified_at=time.time())
+    await save_verification(store=ctx.store, verification=verification, ttl_seconds=600)
+    return verification.id
+
+
+def _due(days: float = 7) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _open(client: Any, merchant: Merchant, verification_id: str, *, amount_fen: int = 30_000,
+                order_no: str | None = None, kind: str = "deposit_free", due_at: str | None = None,
+                **extra: Any) -> Any:
+    return await client.post(ORDERS, headers=merchant.headers, json={
+        "verification_id": verification_id, "kind": kind, "amount_fen": amount_fen,
+        "merchant_order_no": order_no or f"NO-{secrets.token_hex(6)}", "due_at": due_at or _due(), **extra})
+
+
+async def _opened(client: Any, merchant: Merchant, verification_id: str, **kwargs: Any) -> dict[str, Any]:
+    r = await _open(client, merchant, verification_id, **kwargs)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def _line(client: Any, citizen: Citizen) -> dict[str, Any]:
+    r = await client.get("/v1/me/credit-line", headers=citizen.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def _score(client: Any, citizen: Citizen) -> dict[str, Any]:
+    r = await client.get("/v1/me/score", headers=citizen.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def _records(client: Any, citizen: Citizen) -> list[dict[str, Any]]:
+    r = await client.get("/v1/me/records", headers=citizen.headers, params={"limit": 100})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+async def _my_orders(client: Any, citizen: Citizen, **params: Any) -> dict[str, Any]:
+    r = await client.get("/v1/me/credit-orders", headers=citizen.headers, params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def _account_id(client: Any, citizen: Citizen) -> str:
+    r = await client.get("/v1/me", headers=citizen.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["account_id"])
+
+
+async def _events(aggregate_id: str) -> list[dict[str, Any]]:
+    return list(await OutboxEvent.select(OutboxEvent.topic, OutboxEvent.recipient, OutboxEvent.payload).where(
+        OutboxEvent.aggregate_id == aggregate_id).order_by(OutboxEvent.created_at))
+
+
+def _payload(event: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    body = event["payload"]
+    return dict(json.loads(body) if isinstance(body, str) else body)
+
+
+def _no_personal_data(body: Any, citizen: Citizen) -> None:
+    text = str(body)
+    assert citizen.person.id_number not in text
+    assert citizen.session.phone not in text
+    if isinstance(body, dict):
+        assert not FORBIDDEN_KEYS & set(body), body
+
+
+async def _reserved_of(citizen: Citizen) -> int:
+    pk = (await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id)
+          .first())["id"]
+    row = await CreditLineUsage.select(CreditLineUsage.reserved_fen).where(CreditLineUsage.person == pk).first()
+    return int(row["reserved_fen"]) if row else 0
+
+
+# ---------------------------------------------------------------- the line and opening orders
+
+
+async def test_an_order_holds_part_of_the_line_and_the_citizen_sees_it(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫一")
+    merchant = await _merchant(client, name="西湖共享单车")
+    line = await _line(client, citizen)
+    assert line == {"tier": "A", "line_fen": 200_000, "reserved_fen": 0, "available_fen": 200_000, "open_orders": 0}
+
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=30_000,
+                          order_no="BIKE-0001", kind="pay_later", description="单车骑行先享后付")
+    assert order["status"] == "authorized"
+    assert order["merchant_order_no"] == "BIKE-0001"
+    assert order["kind"] == "pay_later"
+    assert order["amount_fen"] == 30_000
+    assert order["scenario"] == "rental"
+    _no_personal_data(order, citizen)
+    assert await _line(client, citizen) == {"tier": "A", "line_fen": 200_000, "reserved_fen": 30_000,
+                                            "available_fen": 170_000, "open_orders": 1}
+
+    mine = await _my_orders(client, citizen)
+    assert [o["id"] for o in mine["items"]] == [order["id"]]
+    item = mine["items"][0]
+    assert item["merchant_name"] == "西湖共享单车"
+    assert (item["kind"], item["amount_fen"], item["status"]) == ("pay_later", 30_000, "authorized")
+    assert _at(item["due_at"]) == _at(order["due_at"])
+    assert "record_id" not in item
+
+    read = await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)
+    assert read.status_code == 200
+    assert read.json() == order
+    listed = await client.get(ORDERS, headers=merchant.headers, params={"merchant_order_no": "BIKE-0001"})
+    assert [o["id"] for o in listed.json()["items"]] == [order["id"]]
+
+    # Checking the line is a use of the citizen's credit data: it is in their access log.
+    log = (await client.get("/v1/me/access-log", headers=citizen.headers)).json()["items"]
+    entry = next(e for e in log if e["action"] == "credit_order.open")
+    assert (entry["actor_name"], entry["outcome"], entry["purpose"]) == ("西湖共享单车", "allowed", "pay_later")
+
+    events = await _events(order["id"])
+    assert [(e["topic"], e["recipient"]) for e in events] == [("credit_order.authorized", merchant.client_id)]
+    _no_personal_data(_payload(events[0]), citizen)
+
+
+async def test_concurrent_orders_never_exceed_the_credit_line(client, ctx) -> None:
+    """50 concurrent orders of 300元 against a 2,000元 line: exactly 6 are opened, 1,800元 held."""
+    citizen = await bound_citizen(client, ctx, name="卫二")
+    merchant = await _merchant(client)
+    assert (await _line(client, citizen))["line_fen"] == 200_000  # tier A
+    verification_id = await _verify(ctx, merchant, citizen)
+
+    answers = await asyncio.gather(*(_open(client, merchant, verification_id, amount_fen=30_000,
+                                           order_no=f"RACE-{i:03d}") for i in range(50)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(201) == 6, statuses
+    assert statuses.count(409) == 44, statuses
+    refusals = [a.json() for a in answers if a.status_code == 409]
+    assert {p["code"] for p in refusals} == {"credit_line_exceeded"}
+    assert all("available_fen=" in p["detail"] and "tier" not in p["detail"] for p in refusals)
+
+    line = await _line(client, citizen)
+    assert (line["reserved_fen"], line["available_fen"], line["open_orders"]) == (180_000, 20_000, 6)
+    assert await _reserved_of(citizen) == 180_000
+    opened = {a.json()["id"] for a in answers if a.status_code == 201}
+    rows = await CreditOrder.select(CreditOrder.public_id).where(CreditOrder.merchant_client_id == merchant.client_id)
+    assert {r["public_id"] for r in rows} == opened
+
+    # What is left is exactly what the refusal says is left.
+    last = await _open(client, merchant, verification_id, amount_fen=20_001)
+    assert last.status_code == 409
+    assert "available_fen=20000" in last.json()["detail"]
+    assert (await _open(client, merchant, verification_id, amount_fen=20_000)).status_code == 201
+    assert (await _line(client, citizen))["available_fen"] == 0
+
+
+async def test_reopening_by_merchant_order_number_is_idempotent(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫三")
+    merchant = await _merchant(client)
+    verification_id = await _verify(ctx, merchant, citizen)
+    due = _due(3)
+    first = await _opened(client, merchant, verification_id, amount_fen=50_000, order_no="HOTEL-77", due_at=due)
+
+    again = await _open(client, merchant, verification_id, amount_fen=50_000, order_no="HOTEL-77", due_at=due)
+    assert again.status_code == 200
+    assert again.json() == first
+    concurrent = await asyncio.gather(*(_open(client, merchant, verification_id, amount_fen=50_000,
+                                              order_no="HOTEL-78", due_at=due) for _ in range(8)))
+    assert sorted(r.status_code for r in concurrent) == [200] * 7 + [201]
+    assert len({r.json()["id"] for r in concurrent}) == 1
+    assert await _reserved_of(citizen) == 100_000  # each order held once, however often it was sent
+
+    other_terms = await _open(client, merchant, verification_id, amount_fen=60_000, order_no="HOTEL-77", due_at=due)
+    assert other_terms.status_code == 409
+    assert other_terms.json()["code"] == "merchant_order_no_reused"
+    someone_else = await bound_citizen(client, ctx, name="卫三乙")
+    other_person = await _open(client, merchant, await _verify(ctx, merchant, someone_else), amount_fen=50_000,
+                               order_no="HOTEL-77", due_at=due)
+    assert other_person.status_code == 409
+    assert other_person.json()["code"] == "merchant_order_no_reused"
+
+    # Order numbers belong to their merchant: another merchant may use the same one.
+    other_merchant = await _merchant(client)
+    theirs = await _opened(client, other_merchant, await _verify(ctx, other_merchant, citizen), amount_fen=50_000,
+                           order_no="HOTEL-77", due_at=due)
+    assert theirs["id"] != first["id"]
+
+
+async def test_bad_input_and_unusable_verifications_are_refused(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫四")
+    merchant = await _merchant(client)
+    verification_id = await _verify(ctx, merchant, citizen)
+
+    past = await _open(client, merchant, verification_id, due_at=_due(-1))
+    assert (past.status_code, past.json()["code"]) == (422, "invalid_due_at")
+    too_far = await _open(client, merchant, verification_id, due_at=_due(91))
+    assert (too_far.status_code, too_far.json()["code"]) == (422, "invalid_due_at")
+    for bad in ({"amount_fen": 0}, {"amount_fen": -5}, {"kind": "loan"}, {"surprise": 1},
+                {"merchant_order_no": ""}, {"due_at": "2030-01-01T00:00:00"}, {"description": "x" * 201}):
+        r = await _open(client, merchant, verification_id, **bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "validation_failed"
+
+    unknown = await _open(client, merchant, "ver_doesnotexist")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "verification_not_found")
+    other_merchant = await _merchant(client)
+    stolen = await _open(client, other_merchant, verification_id)
+    assert (stolen.status_code, stolen.json()["code"]) == (404, "verification_not_found")
+
+    # Tier B or C has no line: any amount is over it.
+    weak = await bound_citizen(client, ctx, name="卫四乙")
+    await add_record(ctx, weak.person, category="contract_default", severity="serious", days_ago=5)
+    from credit.scores import recompute_person
+
+    pk = (await Person.select(Person._meta.primary_key).where(Person.public_id == weak.person.public_id).first())["id"]
+    await recompute_person(store=ctx.store, person_id=int(pk), trigger="record_change")
+    assert (await _line(client, weak))["line_fen"] == 0
+    refused = await _open(client, merchant, await _verify(ctx, merchant, weak), amount_fen=100)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "credit_line_exceeded"
+    assert "available_fen=0" in refused.json()["detail"]
+    log = (await client.get("/v1/me/access-log", headers=weak.headers)).json()["items"]
+    assert [e["outcome"] for e in log if e["action"] == "credit_order.open"] == ["credit_line_exceeded"]
+
+
+async def test_only_merchants_with_the_scope_and_citizens_for_their_own(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫五")
+    merchant = await _merchant(client)
+    verification_id = await _verify(ctx, merchant, citizen)
+    _, _, bank = await partner_session(client, kind="bank")
+    r = await _open(client, Merchant(client_id="", name="", session=bank), verification_id)
+    assert (r.status_code, r.json()["code"]) == (403, "insufficient_scope")
+    r = await client.post(ORDERS, headers=citizen.headers, json={})
+    assert r.status_code == 403
+    unbound = await citizen_login(client)
+    r = await client.get("/v1/me/credit-line", headers=unbound.headers)
+    assert (r.status_code, r.json()["code"]) == (403, "identity_not_bound")
+    r = await client.get("/v1/me/credit-orders", headers=merchant.headers)
+    assert r.status_code == 403
+
+
+# ---------------------------------------------------------------- transitions
+
+
+async def test_completing_on_time_adds_a_positive_record_and_frees_the_line(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫六")
+    merchant = await _merchant(client, name="南湖民宿")
+    before = await _score(client, citizen)
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=80_000)
+    assert (await _line(client, citizen))["reserved_fen"] == 80_000
+
+    done = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
+    assert done.status_code == 200, done.text
+    finished = done.json()
+    assert finished["status"] == "finished"
+    assert finished["record_id"]
+    line = await _line(client, citizen)
+    assert (line["reserved_fen"], line["available_fen"], line["open_orders"]) == (0, 200_000, 0)
+
+    record = next(r for r in await _records(client, citizen) if r["id"] == finished["record_id"])
+    assert (record["category"], record["polarity"], record["severity"]) == ("contract_fulfilment", 1, "minor")
+    assert record["source"] == merchant.client_id
+    assert "南湖民宿" in record["title"]
+    assert (await _score(client, citizen))["total"] > before["total"]
+
+    # Completing again answers the order unchanged and adds nothing.
+    again = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
+    assert again.status_code == 200
+    assert again.json() == finished
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 1
+    assert await _reserved_of(citizen) == 0
+    events = await _events(order["id"])
+    assert [(e["topic"], e["recipient"]) for e in events] == [
+        ("credit_order.authorized", merchant.client_id), ("credit_order.finished", merchant.client_id)]
+    assert _payload(events[1])["on_time"] is True
+    for e in events:
+        _no_personal_data(_payload(e), citizen)
+
+
+async def test_completing_late_adds_no_record(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫七")
+    merchant = await _merchant(client)
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen))
+    # The due date passed (moved back in the database rather than waiting).
+    await CreditOrder.update({CreditOrder.due_at: datetime.now(UTC) - timedelta(hours=1)}).where(
+        CreditOrder.public_id == order["id"])
+    done = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
+    assert done.status_code == 200
+    assert done.json()["status"] == "finished"
+    assert "record_id" not in done.json()
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 0
+    assert await _reserved_of(citizen) == 0
+
+
+async def test_impossible_transitions_are_409_and_repeats_are_harmless(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫八")
+    merchant = await _merchant(client)
+    verification_id = await _verify(ctx, merchant, citizen)
+
+    async def act(order_id: str, action: str, body: dict[str, Any] | None = None) -> Any:
+        return await client.post(f"{ORDERS}/{order_id}/{action}", headers=merchant.headers, json=body)
+
+    cancelled = await _opened(client, merchant, verification_id, amount_fen=10_000)
+    assert (await act(cancelled["id"], "settle")).json()["code"] == "invalid_order_transition"
+    first = await act(cancelled["id"], "cancel")
+    assert first.json()["status"] == "cancelled"
+    repeat = await act(cancelled["id"], "cancel")
+    assert (repeat.status_code, repeat.json()) == (200, first.json())
+    for action, body in (("complete", None), ("default", {"amount_fen": 100}), ("settle", None)):
+        r = await act(cancelled["id"], action, body)
+        assert r.status_code == 409, (action, r.text)
+        assert r.json()["code"] == "invalid_order_transition"
+
+    owed = await _opened(client, merchant, verification_id, amount_fen=20_000)
+    too_much = await act(owed["id"], "default", {"amount_fen": 20_001})
+    assert (too_much.status_code, too_much.json()["code"]) == (422, "default_amount_too_high")
+    assert (await act(owed["id"], "default", {"surprise": 1})).status_code == 422
+    defaulted = await act(owed["id"], "default", {"amount_fen": 15_000, "reason": "押金车辆损坏未赔付"})
+    assert defaulted.status_code == 200
+    body = defaulted.json()
+    assert (body["status"], body["default_amount_fen"]) == ("defaulted", 15_000)
+    grace = _at(body["grace_until"]) - _at(body["defaulted_at"])
+    assert grace == timedelta(days=ctx.settings.credit_order_grace_days)
+    assert (await act(owed["id"], "default", {"amount_fen": 15_000})).json() == body
+    mismatch = await act(owed["id"], "default", {"amount_fen": 14_000})
+    assert (mismatch.status_code, mismatch.json()["code"]) == (409, "default_amount_mismatch")
+    for action in ("complete", "cancel"):
+        r = await act(owed["id"], action)
+        assert (r.status_code, r.json()["code"]) == (409, "invalid_order_transition")
+    assert await _reserved_of(citizen) == 20_000  # a default keeps its hold until settled or recorded
+
+    settled = await act(owed["id"], "settle")
+    assert settled.json()["status"] == "settled"
+    assert (await act(owed["id"], "settle")).json() == settled.json()
+    assert (await act(owed["id"], "default", {"amount_fen": 15_000})).status_code == 409
+    assert await _reserved_of(citizen) == 0
+    assert await CreditRecord.count().where(CreditRecord.source_ref == owed["id"]) == 0
+    assert [e["topic"] for e in await _events(owed["id"]) if e["recipient"] == merchant.client_id] == [
+        "credit_order.authorized", "credit_order.defaulted", "credit_order.settled"]
+
+    missing = await act("cor_doesnotexist", "complete")
+    assert (missing.status_code, missing.json()["code"]) == (404, "credit_order_not_found")
+
+
+async def test_concurrent_transitions_have_exactly_one_winner(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫九")
+    merchant = await _merchant(client)
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=40_000)
+    actions = ["complete", "cancel"] * 10
+    answers = await asyncio.gather(*(client.post(f"{ORDERS}/{order['id']}/{a}", headers=merchant.headers)
+                                     for a in actions))
+    assert {a.status_code for a in answers} <= {200, 409}
+    final = (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()["status"]
+    assert final in ("finished", "cancelled")
+    winner = "complete" if final == "finished" else "cancel"
+    loser = "cancel" if winner == "complete" else "complete"
+    assert all(a.status_code == 200 for a, action in zip(answers, actions, strict=True) if action == winner)
+    assert all(a.status_code == 409 for a, action in zip(answers, actions, strict=True) if action == loser)
+    assert await _reserved_of(citizen) == 0  # released exactly once
+    topics = [e["topic"] for e in await _events(order["id"])]
+    assert topics == ["credit_order.authorized", f"credit_order.{final}"]
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == (1 if winner == "complete"
+                                                                                        else 0)
+
+
+async def test_another_merchant_cannot_see_or_touch_the_order(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫十")
+    owner = await _merchant(client)
+    intruder = await _merchant(client)
+    order = await _opened(client, owner, await _verify(ctx, owner, citizen))
+
+    r = await client.get(f"{ORDERS}/{order['id']}", headers=intruder.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found")
+    for action, body in (("complete", None), ("cancel", None), ("default", {"amount_fen": 100}), ("settle", None)):
+        r = await client.post(f"{ORDERS}/{order['id']}/{action}", headers=intruder.headers, json=body)
+        assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found"), action
+    listed = await client.get(ORDERS, headers=intruder.headers)
+    assert order["id"] not in {o["id"] for o in listed.json()["items"]}
+    assert (await client.get(f"{ORDERS}/{order['id']}", headers=owner.headers)).json()["status"] == "authorized"
+    assert await _reserved_of(citizen) == 30_000
+
+
+async def test_my_orders_are_paginated_newest_first(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫十一")
+    merchant = await _merchant(client)
+    verification_id = await _verify(ctx, merchant, citizen)
+    ids = [(await _opened(client, merchant, verification_id, amount_fen=1_000))["id"] for _ in range(3)]
+    first = await _my_orders(client, citizen, limit=2)
+    assert [o["id"] for o in first["items"]] == ids[::-1][:2]
+    second = await _my_orders(client, citizen, limit=2, cursor=first["next_cursor"])
+    assert [o["id"] for o in second["items"]] == ids[:1]
+    assert second["next_cursor"] is None
+    bad = await client.get("/v1/me/credit-orders", headers=citizen.headers, params={"cursor": "%%%"})
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_cursor")
+    assert (await client.get("/v1/me/credit-orders", headers=citizen.headers,
+                             params={"limit": 1000})).status_code == 422
+
+
+# ---------------------------------------------------------------- default → grace → record → objection
+
+
+async def test_unsettled_default_becomes_a_record_the_citizen_can_object_to(client, ctx, override_settings) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫十二")
+    account_id = await _account_id(client, citizen)
+    merchant = await _merchant(client, name="鸳湖租车")
+    before = await _score(client, citizen)
+    assert before["tier"] == "A"
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=30_000,
+                          order_no="CAR-2026-001")
+
+    # The merchant reports a default; with no grace at all the default is due for recording at once.
+    with override_settings(credit_order_grace_days=0):
+        r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers,
+                              json={"amount_fen": 25_000, "reason": "租车费用逾期未付"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "defaulted"
+    notice = next(e for e in await _events(order["id"]) if e["topic"] == "credit_order.defaulted"
+                  and e["recipient"].startswith("citizen:"))
+    assert notice["recipient"] == f"citizen:{account_id}"
+    assert _payload(notice)["default_amount_fen"] == 25_000
+    assert "鸳湖租车" in _payload(notice)["message"]
+    await asyncio.sleep(0.01)  # strictly past grace_until on any clock resolution
+
+    # Past the grace period the merchant can no longer settle; the background step records the default,
+    # and two workers running it at once record it once.
+    late = await client.post(f"{ORDERS}/{order['id']}/settle", headers=merchant.headers)
+    assert (late.status_code, late.json()["code"]) == (409, "invalid_order_transition")
+    counts = await asyncio.gather(*(record_unsettled_defaults(store=ctx.store) for _ in range(4)))
+    assert sum(counts) >= 1
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 1
+    assert await record_unsettled_defaults(store=ctx.store) == 0
+
+    recorded = (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()
+    assert recorded["status"] == "recorded"
+    record_id = recorded["record_id"]
+    record = next(r for r in await _records(client, citizen) if r["id"] == record_id)
+    assert (record["category"], record["polarity"], record["severity"], record["dimension"]) == (
+        "contract_default", -1, "general", "fulfilment")
+    assert record["source"] == merchant.client_id
+    assert "鸳湖租车" in record["title"]
+    assert "250.00" in record["title"]
+    assert record["status"] == "active"
+    after = await _score(client, citizen)
+    assert after["total"] < before["total"]
+    assert after["tier"] == "B"
+    # The hold is released; the lower tier now has no line at all.
+    assert await _line(client, citizen) == {"tier": "B", "line_fen": 0, "reserved_fen": 0, "available_fen": 0,
+                                            "open_orders": 0}
+    mine = (await _my_orders(client, citizen))["items"][0]
+    assert (mine["status"], mine["record_id"], mine["default_amount_fen"]) == ("recorded", record_id, 25_000)
+
+    # The citizen objects: the record is flagged at once and the merchant (its source) is told.
+    objection = await client.post("/v1/me/objections", headers=citizen.headers,
+                                  json={"record_id": record_id, "reason": "车辆已按时归还，费用已线下结清"})
+    assert objection.status_code == 201, objection.text
+    flagged = next(r for r in await _records(client, citizen) if r["id"] == record_id)
+    assert flagged["status"] == "objected"
+    assert (await _score(client, citizen))["objected_records"] == 1
+    objection_events = await _events(objection.json()["id"])
+    assert [(e["topic"], e["recipient"]) for e in objection_events] == [("objection.filed", merchant.client_id)]
+    assert _payload(objection_events[0])["source_ref"] == order["id"]
+
+    await _assert_order_events(order["id"], merchant=merchant, citizen=citizen, account_id=account_id,
+                               record_id=record_id)
+
+
+async def _assert_order_events(order_id: str, *, merchant: Merchant, citizen: Citizen, account_id: str,
+                               record_id: str) -> None:
+    """The merchant heard of every change, the citizen of the default and its record; nothing personal leaked."""
+    events = await _events(order_id)
+    assert [(e["topic"], e["recipient"]) for e in events if e["recipient"] == merchant.client_id] == [
+        ("credit_order.authorized", merchant.client_id), ("credit_order.defaulted", merchant.client_id),
+        ("credit_order.recorded", merchant.client_id)]
+    assert [e["topic"] for e in events if e["recipient"] == f"citizen:{account_id}"] == [
+        "credit_order.defaulted", "credit_order.recorded"]
+    assert _payload(events[-1])["record_id"] == record_id
+    for e in events:
+        if e["recipient"] == merchant.client_id:
+            _no_personal_data(_payload(e), citizen)
+    entries = await LedgerEntry.count().where((LedgerEntry.subject_id == citizen.person.public_id)
+                                              & (LedgerEntry.action == "credit_order.open"))
+    assert entries == 1
+
+
+async def test_a_default_settled_within_grace_is_never_recorded(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫十三")
+    merchant = await _merchant(client)
+    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=12_000)
+    r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers, json={"amount_fen": 12_000})
+    assert _at(r.json()["grace_until"]) > datetime.now(UTC) + timedelta(days=6)
+    await record_unsettled_defaults(store=ctx.store)  # within grace: nothing to record
+    assert (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()["status"] == "defaulted"
+    settled = await client.post(f"{ORDERS}/{order['id']}/settle", headers=merchant.headers)
+    assert settled.json()["status"] == "settled"
+    # Even with the clock well past the old grace period, a settled default stays off the record.
+    await record_unsettled_defaults(store=ctx.store, now=datetime.now(UTC) + timedelta(days=30))
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 0
+    assert await _reserved_of(citizen) == 0
