@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from api import db
 from api.settings import Settings, generate_secret
 
 PICCOLO_CONF = "api.piccolo_conf"
+_DEMO_PERSONS = 1000
+_DEMO_ENTERPRISES = 100
 
 
 def _settings() -> Settings:
@@ -76,7 +79,32 @@ def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> N
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    _seed(_settings(), persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+    settings = _settings()
+    if args.scale == "city":
+        _seed_city(settings, args)
+        return
+    _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+
+
+def _seed_city(settings: Settings, args: argparse.Namespace) -> None:
+    """4 million persons and 250 thousand enterprises (unless --persons/--enterprises say otherwise),
+    loaded by several processes with indexes rebuilt afterwards (PostgreSQL only)."""
+    from api.city_seed import CITY_ENTERPRISES, CITY_PERSONS, seed_city
+    from api.context import build_cipher
+
+    if not settings.database_url:
+        raise SystemExit("xinyi: --scale city needs PostgreSQL (set DATABASE_URL)")
+    persons = args.persons if args.persons != _DEMO_PERSONS else CITY_PERSONS
+    enterprises = args.enterprises if args.enterprises != _DEMO_ENTERPRISES else CITY_ENTERPRISES
+    dsn = settings.database_url
+
+    async def work(_: Any) -> Any:
+        return await seed_city(dsn=dsn, cipher=build_cipher(settings), data_key=settings.data_key,
+                               hash_key=settings.hash_key, persons=persons, enterprises=enterprises, seed=args.seed,
+                               jobs=args.jobs)
+
+    report = asyncio.run(_with_engine(settings, work))
+    print(report.render())
 
 
 # ------------------------------------------------------------------ serve / up
@@ -202,16 +230,48 @@ def cmd_scores_recompute(args: argparse.Namespace) -> None:
     from credit.scores import recompute_all
 
     settings = _settings()
+    started = time.perf_counter()
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from datetime import UTC, datetime
+        from multiprocessing import get_context
+
+        from credit.scores import person_id_ranges
+
+        ranges = asyncio.run(_with_engine(settings, lambda _: person_id_ranges(args.jobs)))
+        as_of = datetime.now(UTC)  # one as-of for the whole population
+        with ProcessPoolExecutor(max_workers=len(ranges) or 1, mp_context=get_context("spawn")) as pool:
+            reports = list(pool.map(_recompute_range, [(r, args.batch_size, as_of) for r in ranges]))
+        persons, records = sum(r.persons for r in reports), sum(r.records for r in reports)
+    else:
+        async def work(engine: Any) -> Any:
+            ctx = _context(settings, engine)
+            try:
+                return await recompute_all(store=ctx.store, batch_size=args.batch_size)
+            finally:
+                await ctx.close()
+
+        report = asyncio.run(_with_engine(settings, work))
+        persons, records = report.persons, report.records
+    print(f"recomputed {persons:,} persons from {records:,} records in {time.perf_counter() - started:.1f} s "
+          f"({args.jobs} job{'s' if args.jobs > 1 else ''})")
+
+
+def _recompute_range(task: tuple[tuple[int, int], int, Any]) -> Any:
+    """One process's share of `xinyi scores recompute --jobs N` (runs in a spawned process)."""
+    from credit.scores import recompute_all
+
+    id_range, batch_size, as_of = task
+    settings = _settings()
 
     async def work(engine: Any) -> Any:
         ctx = _context(settings, engine)
         try:
-            return await recompute_all(store=ctx.store, batch_size=args.batch_size)
+            return await recompute_all(store=ctx.store, batch_size=batch_size, id_range=id_range, as_of=as_of)
         finally:
             await ctx.close()
 
-    report = asyncio.run(_with_engine(settings, work))
-    print(f"recomputed {report.persons:,} persons from {report.records:,} records in {report.seconds:.1f} s")
+    return asyncio.run(_with_engine(settings, work))
 
 
 def cmd_ledger_verify(_: argparse.Namespace) -> None:
@@ -313,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("seed", help="seed a deterministic demo city")
-    seed_args(p, 1000, 100)
+    seed_args(p, _DEMO_PERSONS, _DEMO_ENTERPRISES)
+    p.add_argument("--scale", choices=("demo", "city"), default="demo",
+                   help="city: 4 million persons and 250 thousand enterprises through parallel COPY (PostgreSQL)")
+    p.add_argument("--jobs", type=int, default=max(1, os.cpu_count() or 1), help="loader processes for --scale city")
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("up", help="migrate, seed an empty database, and serve")
@@ -351,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     scores = sub.add_parser("scores", help="credit scores").add_subparsers(dest="scores_command", required=True)
     p = scores.add_parser("recompute", help="recompute everyone's score (set-based, in batches)")
     p.add_argument("--batch-size", type=int, default=5000)
+    p.add_argument("--jobs", type=int, default=1, help="processes, each recomputing a range of persons")
     p.set_defaults(func=cmd_scores_recompute)
 
     ledger = sub.add_parser("ledger", help="the access ledger").add_subparsers(dest="ledger_command", required=True)

@@ -212,13 +212,16 @@ def _era(year: int) -> int:
     return 0 if year < 1970 else 1 if year < 1990 else 2
 
 
-def generate_persons(rng: random.Random, n: int) -> Iterator[PersonSeed]:
+def generate_persons(rng: random.Random, n: int, *, shard: tuple[int, int] = (0, 1)) -> Iterator[PersonSeed]:
     """Yield `n` adult citizens with valid, unique 公民身份号码 and unique mobile numbers.
 
     Args:
         rng: the stream to draw from; the same stream state always yields the same persons.
         n: how many persons.
+        shard: (k, of) when several processes generate one city: shard k only draws order codes and phone
+            numbers from its own k-th of each space, so shards never collide without talking to each other.
     """
+    part, parts = shard
     regions = _region_table()
     cities = tuple(c for c, _ in _CITY_SHARES)
     city_cum = tuple(itertools.accumulate(s for _, s in _CITY_SHARES))
@@ -234,7 +237,10 @@ def generate_persons(rng: random.Random, n: int) -> Iterator[PersonSeed]:
         while True:
             region = rng.choices(codes, cum_weights=code_cum)[0]
             # The order code is odd for men and even for women; 000 is never issued.
-            number = _id_number(region, birth, rng.randrange(1 if male else 2, 1000, 2))
+            sequence = rng.randrange(1 if male else 2, 1000, 2)
+            if (sequence // 2) % parts != part:
+                continue
+            number = _id_number(region, birth, sequence)
             key = int(number[:17])
             if key not in seen_ids:
                 seen_ids.add(key)
@@ -253,7 +259,7 @@ def generate_persons(rng: random.Random, n: int) -> Iterator[PersonSeed]:
         if not no_phone:
             while True:
                 phone = rng.choice(_PHONE_PREFIXES) + f"{rng.randrange(100_000_000):08d}"
-                if int(phone) not in seen_phones:
+                if int(phone) % parts == part and int(phone) not in seen_phones:
                     seen_phones.add(int(phone))
                     break
         yield PersonSeed(
@@ -613,9 +619,11 @@ class RecordGenerator:
     Deterministic for the same rng state and the same sequence of calls.
     """
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, reference_base: int = 0) -> None:
+        """`reference_base` starts each source's reference numbers there, so generators working on
+        different shards of one city never issue the same (source, reference)."""
         self._rng = rng
-        self._counters: dict[str, int] = dict.fromkeys(DATA_SOURCES, 0)
+        self._counters: dict[str, int] = dict.fromkeys(DATA_SOURCES, reference_base)
 
     def for_person(self, index: int, person: PersonSeed) -> list[RecordSeed]:
         """Records of the person at `index`, all after their 18th birthday (about 7 over five years)."""
@@ -1122,6 +1130,29 @@ async def _sync_lists() -> None:
                                 source=row["source"])
 
 
+async def plan_partners(seed: int) -> list[_PlannedPartner]:
+    """The demo partners (and their client ids) a seed will create; data-source records name them."""
+    return await _plan_partners(streams(seed).partners)
+
+
+async def finish_seed(planned: list[_PlannedPartner], *, with_accounts: bool
+                      ) -> tuple[list[dict[str, str | None]], dict[str, str | None]]:
+    """What every seed ends with: catalogs (measures, scenarios), the demo partners and their products,
+    the operator. Idempotent."""
+    await seed_default_measures()
+    await seed_default_scenarios()
+    partners = await _create_partners(planned, create=with_accounts)
+    for bank in (p for p in partners if p["kind"] == "bank"):  # the demo bank's products (金融超市)
+        await seed_demo_products(bank_client_id=str(bank["client_id"]), bank_name=str(bank["name"]))
+    operator = await _ensure_operator() if with_accounts else {}
+    return partners, operator
+
+
+async def sync_lists() -> None:
+    """Credit-list memberships called for by the seeded records (e.g. 失信被执行人)."""
+    await _sync_lists()
+
+
 async def seed_demo_city(
     *, persons: int, enterprises: int, seed: int, cipher: FieldCipher, engine: Engine[Any],
     with_accounts: bool = True,
@@ -1156,12 +1187,7 @@ async def seed_demo_city(
             # Fresh statistics so the planner uses the new indexes right away, not after autovacuum.
             await engine.run_ddl(f"ANALYZE {', '.join(_SEEDED_TABLES)}")
         await _sync_lists()
-    await seed_default_measures()
-    await seed_default_scenarios()
-    partners = await _create_partners(planned, create=with_accounts)
-    for bank in (p for p in partners if p["kind"] == "bank"):  # the demo bank's products (金融超市)
-        await seed_demo_products(bank_client_id=str(bank["client_id"]), bank_name=str(bank["name"]))
-    operator = await _ensure_operator() if with_accounts else {}
+    partners, operator = await finish_seed(planned, with_accounts=with_accounts)
     if counts is None:
         logger.info("demo seed skipped: the registry is not empty")
         return SeedReport(0, 0, 0, time.perf_counter() - started, partners, operator, seed=seed,

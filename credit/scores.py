@@ -191,7 +191,8 @@ class RecomputeReport:
     seconds: float
 
 
-_BATCH_IDS_SQL = "SELECT id FROM persons WHERE id > $1 ORDER BY id LIMIT $2"
+_BATCH_IDS_SQL = "SELECT id FROM persons WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"
+_ID_RANGE_SQL = "SELECT coalesce(min(id), 0) AS low, coalesce(max(id), 0) AS high FROM persons"
 _BATCH_RECORDS_SQL = (
     "SELECT person, public_id, category, polarity, severity, dimension, occurred_at, status"
     " FROM credit_records WHERE person >= $1 AND person <= $2")
@@ -210,17 +211,30 @@ async def _batch_facts(ids: list[int]) -> tuple[dict[int, list[RecordFact]], int
     return grouped, count
 
 
-async def recompute_all(*, store: Store, batch_size: int = 5000) -> RecomputeReport:
-    """Recompute every person's score in batches of consecutive ids: one range query for their
-    records, the scores computed in process, and one set-based write (COPY into a staging table, then
-    INSERT ... SELECT on PostgreSQL) per batch."""
+async def person_id_ranges(parts: int) -> list[tuple[int, int]]:
+    """Split the persons' ids into `parts` contiguous ranges (low exclusive, high inclusive), for
+    recomputing in several processes at once."""
+    row = await db.fetch_one(Person._meta.db, _ID_RANGE_SQL)
+    low, high = (int(row["low"]), int(row["high"])) if row else (0, 0)
+    if high == 0:
+        return []
+    step = -(-(high - low + 1) // parts)
+    return [(low - 1 + i * step, min(high, low - 1 + (i + 1) * step)) for i in range(parts)
+            if low - 1 + i * step < high]
+
+
+async def recompute_all(*, store: Store, batch_size: int = 5000, id_range: tuple[int, int] | None = None,
+                        as_of: datetime | None = None) -> RecomputeReport:
+    """Recompute every person's score (or those with ids in `id_range`, low exclusive, high inclusive) in
+    batches of consecutive ids: one range query for their records, the scores computed in process, and
+    one set-based write (COPY into a staging table, then INSERT ... SELECT on PostgreSQL) per batch."""
     started = time.perf_counter()
-    as_of = _now()
+    as_of = as_of or _now()
     persons = records = 0
-    last_id = 0
+    last_id, high = id_range if id_range is not None else (0, 2**62)
     engine = Person._meta.db
     while True:
-        ids = [int(r["id"]) for r in await db.fetch_all(engine, _BATCH_IDS_SQL, last_id, batch_size)]
+        ids = [int(r["id"]) for r in await db.fetch_all(engine, _BATCH_IDS_SQL, last_id, high, batch_size)]
         if not ids:
             break
         last_id = ids[-1]

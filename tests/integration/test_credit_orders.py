@@ -6,55 +6,29 @@ notices in the outbox."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.context import AppContext
-from credit.identity import new_public_id
+from credit.scores import recompute_person
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
-from partners.services import create_partner
-from scenarios.codes import Verification, save_verification
 from scenarios.orders import record_unsettled_defaults
 from scenarios.tables import CreditLineUsage, CreditOrder
-from tests.factories import Citizen, Session, add_record, bound_citizen, citizen_login, partner_session
+from tests.factories import Citizen, add_record, bound_citizen, citizen_login, partner_session
+from tests.scenario_factories import Merchant, merchant_session, verification_for
 
 ORDERS = "/v1/credit-orders"
 FORBIDDEN_KEYS = {"score", "total", "tier", "id_number", "phone", "person_id", "dimensions"}
 
 
-@dataclass
-class Merchant:
-    client_id: str
-    name: str
-    session: Session
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return self.session.headers
-
-
 async def _merchant(client: Any, *, scenario: str = "rental", name: str | None = None) -> Merchant:
-    name = name or f"信易租门店{secrets.token_hex(2)}"
-    issued = await create_partner(name=name, kind="merchant", scenario=scenario)
-    token = await client.post("/v1/auth/token", json={
-        "grant_type": "client_credentials", "client_id": issued.client_id, "client_secret": issued.client_secret})
-    assert token.status_code == 200, token.text
-    return Merchant(client_id=issued.client_id, name=name,
-                    session=Session(phone="", access_token=token.json()["access_token"], refresh_token=None))
+    return await merchant_session(client, scenario, name=name or f"信易租门店{secrets.token_hex(2)}")
 
 
-async def _verify(ctx: AppContext, merchant: Merchant, citizen: Citizen, *, scenario: str = "rental") -> str:
-    """A verification of the citizen by the merchant, as `POST /v1/benefits/verify` leaves it in the store."""
-    row = await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id).first()
-    verification = Verification(
-        id=new_public_id("ver"), person_id=int(row["id"]), person_public_id=citizen.person.public_id,
-        scenario=scenario, merchant_client_id=merchant.client_id, merchant_name=merchant.name, tier="A", total=650,
-        benefit_ids=(), verified_at=time.time())
-    await save_verification(store=ctx.store, verification=verification, ttl_seconds=600)
-    return verification.id
+async def _verify(client: Any, merchant: Merchant, citizen: Citizen) -> str:
+    """The citizen shows a fresh benefit code and the merchant verifies it (both through HTTP)."""
+    return str((await verification_for(client, merchant, citizen))["verification_id"])
 
 
 def _due(days: float = 7) -> str:
@@ -115,8 +89,6 @@ async def _events(aggregate_id: str) -> list[dict[str, Any]]:
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     body = event["payload"]
     return dict(json.loads(body) if isinstance(body, str) else body)
 
@@ -145,7 +117,7 @@ async def test_an_order_holds_part_of_the_line_and_the_citizen_sees_it(client, c
     line = await _line(client, citizen)
     assert line == {"tier": "A", "line_fen": 200_000, "reserved_fen": 0, "available_fen": 200_000, "open_orders": 0}
 
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=30_000,
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=30_000,
                           order_no="BIKE-0001", kind="pay_later", description="单车骑行先享后付")
     assert order["status"] == "authorized"
     assert order["merchant_order_no"] == "BIKE-0001"
@@ -185,7 +157,7 @@ async def test_concurrent_orders_never_exceed_the_credit_line(client, ctx) -> No
     citizen = await bound_citizen(client, ctx, name="卫二")
     merchant = await _merchant(client)
     assert (await _line(client, citizen))["line_fen"] == 200_000  # tier A
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
 
     answers = await asyncio.gather(*(_open(client, merchant, verification_id, amount_fen=30_000,
                                            order_no=f"RACE-{i:03d}") for i in range(50)))
@@ -214,7 +186,7 @@ async def test_concurrent_orders_never_exceed_the_credit_line(client, ctx) -> No
 async def test_reopening_by_merchant_order_number_is_idempotent(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫三")
     merchant = await _merchant(client)
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
     due = _due(3)
     first = await _opened(client, merchant, verification_id, amount_fen=50_000, order_no="HOTEL-77", due_at=due)
 
@@ -231,14 +203,14 @@ async def test_reopening_by_merchant_order_number_is_idempotent(client, ctx) -> 
     assert other_terms.status_code == 409
     assert other_terms.json()["code"] == "merchant_order_no_reused"
     someone_else = await bound_citizen(client, ctx, name="卫三乙")
-    other_person = await _open(client, merchant, await _verify(ctx, merchant, someone_else), amount_fen=50_000,
+    other_person = await _open(client, merchant, await _verify(client, merchant, someone_else), amount_fen=50_000,
                                order_no="HOTEL-77", due_at=due)
     assert other_person.status_code == 409
     assert other_person.json()["code"] == "merchant_order_no_reused"
 
     # Order numbers belong to their merchant: another merchant may use the same one.
     other_merchant = await _merchant(client)
-    theirs = await _opened(client, other_merchant, await _verify(ctx, other_merchant, citizen), amount_fen=50_000,
+    theirs = await _opened(client, other_merchant, await _verify(client, other_merchant, citizen), amount_fen=50_000,
                            order_no="HOTEL-77", due_at=due)
     assert theirs["id"] != first["id"]
 
@@ -246,7 +218,7 @@ async def test_reopening_by_merchant_order_number_is_idempotent(client, ctx) -> 
 async def test_bad_input_and_unusable_verifications_are_refused(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫四")
     merchant = await _merchant(client)
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
 
     past = await _open(client, merchant, verification_id, due_at=_due(-1))
     assert (past.status_code, past.json()["code"]) == (422, "invalid_due_at")
@@ -267,12 +239,10 @@ async def test_bad_input_and_unusable_verifications_are_refused(client, ctx) -> 
     # Tier B or C has no line: any amount is over it.
     weak = await bound_citizen(client, ctx, name="卫四乙")
     await add_record(ctx, weak.person, category="contract_default", severity="serious", days_ago=5)
-    from credit.scores import recompute_person
-
     pk = (await Person.select(Person._meta.primary_key).where(Person.public_id == weak.person.public_id).first())["id"]
     await recompute_person(store=ctx.store, person_id=int(pk), trigger="record_change")
     assert (await _line(client, weak))["line_fen"] == 0
-    refused = await _open(client, merchant, await _verify(ctx, merchant, weak), amount_fen=100)
+    refused = await _open(client, merchant, await _verify(client, merchant, weak), amount_fen=100)
     assert refused.status_code == 409
     assert refused.json()["code"] == "credit_line_exceeded"
     assert "available_fen=0" in refused.json()["detail"]
@@ -283,9 +253,9 @@ async def test_bad_input_and_unusable_verifications_are_refused(client, ctx) -> 
 async def test_only_merchants_with_the_scope_and_citizens_for_their_own(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫五")
     merchant = await _merchant(client)
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
     _, _, bank = await partner_session(client, kind="bank")
-    r = await _open(client, Merchant(client_id="", name="", session=bank), verification_id)
+    r = await _open(client, Merchant(client_id="", name="", scenario="rental", session=bank), verification_id)
     assert (r.status_code, r.json()["code"]) == (403, "insufficient_scope")
     r = await client.post(ORDERS, headers=citizen.headers, json={})
     assert r.status_code == 403
@@ -303,7 +273,7 @@ async def test_completing_on_time_adds_a_positive_record_and_frees_the_line(clie
     citizen = await bound_citizen(client, ctx, name="卫六")
     merchant = await _merchant(client, name="南湖民宿")
     before = await _score(client, citizen)
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=80_000)
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=80_000)
     assert (await _line(client, citizen))["reserved_fen"] == 80_000
 
     done = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
@@ -337,7 +307,7 @@ async def test_completing_on_time_adds_a_positive_record_and_frees_the_line(clie
 async def test_completing_late_adds_no_record(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫七")
     merchant = await _merchant(client)
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen))
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen))
     # The due date passed (moved back in the database rather than waiting).
     await CreditOrder.update({CreditOrder.due_at: datetime.now(UTC) - timedelta(hours=1)}).where(
         CreditOrder.public_id == order["id"])
@@ -352,7 +322,7 @@ async def test_completing_late_adds_no_record(client, ctx) -> None:
 async def test_impossible_transitions_are_409_and_repeats_are_harmless(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫八")
     merchant = await _merchant(client)
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
 
     async def act(order_id: str, action: str, body: dict[str, Any] | None = None) -> Any:
         return await client.post(f"{ORDERS}/{order_id}/{action}", headers=merchant.headers, json=body)
@@ -402,7 +372,7 @@ async def test_impossible_transitions_are_409_and_repeats_are_harmless(client, c
 async def test_concurrent_transitions_have_exactly_one_winner(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫九")
     merchant = await _merchant(client)
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=40_000)
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=40_000)
     actions = ["complete", "cancel"] * 10
     answers = await asyncio.gather(*(client.post(f"{ORDERS}/{order['id']}/{a}", headers=merchant.headers)
                                      for a in actions))
@@ -424,7 +394,7 @@ async def test_another_merchant_cannot_see_or_touch_the_order(client, ctx) -> No
     citizen = await bound_citizen(client, ctx, name="卫十")
     owner = await _merchant(client)
     intruder = await _merchant(client)
-    order = await _opened(client, owner, await _verify(ctx, owner, citizen))
+    order = await _opened(client, owner, await _verify(client, owner, citizen))
 
     r = await client.get(f"{ORDERS}/{order['id']}", headers=intruder.headers)
     assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found")
@@ -440,7 +410,7 @@ async def test_another_merchant_cannot_see_or_touch_the_order(client, ctx) -> No
 async def test_my_orders_are_paginated_newest_first(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫十一")
     merchant = await _merchant(client)
-    verification_id = await _verify(ctx, merchant, citizen)
+    verification_id = await _verify(client, merchant, citizen)
     ids = [(await _opened(client, merchant, verification_id, amount_fen=1_000))["id"] for _ in range(3)]
     first = await _my_orders(client, citizen, limit=2)
     assert [o["id"] for o in first["items"]] == ids[::-1][:2]
@@ -462,7 +432,7 @@ async def test_unsettled_default_becomes_a_record_the_citizen_can_object_to(clie
     merchant = await _merchant(client, name="鸳湖租车")
     before = await _score(client, citizen)
     assert before["tier"] == "A"
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=30_000,
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=30_000,
                           order_no="CAR-2026-001")
 
     # The merchant reports a default; with no grace at all the default is due for recording at once.
@@ -542,7 +512,7 @@ async def _assert_order_events(order_id: str, *, merchant: Merchant, citizen: Ci
 async def test_a_default_settled_within_grace_is_never_recorded(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫十三")
     merchant = await _merchant(client)
-    order = await _opened(client, merchant, await _verify(ctx, merchant, citizen), amount_fen=12_000)
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=12_000)
     r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers, json={"amount_fen": 12_000})
     assert _at(r.json()["grace_until"]) > datetime.now(UTC) + timedelta(days=6)
     await record_unsettled_defaults(store=ctx.store)  # within grace: nothing to record
