@@ -233,10 +233,14 @@ class RedisStore:
 
     def __init__(self, url: str, namespace: str = "xinyi") -> None:
         self._namespace = namespace
-        self._redis = redis_asyncio.Redis.from_url(
+        # A blocking pool: a burst of more concurrent commands than connections waits (up to the timeout)
+        # for a free connection instead of failing at once with MaxConnectionsError.
+        pool = redis_asyncio.BlockingConnectionPool.from_url(
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=15,
-            max_connections=256,
+            max_connections=128, timeout=2.0,
         )
+        self._pool = pool
+        self._redis = redis_asyncio.Redis(connection_pool=pool)
         self._incr = self._redis.register_script(_INCR_WITH_LIMIT)
         self._probe_and_count = self._redis.register_script(_PROBE_AND_COUNT)
 
@@ -325,6 +329,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._pool.disconnect()  # a pool passed in is not closed by the client itself
 
 
 def build_store(redis_url: str | None, namespace: str) -> Store:

@@ -42,6 +42,7 @@ from api.demo import seed_demo_city
 from api.settings import Settings
 from api.store import build_store
 from credit import authorizations as authz
+from credit.catalog import PURPOSES
 from credit.tables import Enterprise, Person
 from partners.services import create_partner, find_partner, update_partner
 from scenarios import codes
@@ -109,40 +110,59 @@ async def prepare(settings: Settings, *, persons: int, supply: int) -> Fixtures:
                                                                            scenario="travel")
         rows = await Person.select(Person._meta.primary_key, Person.public_id, Person.name,
                                    Person.id_number_enc).limit(persons)
-        authorization_ids: list[str] = []
-        for row in rows:
+        async def approved(row: dict[str, Any]) -> str:
             view = await authz.request_authorization(
                 cipher=cipher, partner_client_id=bank_id, partner_name=bank_name, partner_kind="bank",
                 subject_kind="person", purpose_code="deposit_waiver", scopes=["tier", "score_band"], validity_days=30,
                 id_number=cipher.decrypt("id_number", row["id_number_enc"]), name=row["name"])
             await authz.approve(public_id=view.id, person_id=row["id"])
-            authorization_ids.append(view.id)
+            return view.id
+
+        authorization_ids: list[str] = []
+        for start in range(0, len(rows), 20):
+            authorization_ids += await asyncio.gather(*(approved(row) for row in rows[start:start + 20]))
         # An unlimited benefit of the merchant's scenario: redemptions measure the write path, not quotas.
         benefit_id = f"bnf_bench{secrets.token_hex(6)}"
         await Benefit.insert(Benefit(public_id=benefit_id, scenario="travel", name="基准测试优惠",
                                      kind="percent_discount", value=10, quota_per_period=0, period="day"))
         now = time.time()
-        code_list: list[str] = []
-        verification_ids: list[str] = []
-        for i in range(supply):
-            row = rows[i % len(rows)]
-            code_list.append(await codes.issue_code(store=store, state=codes.CodeState(
+
+        async def code_for(row: dict[str, Any]) -> str:
+            return await codes.issue_code(store=store, state=codes.CodeState(
                 person_id=row["id"], person_public_id=row["public_id"], account_id="bench", issued_at=now,
-                masked_name="*" + row["name"][-1:]), ttl_seconds=3600))
+                masked_name="*" + row["name"][-1:]), ttl_seconds=3600)
+
+        async def verification_for(row: dict[str, Any]) -> str:
             verification = codes.Verification(
                 id=f"vrf_bench{secrets.token_hex(8)}", person_id=row["id"], person_public_id=row["public_id"],
                 scenario="travel", merchant_client_id=merchant_id, merchant_name=merchant_name, tier="A", total=700,
                 benefit_ids=(benefit_id,), verified_at=now)
             await codes.save_verification(store=store, verification=verification, ttl_seconds=3600)
-            verification_ids.append(verification.id)
+            return verification.id
+
+        code_list: list[str] = []
+        verification_ids: list[str] = []
+        for start in range(0, supply, 500):  # many in flight at a time: the supply is ready in seconds
+            chunk = [rows[i % len(rows)] for i in range(start, min(supply, start + 500))]
+            code_list += await asyncio.gather(*(code_for(row) for row in chunk))
+            verification_ids += await asyncio.gather(*(verification_for(row) for row in chunk))
+        # A loan-application authorization allows PURPOSES[...].daily_cap reads a day; grant enough of them
+        # (cycling over the enterprises) that the measured reads never meet the cap.
         enterprises = await Enterprise.select(Enterprise._meta.primary_key, Enterprise.uscc_enc).limit(
             max(50, persons // 10))
-        portraits: list[tuple[str, str]] = []
-        for enterprise in enterprises:
+        cap = PURPOSES["loan_application"].daily_cap
+        grants = max(len(enterprises), -(-supply // cap))
+
+        async def granted(enterprise: dict[str, Any]) -> tuple[str, str]:
             view = await authz.grant_for_enterprise(
                 enterprise_id=enterprise["id"], partner_client_id=bank_id, partner_name=bank_name, partner_kind="bank",
                 purpose_code="loan_application", scopes=["portrait"], validity_days=30)
-            portraits.append((cipher.decrypt("uscc", enterprise["uscc_enc"]), view.id))
+            return cipher.decrypt("uscc", enterprise["uscc_enc"]), view.id
+
+        portraits: list[tuple[str, str]] = []
+        for start in range(0, grants, 50):
+            portraits += await asyncio.gather(*(granted(enterprises[i % len(enterprises)])
+                                                for i in range(start, min(grants, start + 50))))
         return Fixtures(bank_token=bank_token, merchant_token=merchant_token, authorization_ids=authorization_ids,
                         codes=code_list, verification_ids=verification_ids, benefit_id=benefit_id,
                         portraits=portraits)
@@ -204,13 +224,22 @@ def scripts(f: Fixtures, *, threads: int) -> dict[str, str]:
         BENEFIT_REDEEM: _lua_post(f.merchant_token, "/v1/benefits/redeem", f.verification_ids,
                                   "'{\"verification_id\":\"' .. item .. '\",\"benefit_id\":\"" + f.benefit_id
                                   + "\"}'", threads=threads, single_use=True, idempotent=True),
+        # Each authorization is read at most its daily cap times, in order (a single-use supply of reads).
         PORTRAIT: f"""
 local items = {_lua_list(portrait_paths)}
-local n = 0
+local cap, threads, counter, id, n, base = {PURPOSES["loan_application"].daily_cap}, {threads}, 0, 1, 0, 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+init = function(args)
+  base = tonumber(args[1] or "0")
+end
 local headers = {{["Authorization"] = "Bearer {f.bank_token}"}}
 request = function()
   n = n + 1
-  return wrk.format("GET", items[(n % #items) + 1], headers)
+  local k = base + (n - 1) * threads + id - 1
+  return wrk.format("GET", items[math.floor(k / cap) + 1] or items[1], headers)
 end
 """,
     }
