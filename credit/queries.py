@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from api.auth.admission import Admission
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from api.store import Count, Store
 from credit import authorizations as authz
@@ -73,18 +74,28 @@ class _Usable:
     cached_score: bytes | None  # read in the same store round trip that counted the use
 
 
+async def _admit(store: Store, admission: Admission | None) -> None:
+    """Run a deferred admission on its own, on paths that end before the fused store call."""
+    if admission is not None:
+        await admission.run(store)
+
+
 async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id: str,
                                 resolve_caller: CallerResolver, authorization_id: str, purpose: str | None,
-                                action: str) -> _Usable:
+                                action: str, admission: Admission | None) -> _Usable:
     """Load and check an authorization for `action`; refusals are ledgered, then raised.
 
-    Counting the use against the daily cap and reading the cached score share one store round trip.
+    The partner's admission (revocation, rate, quota; deferred by its guard), counting the use against
+    the daily cap and reading the cached score share one store round trip. Every other path runs the
+    admission on its own before it answers, so a revoked token is always refused first.
     """
     loaded = await authz.load_for_use(authorization_id)
     if loaded is None:
+        await _admit(store, admission)
         raise NotFound("authorization not found", code="authorization_not_found")
     view, subject_id = loaded
     if view.partner_client_id != client_id:
+        await _admit(store, admission)
         # Another partner's authorization: record the attempt against its subject, answer "not found".
         if subject_id is not None:
             await _ledger(ledger, caller=await resolve_caller(), view=view, subject_id=subject_id, action=action,
@@ -93,8 +104,10 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     # The authorization names the calling partner, so its stored name and kind are the caller's.
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     if view.subject_kind != "person":
+        await _admit(store, admission)
         raise AuthorizationRefused("this authorization is not for a person", code="authorization_wrong_subject")
     if subject_id is None:
+        await _admit(store, admission)
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     refusal: DomainError | None = None
     cached_score: bytes | None = None
@@ -106,11 +119,14 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
             code="purpose_mismatch")
     elif not set(view.scopes) & set(SCORE_SCOPES):
         refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
+    if refusal is not None:
+        await _admit(store, admission)
     else:
         assert view.person_id is not None
-        counted = await store.probe_and_count(
-            count=[Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)],
-            read=[cache_key(view.person_id)])
+        use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
+        read = [cache_key(view.person_id)]
+        counted = await (admission.run_with(store, count=use, read=read) if admission is not None
+                         else store.probe_and_count(count=use, read=read))
         if (over := counted.over_limit) is not None:
             refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
                                   retry_after=over.ttl_seconds)
@@ -122,11 +138,12 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
 
 
 async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, client_id: str,
-                      resolve_caller: CallerResolver, authorization_id: str, purpose: str | None) -> QueryAnswer:
+                      resolve_caller: CallerResolver, authorization_id: str, purpose: str | None,
+                      admission: Admission | None = None) -> QueryAnswer:
     """Return exactly the fields the authorization's scopes allow, after the ledger entry is durable."""
     usable = await _usable_authorization(
         store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
-        authorization_id=authorization_id, purpose=purpose, action="score.query")
+        authorization_id=authorization_id, purpose=purpose, action="score.query", admission=admission)
     view, subject_id, caller = usable.view, usable.subject_id, usable.caller
     assert view.person_id is not None
     score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)
@@ -168,13 +185,14 @@ def comparable_score(total: int, scopes: tuple[str, ...]) -> int:
 
 
 async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, resolve_caller: CallerResolver,
-                      authorization_id: str, threshold: int, transaction_id: str, purpose: str | None
-                      ) -> QueryAnswer:
+                      authorization_id: str, threshold: int, transaction_id: str, purpose: str | None,
+                      admission: Admission | None = None) -> QueryAnswer:
     """Yes/no against a threshold. One transaction id answers once for 24 h and counts once."""
     key = f"{client_id}:{transaction_id}"
     fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
     # The in-flight marker is short-lived: a crash mid-check must not lock the transaction id for a day.
     if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=_PENDING_TTL_SECONDS):
+        await _admit(store, admission)  # a replay is still an admitted request
         stored = await store.get("check", key)
         if stored is None or stored == _PENDING:
             raise Conflict("this transaction is being checked; retry shortly", code="check_in_progress")
@@ -186,7 +204,7 @@ async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, res
     try:
         usable = await _usable_authorization(
             store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
-            authorization_id=authorization_id, purpose=purpose, action="score.check")
+            authorization_id=authorization_id, purpose=purpose, action="score.check", admission=admission)
         view, subject_id, caller = usable.view, usable.subject_id, usable.caller
         assert view.person_id is not None
         score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)

@@ -113,13 +113,14 @@ class ScoresController(Controller):
     security = [{"BearerAuth": []}]
 
     @post("/query", status_code=HTTP_200_OK, guards=[guards.partner("scores:read")],
+          opt={"deferred_admission": True},
           summary="Read a person's score under an authorization (fields limited by its scopes)")
     async def query(self, request: Request[Any, Any, Any], data: JSONBody[ScoreQuery]) -> ScoreQueryAnswer:
         ctx = guards.app_context(request)
         answer = await queries.query_score(
             store=ctx.store, ledger=ctx.ledger, consent_key=ctx.settings.consent_key,
             client_id=guards.principal_of(request).subject, resolve_caller=lambda: _caller(request),
-            authorization_id=data.authorization_id, purpose=data.purpose)
+            authorization_id=data.authorization_id, purpose=data.purpose, admission=guards.admission_of(request))
         body = answer.data
         return ScoreQueryAnswer(
             authorization_id=body["authorization_id"], open_id=body["open_id"], as_of=body["as_of"],
@@ -128,13 +129,15 @@ class ScoresController(Controller):
             reasons=[ReasonOut(**r) for r in body["reasons"]] if "reasons" in body else None)
 
     @post("/check", status_code=HTTP_200_OK, guards=[guards.partner("scores:check")],
+          opt={"deferred_admission": True},
           summary="Yes/no against a threshold (idempotent per transaction id for 24 h)")
     async def check(self, request: Request[Any, Any, Any], data: JSONBody[ScoreCheck]) -> ScoreCheckAnswer:
         ctx = guards.app_context(request)
         answer = await queries.check_score(
             store=ctx.store, ledger=ctx.ledger, client_id=guards.principal_of(request).subject,
             resolve_caller=lambda: _caller(request), authorization_id=data.authorization_id,
-            threshold=data.threshold, transaction_id=data.transaction_id, purpose=data.purpose)
+            threshold=data.threshold, transaction_id=data.transaction_id, purpose=data.purpose,
+            admission=guards.admission_of(request))
         return ScoreCheckAnswer(ledger_seq=answer.receipt.seq, **answer.data)
 
 

@@ -231,7 +231,7 @@ async def recompute_all(*, store: Store, batch_size: int = 5000, id_range: tuple
     started = time.perf_counter()
     as_of = as_of or _now()
     persons = records = 0
-    last_id, high = id_range if id_range is not None else (0, 2**62)
+    last_id, high = id_range if id_range is not None else (0, 2**31 - 1)  # persons.id is a 32-bit serial
     engine = Person._meta.db
     while True:
         ids = [int(r["id"]) for r in await db.fetch_all(engine, _BATCH_IDS_SQL, last_id, high, batch_size)]

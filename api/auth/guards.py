@@ -14,6 +14,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from api.auth.admission import Admission
 from api.auth.services import is_revoked, revocation_keys
 from api.auth.tokens import Principal
 from api.context import AppContext
@@ -24,6 +25,7 @@ from partners.limits import check_address
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 _PRINCIPAL_KEY = "xinyi.principal"
+_ADMISSION_KEY = "xinyi.admission"
 
 
 def app_context(connection: ASGIConnection[Any, Any, Any, Any]) -> AppContext:
@@ -54,6 +56,14 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     return principal
 
 
+def admission_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Admission:
+    """The admission a guard left to this handler (routes with `opt={"deferred_admission": True}`)."""
+    admission = connection.scope.get(_ADMISSION_KEY)  # type: ignore[misc]
+    if not isinstance(admission, Admission):
+        raise TypeError("this route's guard did not defer its admission")
+    return admission
+
+
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The principal a guard already authenticated (handlers call this)."""
     principal = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
@@ -69,11 +79,12 @@ async def citizen(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
         raise Forbidden("this route is for citizens", code="wrong_principal")
 
 
-async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any], *, deferred: bool = False) -> Principal:
     """Authenticate a partner and apply its policy: active, allowed address, within rate and quota.
 
     The revocation check and both limit counters share one store round trip (the hottest routes are
-    partners'); a revoked token is refused before anything is counted.
+    partners'); a revoked token is refused before anything is counted. With `deferred`, that round
+    trip is left to the handler (see `api.auth.admission`), which must run it before answering.
     """
     cached = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
     if isinstance(cached, Principal) and cached.kind == "partner":
@@ -86,11 +97,13 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any]) -> Prin
     if record is None or record.status != "active":
         raise InvalidToken("the partner is not active", code="partner_suspended")
     check_address(record, client_address(connection))
-    admitted = await ctx.store.probe_and_count(probe=[("auth", k) for k in revocation_keys(principal)],
-                                               count=ctx.limiter.counters(record))
-    if admitted.found:
-        raise InvalidToken("token has been revoked", code="token_revoked")
-    ctx.limiter.enforce(record, admitted)
+    admission = Admission(record=record, limiter=ctx.limiter,
+                          probe=tuple(("auth", k) for k in revocation_keys(principal)),
+                          count=tuple(ctx.limiter.counters(record)))
+    if deferred:
+        connection.scope[_ADMISSION_KEY] = admission  # type: ignore[literal-required]
+    else:
+        await admission.run(ctx.store)
     connection.scope[_PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
     # Scopes withdrawn from the partner apply at once, not when its current token expires.
     if not principal.scopes <= record.scopes:
@@ -102,8 +115,8 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any]) -> Prin
 def partner(scope: str) -> Guard:
     """Only a partner whose token carries `scope` (and who is within its limits)."""
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = await _admit_partner(connection)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        principal = await _admit_partner(connection, deferred=bool(handler.opt.get("deferred_admission")))
         if not principal.has_scope(scope):
             raise Forbidden(f"the token lacks scope {scope}", code="insufficient_scope")
 

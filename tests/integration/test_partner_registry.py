@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from partners.services import update_partner
 from tests.factories import operator_session, partner_session
 from tests.servers import xinyi_server
 
@@ -156,3 +157,31 @@ async def test_only_the_proxy_appended_forwarded_address_counts(client) -> None:
     spoofed = await client.get("/v1/partners/me",
                                headers={**bank.headers, "X-Forwarded-For": "203.0.113.7, 198.51.100.7"})
     assert spoofed.status_code == 403
+
+
+async def test_hot_score_routes_still_refuse_revoked_tokens_and_count_limits(client, ctx) -> None:
+    """The score routes fold the partner's admission into their own store round trip: a revoked token is
+    still refused (before any ledger entry), a replayed check too, and the rate limit still applies."""
+    from credit.tables import LedgerEntry
+    from tests.factories import authorization_for, bound_citizen
+
+    citizen = await bound_citizen(client, ctx, name="孔六")
+    client_id, _, bank = await partner_session(client, kind="bank")
+    authorization_id = await authorization_for(client, bank, citizen, scopes=["tier"])
+    check = {"authorization_id": authorization_id, "threshold": 600, "transaction_id": "tx-admission-1"}
+    assert (await client.post("/v1/scores/check", headers=bank.headers, json=check)).status_code == 200
+    entries = await LedgerEntry.count()
+    await update_partner(client_id=client_id, rate_limit_per_second=1)
+    ctx.partners.forget(client_id)
+    statuses = [(await client.post("/v1/scores/query", headers=bank.headers,
+                                   json={"authorization_id": authorization_id})).status_code for _ in range(3)]
+    assert 429 in statuses
+    await asyncio.sleep(1.1)  # past the one-second rate window
+    revoked = await client.post("/v1/auth/revoke", json={"token": bank.access_token})
+    assert revoked.status_code == 200, revoked.text
+    for path, body in (("/v1/scores/query", {"authorization_id": authorization_id}), ("/v1/scores/check", check),
+                       ("/v1/scores/query", {"authorization_id": "authz_unknown"})):
+        r = await client.post(path, headers=bank.headers, json=body)
+        assert r.status_code == 401, (path, r.text)
+        assert r.json()["code"] == "token_revoked"
+    assert await LedgerEntry.count() <= entries + statuses.count(200)  # refused tokens leave no entries
