@@ -61,6 +61,9 @@ class ProbeResult:
 
 
 class Store(Protocol):
+    # True when every process sees the same data (Redis); the in-process store is one process's own.
+    shared: bool
+
     async def get(self, domain: str, key: str) -> bytes | None: ...
 
     async def set(self, domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None: ...
@@ -95,6 +98,8 @@ class Store(Protocol):
 
 class MemoryStore:
     """In-process store for the embedded single-process mode and unit tests."""
+
+    shared = False
 
     def __init__(self, namespace: str = "xinyi") -> None:
         self._namespace = namespace
@@ -230,6 +235,8 @@ _DELETE_CHUNK = 1000
 
 class RedisStore:
     """Redis-backed store shared by every worker and process."""
+
+    shared = True
 
     def __init__(self, url: str, namespace: str = "xinyi") -> None:
         self._namespace = namespace

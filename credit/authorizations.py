@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 
 from api import db
 from api.errors import Conflict, NotFound, Unprocessable
+from api.store import Store
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person
@@ -223,10 +225,28 @@ async def list_for_person(*, person_id: int, limit: int, before: str | None = No
     return [await _expire_if_due(_view(r)) for r in await query]
 
 
+ENDED_DOMAIN = "authz"
+# Longer than any worker keeps an authorized view in memory (credit.queries), with a wide margin.
+ENDED_MARKER_TTL_SECONDS = 3600
+
+
+def ended_marker(public_id: str) -> tuple[str, str]:
+    """Store key (domain, key) that says an authorization has left `authorized` (revoked, terminated)."""
+    return ENDED_DOMAIN, f"ended:{public_id}"
+
+
 async def _transition(view: AuthorizationView, *, to: str, from_states: frozenset[str], topic: str,
-                      now: datetime, reason: str | None = None, values: dict[Any, Any] | None = None
-                      ) -> AuthorizationView:
-    """Move `view` to `to` if it is still in one of `from_states`; write the outbox event in the same step."""
+                      now: datetime, reason: str | None = None, values: dict[Any, Any] | None = None,
+                      store: Store | None = None) -> AuthorizationView:
+    """Move `view` to `to` if it is still in one of `from_states`; write the outbox event in the same step.
+
+    Leaving `authorized` first sets the ended marker in the shared store (`store`), before the database
+    changes: workers that keep the authorized view in memory see the marker on their very next use,
+    so a revocation applies everywhere at once. If the store is down the revocation fails (503) rather
+    than half-apply.
+    """
+    if AUTHORIZED in from_states and to != AUTHORIZED and store is not None:
+        await store.set(*ended_marker(view.id), b"1", ttl_seconds=ENDED_MARKER_TTL_SECONDS)
     changes: dict[Any, Any] = {Authorization.status: to, **(values or {})}
     if to in TERMINAL:
         changes[Authorization.ended_at] = now
@@ -284,20 +304,21 @@ async def reject(*, public_id: str, person_id: int, reason: str | None) -> Autho
                              values={Authorization.decided_at: now})
 
 
-async def revoke(*, public_id: str, person_id: int, reason: str | None) -> AuthorizationView:
+async def revoke(*, public_id: str, person_id: int, reason: str | None, store: Store) -> AuthorizationView:
     view = await for_person(public_id=public_id, person_id=person_id)
     return await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
-                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason)
+                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store)
 
 
-async def terminate(*, public_id: str, partner_client_id: str, reason: str | None) -> AuthorizationView:
+async def terminate(*, public_id: str, partner_client_id: str, reason: str | None, store: Store
+                    ) -> AuthorizationView:
     """The partner withdraws its own request or ends an authorization it no longer needs."""
     view = await for_partner(public_id=public_id, partner_client_id=partner_client_id)
     if view.status == AWAITING:
         return await _transition(view, to="terminated", from_states=frozenset({AWAITING}),
                                  topic="authorization.terminated", now=datetime.now(UTC), reason=reason)
     return await _transition(view, to="terminated", from_states=frozenset({AUTHORIZED}),
-                             topic="authorization.terminated", now=datetime.now(UTC), reason=reason)
+                             topic="authorization.terminated", now=datetime.now(UTC), reason=reason, store=store)
 
 
 async def expire_due(*, now: datetime | None = None) -> int:
@@ -338,8 +359,15 @@ async def grant_for_enterprise(*, enterprise_id: int, partner_client_id: str, pa
     return view
 
 
+# Authorization ids are `authz_` + hex; anything else (a NUL byte above all, which PostgreSQL refuses as
+# text) is not looked up at all.
+_AUTHORIZATION_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
+
+
 async def for_enterprise(*, public_id: str, enterprise_id: int) -> AuthorizationView:
     """The enterprise's own authorization (anyone else's is a 404)."""
+    if not _AUTHORIZATION_ID.fullmatch(public_id):
+        raise NotFound("authorization not found", code="authorization_not_found")
     view = await _expire_if_due(await _get(public_id))
     if view.subject_kind != "enterprise" or view.enterprise_id != enterprise_id:
         raise NotFound("authorization not found", code="authorization_not_found")
@@ -351,6 +379,8 @@ async def list_for_enterprise(*, enterprise_id: int, limit: int, before: str | N
     query = Authorization.select(*_COLUMNS).where(
         (Authorization.enterprise == enterprise_id) & (Authorization.subject_kind == "enterprise")).order_by(
         Authorization.public_id, ascending=False).limit(limit)
+    if before is not None and not _AUTHORIZATION_ID.fullmatch(before):
+        raise Unprocessable("invalid cursor", code="invalid_cursor")
     if before:
         query = query.where(Authorization.public_id < before)
     return [await _expire_if_due(_view(r)) for r in await query]
@@ -374,8 +404,8 @@ async def reject_for_enterprise(*, public_id: str, enterprise_id: int, reason: s
                              values={Authorization.decided_at: now})
 
 
-async def revoke_for_enterprise(*, public_id: str, enterprise_id: int, reason: str | None = None
-                                ) -> AuthorizationView:
+async def revoke_for_enterprise(*, public_id: str, enterprise_id: int, reason: str | None = None,
+                                store: Store | None = None) -> AuthorizationView:
     view = await for_enterprise(public_id=public_id, enterprise_id=enterprise_id)
     return await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
-                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason)
+                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store)

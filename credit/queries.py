@@ -7,6 +7,7 @@ except a request naming an authorization that does not exist (there is no subjec
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import msgspec
 
 from api.auth.admission import Admission
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Count, Store
+from api.store import Count, ProbeResult, Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.scores import cache_key, current_score, score_band
@@ -74,10 +75,96 @@ class _Usable:
     cached_score: bytes | None  # read in the same store round trip that counted the use
 
 
+class RecentAuthorizations:
+    """Authorized views this worker used in the last few seconds, so a busy partner's repeated reads
+    do not go to the database each time.
+
+    Only `authorized` views are kept. Whatever can end them is still checked on every use: the time
+    (`valid_until`) locally, and a revocation or termination through the ended marker that
+    `credit.authorizations` sets in the shared store before changing the row, read in the same round
+    trip as the use count. A view whose marker is set is dropped and the row read again.
+    """
+
+    def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 50_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, authz.AuthorizationView, str]] = {}
+
+    def get(self, public_id: str) -> tuple[authz.AuthorizationView, str] | None:
+        entry = self._entries.get(public_id)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[public_id]
+            return None
+        return entry[1], entry[2]
+
+    def put(self, view: authz.AuthorizationView, subject_id: str) -> None:
+        if view.status != authz.AUTHORIZED:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[view.id] = (time.monotonic() + self._ttl, view, subject_id)
+
+    def forget(self, public_id: str) -> None:
+        self._entries.pop(public_id, None)
+
+
+RECENT = RecentAuthorizations()
+
+
 async def _admit(store: Store, admission: Admission | None) -> None:
     """Run a deferred admission on its own, on paths that end before the fused store call."""
     if admission is not None:
         await admission.run(store)
+
+
+def _refusal(view: authz.AuthorizationView, purpose: str | None) -> DomainError | None:
+    """Why `view` cannot serve a score read now (None if it can)."""
+    if not view.usable_at(datetime.now(UTC)):
+        return AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
+    if purpose is not None and purpose != view.purpose:
+        return AuthorizationRefused(
+            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
+            code="purpose_mismatch")
+    if not set(view.scopes) & set(SCORE_SCOPES):
+        return AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
+    return None
+
+
+async def _count_use(store: Store, view: authz.AuthorizationView, admission: Admission | None, *,
+                     ended_check: bool) -> ProbeResult:
+    """One round trip: the deferred admission, the use against the daily cap, the cached score and
+    (for a view kept in memory) the ended marker. Values: (score, marker if asked)."""
+    assert view.person_id is not None
+    use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
+    read = [cache_key(view.person_id)] + ([authz.ended_marker(view.id)] if ended_check else [])
+    if admission is not None:
+        return await admission.run_with(store, count=use, read=read)
+    return await store.probe_and_count(count=use, read=read)
+
+
+async def _use_recent(*, store: Store, ledger: LedgerWriter, client_id: str, view: authz.AuthorizationView,
+                      subject_id: str, purpose: str | None, action: str, admission: Admission | None
+                      ) -> _Usable | None:
+    """Use an authorized view kept in memory; None when its ended marker says it is stale (the
+    admission has run by then, the caller reads the row again)."""
+    caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
+    refusal = _refusal(view, purpose)
+    if refusal is not None:
+        await _admit(store, admission)
+        await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
+        raise refusal
+    counted = await _count_use(store, view, admission, ended_check=True)
+    if counted.values[1] is not None:
+        RECENT.forget(view.id)
+        return None
+    if (over := counted.over_limit) is not None:
+        refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
+                              retry_after=over.ttl_seconds)
+        await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
+        raise refusal
+    return _Usable(view=view, subject_id=subject_id, caller=caller, cached_score=counted.values[0])
 
 
 async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id: str,
@@ -89,6 +176,14 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     the daily cap and reading the cached score share one store round trip. Every other path runs the
     admission on its own before it answers, so a revoked token is always refused first.
     """
+    # Views kept in memory need the ended marker to be seen by every process: only with a shared store.
+    recent = RECENT.get(authorization_id) if store.shared else None
+    if recent is not None and recent[0].partner_client_id == client_id:
+        usable = await _use_recent(store=store, ledger=ledger, client_id=client_id, view=recent[0],
+                                   subject_id=recent[1], purpose=purpose, action=action, admission=admission)
+        if usable is not None:
+            return usable
+        admission = None  # it ran in that round trip; the row is read again below
     loaded = await authz.load_for_use(authorization_id)
     if loaded is None:
         await _admit(store, admission)
@@ -109,24 +204,13 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     if subject_id is None:
         await _admit(store, admission)
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    refusal: DomainError | None = None
     cached_score: bytes | None = None
-    if not view.usable_at(datetime.now(UTC)):
-        refusal = AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    elif purpose is not None and purpose != view.purpose:
-        refusal = AuthorizationRefused(
-            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
-            code="purpose_mismatch")
-    elif not set(view.scopes) & set(SCORE_SCOPES):
-        refusal = AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
+    refusal = _refusal(view, purpose)
     if refusal is not None:
         await _admit(store, admission)
     else:
         assert view.person_id is not None
-        use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
-        read = [cache_key(view.person_id)]
-        counted = await (admission.run_with(store, count=use, read=read) if admission is not None
-                         else store.probe_and_count(count=use, read=read))
+        counted = await _count_use(store, view, admission, ended_check=False)
         if (over := counted.over_limit) is not None:
             refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
                                   retry_after=over.ttl_seconds)
@@ -134,6 +218,8 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     if refusal is not None:
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
         raise refusal
+    if store.shared:
+        RECENT.put(view, subject_id)
     return _Usable(view=view, subject_id=subject_id, caller=caller, cached_score=cached_score)
 
 

@@ -102,7 +102,7 @@ class PartnerAuthorizationController(Controller):
     async def terminate(self, request: Request[Any, Any, Any], authorization_id: FromPath[str]) -> PartnerAuthorization:
         principal = guards.principal_of(request)
         view = await authz.terminate(public_id=authorization_id, partner_client_id=principal.subject,
-                                     reason="terminated by the partner")
+                                     reason="terminated by the partner", store=guards.app_context(request).store)
         return _partner_view(view, consent_key=guards.app_context(request).settings.consent_key,
                              subject_public_id=None)
 
@@ -217,7 +217,7 @@ class MyCreditController(Controller):
                      data: JSONBody[Decision | None] = None) -> CitizenAuthorization:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         view = await authz.revoke(public_id=authorization_id, person_id=person_id,
-                                  reason=data.reason if data else None)
+                                  reason=data.reason if data else None, store=guards.app_context(request).store)
         return citizen_authorization(view)
 
     @get("/access-log", summary="Every access to my credit data (tamper-evident ledger)")

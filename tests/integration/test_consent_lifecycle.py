@@ -156,3 +156,22 @@ async def test_a_merchant_cannot_read_full_scores(client, ctx) -> None:
     r = await client.post("/v1/scores/query", headers=merchant.headers, json={"authorization_id": "authz_x"})
     assert r.status_code == 403
     assert r.json()["code"] == "insufficient_scope"
+
+
+async def test_an_authorization_the_partner_terminated_stops_at_once_even_after_recent_use(client, ctx) -> None:
+    """Workers keep recently used authorized views in memory (with Redis); ending one must still apply to
+    the very next request, whoever ends it."""
+    from tests.factories import authorization_for, bound_citizen, partner_session
+
+    citizen = await bound_citizen(client, ctx, name="柏七")
+    _, _, bank = await partner_session(client, kind="bank")
+    authorization_id = await authorization_for(client, bank, citizen, scopes=["tier"])
+    for _ in range(2):  # the second use is served from the worker's memory when the store is shared
+        ok = await client.post("/v1/scores/check", headers=bank.headers, json={
+            "authorization_id": authorization_id, "threshold": 500, "transaction_id": f"tx-{_}-{authorization_id}"})
+        assert ok.status_code == 200, ok.text
+    ended = await client.delete(f"/v1/authorizations/{authorization_id}", headers=bank.headers)
+    assert ended.json()["status"] == "terminated"
+    refused = await client.post("/v1/scores/query", headers=bank.headers, json={"authorization_id": authorization_id})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "authorization_not_active"
