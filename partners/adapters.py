@@ -141,7 +141,11 @@ class PeerCities(PeerKeySource, Protocol):
 
 
 def _signing_keys(keys: Iterable[Any]) -> PeerKeys:
-    """Only public Ed25519 keys meant for signatures count; anything else is ignored."""
+    """Only public Ed25519 keys meant for signatures count; anything else is ignored.
+
+    A key must also load: a peer's JWKS is fetched from the network, and one malformed key (a short `x`)
+    must make its passports `unknown_key`, not crash the verification.
+    """
     usable: PeerKeys = {}
     for key in keys:
         if not isinstance(key, dict) or "d" in key or not key.get("kid"):
@@ -149,6 +153,10 @@ def _signing_keys(keys: Iterable[Any]) -> PeerKeys:
         if key.get("kty") != "OKP" or key.get("crv") != "Ed25519":
             continue
         if key.get("alg", PASSPORT_ALGORITHM) != PASSPORT_ALGORITHM or key.get("use", "sig") != "sig":
+            continue
+        try:
+            jwt.PyJWK(key, algorithm=PASSPORT_ALGORITHM)
+        except jwt.PyJWTError:
             continue
         usable[str(key["kid"])] = key
     return usable
@@ -181,7 +189,7 @@ def verify_with_key(token: str, *, issuer: str, jwk: dict[str, Any],
     """Check signature (EdDSA only), issuer, expiry, required claims and lifetime against one key."""
     try:
         key = jwt.PyJWK(jwk, algorithm=PASSPORT_ALGORITHM).key
-    except jwt.PyJWKError:
+    except jwt.PyJWTError:  # PyJWKError, and InvalidKeyError for a key whose parameters do not load
         raise PassportRejected("unknown_key") from None
     try:
         claims = jwt.decode(token, key, algorithms=[PASSPORT_ALGORITHM], issuer=issuer,

@@ -10,8 +10,9 @@ exactly-once redemption. No HTTP objects here.
   which benefits apply and a masked name, never the score, tier or identity; the read is ledgered.
 - Redemption is one short transaction of hand-written SQL: claim the (verification, benefit) slot
   (unique index), then the conditional upsert of the period counter
-  (`ON CONFLICT … DO UPDATE SET used = used + 1 WHERE used < quota`), which re-reads the benefit's status
-  and quota from the database. Whatever the concurrency, a quota of N yields at most N redemptions.
+  (`ON CONFLICT … DO UPDATE SET used = used + 1 WHERE used < quota`), which re-reads the benefit's status,
+  validity window and quota and its scenario's status from the database. Whatever the concurrency, a quota
+  of N yields at most N redemptions, and a pause stops redemptions at once on every worker.
 - Cancelling is a conditional update (`WHERE status = 'redeemed'`) followed by the counter decrement in the
   same transaction, so the quota comes back exactly once however many cancels race.
 """
@@ -42,7 +43,7 @@ from credit.scoring import TIERS
 from credit.services import decode_cursor, encode_cursor
 from credit.tables import Person
 from scenarios import codes
-from scenarios.catalog import CATALOG, BenefitRule, CatalogSnapshot, ScenarioInfo
+from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule, CatalogSnapshot, ScenarioInfo
 from scenarios.tables import Benefit, Redemption
 
 CITY_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -50,6 +51,9 @@ CITY_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 PERIOD_TEXT: Final = {"day": "今日", "week": "本周", "month": "本月", "year": "今年", "once": "该权益"}
 CODE_RATE_DOMAIN: Final = "bcode-rate"
+MAX_CODE_TTL_SECONDS: Final = 60
+"""A benefit code lives at most this long whatever the settings say (the issue's promise to citizens)."""
+MAX_VERIFICATION_TTL_SECONDS: Final = 3600
 VERIFY_PURPOSE: Final = "benefit_verification"
 _TIER_RANK: Final = {name: rank for rank, (name, _) in enumerate(reversed(TIERS))}  # C=0 … AAA=4
 _PERSON_PK = Person._meta.primary_key
@@ -108,7 +112,10 @@ class Eligibility:
 
 
 def _local_text(at: datetime) -> str:
-    return _utc(at).astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
+    try:
+        return _utc(at).astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
+    except OverflowError:  # the last hours of year 9999 have no city time; never fail a citizen's list on it
+        return _utc(at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def evaluate(rule: BenefitRule, *, tier: str, total: int, used: int, now: datetime) -> Eligibility:
@@ -237,6 +244,9 @@ async def issue_code(*, store: Store, account_id: str, person_id: int, scenario:
                      per_hour: int) -> IssuedCode:
     """A single-use code bound to the citizen (and optionally to one scenario), valid `ttl_seconds`.
 
+    The lifetime is held to 1-60 s here, not only in the settings: a code that never expires (a TTL of 0
+    means "keep" to the store) or lives for minutes is a bearer token for the citizen's benefits.
+
     Raises:
         RateLimited: `benefit_code_rate_limited` — more than `per_hour` codes this hour.
         Unprocessable: `unknown_scenario` — the scenario does not exist or is paused.
@@ -250,12 +260,18 @@ async def issue_code(*, store: Store, account_id: str, person_id: int, scenario:
     row = await Person.select(Person.public_id, Person.name).where(_PERSON_PK.is_in([person_id])).first()
     if row is None:
         raise NotFound("person not found", code="person_not_found")
+    ttl_seconds = code_ttl(ttl_seconds)
     issued = time.time()
     state = codes.CodeState(person_id=person_id, person_public_id=row["public_id"], account_id=account_id,
                             issued_at=issued, masked_name=mask_name(row["name"]), scenario=scenario)
     code = await codes.issue_code(store=store, state=state, ttl_seconds=ttl_seconds)
     return IssuedCode(code=code, expires_at=datetime.fromtimestamp(issued + ttl_seconds, UTC),
                       ttl_seconds=ttl_seconds, scenario=scenario)
+
+
+def code_ttl(configured: int) -> int:
+    """The lifetime codes actually get: the configured one, within 1-60 s."""
+    return max(1, min(MAX_CODE_TTL_SECONDS, configured))
 
 
 def qr_svg(code: str) -> str:
@@ -309,6 +325,7 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
         Unprocessable: `benefit_code_other_scenario` — the citizen bound the code to another scenario
             (the code is put back for the rest of its lifetime; the refusal is ledgered).
     """
+    verification_ttl_seconds = max(1, min(MAX_VERIFICATION_TTL_SECONDS, verification_ttl_seconds))
     catalog = await CATALOG.get()
     if merchant.kind != "merchant" or merchant.scenario != scenario or not catalog.scenario_active(scenario):
         raise Forbidden(f"this merchant does not serve an active scenario {scenario!r}", code="scenario_not_allowed")
@@ -316,7 +333,7 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
     if state is None:
         raise BenefitCodeInvalid
     if state.scenario is not None and state.scenario != scenario:
-        await codes.restore_code(store=store, code=code, state=state, ttl_seconds=code_ttl_seconds)
+        await codes.restore_code(store=store, code=code, state=state, ttl_seconds=code_ttl(code_ttl_seconds))
         await _ledger(ledger, merchant=merchant, state=state, outcome="benefit_code_other_scenario")
         raise Unprocessable("the citizen's code is for another scenario", code="benefit_code_other_scenario")
     now = _now()
@@ -378,16 +395,23 @@ _CLAIM_SQL = (
     "verification_id, period_key, order_ref, status, created_at) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'redeemed', $10) "
     "ON CONFLICT (verification_id, benefit) DO NOTHING RETURNING id")
-# The benefit's status and quota are read here, in the statement that counts, never from a cache.
+# The benefit's status, validity window and quota and its scenario's status are read here, in the
+# statement that counts, never from a cache: a pause or retirement stops redemptions at once on every worker.
 _COUNT_SQL = (
     "INSERT INTO benefit_usages (benefit, person, period_key, used, updated_at) "
     "SELECT b.id, $2, $3, 1, $4 FROM benefits b WHERE b.id = $1 AND b.status = 'active' "
+    "AND b.valid_from <= $4 AND (b.valid_until IS NULL OR b.valid_until > $4) "
+    "AND EXISTS (SELECT 1 FROM scenarios s WHERE s.code = b.scenario AND s.status = 'active') "
     "ON CONFLICT (benefit, person, period_key) DO UPDATE "
     "SET used = benefit_usages.used + 1, updated_at = excluded.updated_at "
     "WHERE benefit_usages.used < (SELECT CASE WHEN q.quota_per_period > 0 THEN q.quota_per_period "
     "ELSE 2147483647 END FROM benefits q WHERE q.id = excluded.benefit) "  # quota 0 = unlimited
     "RETURNING used")
-_STATUS_SQL = "SELECT status, quota_per_period FROM benefits WHERE id = $1"
+# Only after the count refused: why (a paused scenario, a paused or retired benefit, its window, else the quota).
+_STATUS_SQL = (
+    "SELECT b.status, s.status AS scenario_status, "
+    "CASE WHEN b.valid_from <= $2 AND (b.valid_until IS NULL OR b.valid_until > $2) THEN 1 ELSE 0 END AS in_window "
+    "FROM benefits b LEFT JOIN scenarios s ON s.code = b.scenario WHERE b.id = $1")
 
 
 async def redeem(*, store: Store, merchant_client_id: str, verification_id: str, benefit_id: str,
@@ -397,9 +421,12 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
     Raises:
         BadRequest: `idempotency_key_required`.
         NotFound: `verification_not_found` — unknown, expired, or another merchant's verification.
-        Unprocessable: `benefit_not_applicable` — the benefit was not in the verification's answer.
+        Unprocessable: `benefit_not_applicable` — the benefit was not in the verification's answer,
+            or the merchant no longer takes part in it.
         Conflict: `already_redeemed` (this verification already redeemed this benefit),
-            `benefit_quota_exhausted`, `benefit_not_active` (paused or retired since the verification).
+            `benefit_quota_exhausted`, `benefit_not_active` (paused or retired since the verification),
+            `scenario_not_active` (the scenario was paused since), `benefit_not_valid_now` (outside its
+            validity window now).
     """
     if not idempotency_key:
         raise BadRequest("redeeming needs an Idempotency-Key header", code="idempotency_key_required")
@@ -409,12 +436,16 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
     if benefit_id not in verification.benefit_ids:
         raise Unprocessable("this benefit did not apply when the code was verified", code="benefit_not_applicable")
     rule = (await CATALOG.get()).benefits.get(benefit_id)
-    if rule is None:
-        # Verified on a worker that already knew a benefit this worker's cache has not caught up with.
+    if rule is None or not rule.serves(merchant_client_id):
+        # Verified on a worker that already knew a benefit (or its new participating merchant) this worker's
+        # cache has not caught up with: look again before refusing.
         CATALOG.invalidate()
         rule = (await CATALOG.get()).benefits.get(benefit_id)
     if rule is None:
         raise NotFound("benefit not found", code="benefit_not_found")
+    if not rule.serves(merchant_client_id):
+        # Taken off the benefit's participating merchants since the verification.
+        raise Unprocessable("this merchant no longer takes part in the benefit", code="benefit_not_applicable")
     now = _now()
     key = period_key(rule.period, now)
     public_id = new_public_id("rdm")
@@ -426,9 +457,13 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
             raise Conflict("this verification already redeemed this benefit", code="already_redeemed")
         counted = await sql.fetch_one(_COUNT_SQL, rule.pk, verification.person_id, key, now)
         if counted is None:
-            state = await sql.fetch_one(_STATUS_SQL, rule.pk)
+            state = await sql.fetch_one(_STATUS_SQL, rule.pk, now)
             if state is None or state["status"] != "active":
                 raise Conflict("the benefit is no longer active", code="benefit_not_active")
+            if state["scenario_status"] != "active":
+                raise Conflict("the benefit's scenario is paused", code="scenario_not_active")
+            if not state["in_window"]:
+                raise Conflict("the benefit is not valid now", code="benefit_not_valid_now")
             raise Conflict(f"the citizen's quota of {rule.quota_per_period} per {rule.period} is used up",
                            code="benefit_quota_exhausted")
     return RedemptionView(
@@ -464,6 +499,8 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
     Raises:
         NotFound: `redemption_not_found` — unknown, or another merchant's.
     """
+    if not PUBLIC_ID.match(redemption_id):
+        raise NotFound("redemption not found", code="redemption_not_found")
     now = _now()
     used: int | None = None
     async with _transaction() as sql:
@@ -515,10 +552,15 @@ async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
         Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
     if cursor:
         at_text, last_id = decode_cursor(cursor, 2)
+        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
+        # offset at the very edge of `datetime` would overflow in the database driver.
         try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+            at: datetime | None = datetime.fromisoformat(at_text)
+            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
+        except (ValueError, OverflowError):
+            at = None
+        if at is None or not PUBLIC_ID.match(last_id):
+            raise Unprocessable("invalid cursor", code="invalid_cursor")
         query = query.where((Redemption.created_at < at)
                             | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
     rows = list(await query)

@@ -7,8 +7,9 @@ verification never builds ORM objects for the catalog.
 
 Freshness: a write through this module drops the cache of the process that made it, so the change shows
 at once there; other workers see it within `CATALOG_TTL_SECONDS`. Redemption does not depend on the cache
-for the benefit's status and quota (it re-reads both in its own transaction), so a paused or retired
-benefit can never be redeemed, even on a worker whose cache is a few seconds old.
+for the benefit's status, validity window and quota or for its scenario's status (it re-reads them in its
+own transaction), so a paused or retired benefit, or one of a paused scenario, can never be redeemed, even
+on a worker whose cache is a few seconds old.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ TIER_NAMES: Final = tuple(name for name, _ in TIERS)  # best first: AAA, AA, A, 
 MAX_FEN: Final = 100_000_000  # 1,000,000 yuan: far above any discount, deposit or pay-later line
 MAX_EXTRA: Final = 1_000
 MAX_QUOTA: Final = 10_000
+# A validity window lies within these bounds: far-off dates are typing mistakes, and the year-9999 end of
+# `datetime` would overflow when shown in city time (a 500 for every citizen listing their benefits).
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 SCENARIO_CODE = re.compile(r"^[a-z][a-z0-9_]{1,15}$")
+PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""What a benefit or redemption id can look like; anything else (a NUL byte, a 10 kB path) is simply unknown."""
 
 _BENEFIT_PK = Benefit._meta.primary_key
 
@@ -311,6 +318,8 @@ async def list_scenarios() -> list[ScenarioInfo]:
 
 
 async def get_scenario(*, code: str) -> ScenarioInfo:
+    if not SCENARIO_CODE.match(code):
+        raise NotFound("scenario not found", code="scenario_not_found")
     row = await Scenario.select(*_SCENARIO_COLUMNS).where(Scenario.code == code).first()
     if row is None:
         raise NotFound("scenario not found", code="scenario_not_found")
@@ -346,6 +355,8 @@ async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> ScenarioI
         NotFound: `scenario_not_found`.
         Unprocessable: `empty_patch`, `invalid_scenario`.
     """
+    if not SCENARIO_CODE.match(code):
+        raise NotFound("scenario not found", code="scenario_not_found")
     values: dict[Any, Any] = {}
     if "name" in changes:
         if not str(changes["name"]).strip():
@@ -413,6 +424,9 @@ def validate_rule(rule: Mapping[str, Any]) -> None:
         raise _reject("times need a timezone (UTC ISO 8601)", "valid_from")
     if valid_until is not None and valid_until <= valid_from:
         raise _reject("valid_until must be after valid_from", "valid_until")
+    for name, moment in (("valid_from", valid_from), ("valid_until", valid_until)):
+        if moment is not None and not EARLIEST <= moment <= LATEST:
+            raise _reject(f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", name)
 
 
 async def _check_merchants(*, scenario: str, merchants: Sequence[str]) -> tuple[str, ...]:
@@ -429,6 +443,8 @@ async def _check_merchants(*, scenario: str, merchants: Sequence[str]) -> tuple[
 
 
 async def list_benefits(*, scenario: str | None = None, status: str | None = None) -> list[BenefitRule]:
+    if scenario is not None and not SCENARIO_CODE.match(scenario):
+        return []  # no scenario has such a code (and a NUL byte must never reach PostgreSQL)
     query = Benefit.select(*_BENEFIT_COLUMNS).order_by(Benefit.scenario).order_by(Benefit.created_at)
     if scenario is not None:
         query = query.where(Benefit.scenario == scenario)
@@ -438,6 +454,8 @@ async def list_benefits(*, scenario: str | None = None, status: str | None = Non
 
 
 async def get_benefit(*, benefit_id: str) -> BenefitRule:
+    if not PUBLIC_ID.match(benefit_id):
+        raise NotFound("benefit not found", code="benefit_not_found")
     row = await Benefit.select(*_BENEFIT_COLUMNS).where(Benefit.public_id == benefit_id).first()
     if row is None:
         raise NotFound("benefit not found", code="benefit_not_found")
@@ -513,8 +531,8 @@ async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> Bene
     return await get_benefit(benefit_id=benefit_id)
 
 
-__all__ = ["BENEFIT_STATUSES", "CATALOG", "CATALOG_TTL_SECONDS", "DEFAULT_BENEFITS", "DEFAULT_SCENARIOS", "KINDS",
-           "PERIODS", "SCENARIO_STATUSES", "TIER_NAMES", "BenefitRule", "CatalogCache", "CatalogSnapshot",
-           "ScenarioInfo", "create_benefit", "create_scenario", "get_benefit", "get_scenario", "list_benefits",
-           "list_scenarios", "load_snapshot", "seed_default_scenarios", "update_benefit", "update_scenario",
-           "validate_rule"]
+__all__ = ["BENEFIT_STATUSES", "CATALOG", "CATALOG_TTL_SECONDS", "DEFAULT_BENEFITS", "DEFAULT_SCENARIOS", "EARLIEST",
+           "KINDS", "LATEST", "PERIODS", "PUBLIC_ID", "SCENARIO_CODE", "SCENARIO_STATUSES", "TIER_NAMES",
+           "BenefitRule", "CatalogCache", "CatalogSnapshot", "ScenarioInfo", "create_benefit", "create_scenario",
+           "get_benefit", "get_scenario", "list_benefits", "list_scenarios", "load_snapshot",
+           "seed_default_scenarios", "update_benefit", "update_scenario", "validate_rule"]

@@ -14,8 +14,11 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 ScenarioCode = Annotated[str, Meta(min_length=2, max_length=16, pattern=r"^[a-z][a-z0-9_]{1,15}$")]
-Name = Annotated[str, Meta(min_length=1, max_length=128)]
-Description = Annotated[str, Meta(max_length=1000)]
+# No control characters in names (none in descriptions but tab and line breaks): PostgreSQL refuses a NUL
+# byte outright, and nothing an operator types for citizens to read needs the others.
+Name = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ScenarioName = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Description = Annotated[str, Meta(max_length=1000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 Kind = Literal["percent_discount", "fixed_discount", "deposit_waiver", "pay_later_limit", "extra_quota"]
 Period = Literal["day", "week", "month", "year", "once"]
 Tier = Literal["AAA", "AA", "A", "B", "C"]
@@ -24,8 +27,9 @@ ScenarioStatus = Literal["active", "paused"]
 Value = Annotated[int, Meta(ge=1, le=100_000_000)]
 MinScore = Annotated[int, Meta(ge=0, le=1000)]
 Quota = Annotated[int, Meta(ge=0, le=10_000)]
-ClientId = Annotated[str, Meta(min_length=1, max_length=40)]
-PublicId = Annotated[str, Meta(min_length=1, max_length=64)]
+# Participating merchants are stored space-separated: a client id has no whitespace or control characters.
+ClientId = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[^\x00-\x20\x7f]+$")]
+PublicId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # Codes are shown as 16 characters and may be typed with spaces or dashes.
 CodeText = Annotated[str, Meta(min_length=4, max_length=40, pattern=r"^[0-9A-Za-z -]+$")]
 OrderRef = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -62,14 +66,14 @@ class CatalogScenario(msgspec.Struct):
 
 class ScenarioCreate(msgspec.Struct, forbid_unknown_fields=True):
     code: ScenarioCode
-    name: Annotated[str, Meta(min_length=1, max_length=32)]
+    name: ScenarioName
     description: Description = ""
     status: ScenarioStatus = "active"
     sort_order: Annotated[int, Meta(ge=0, le=32_000)] = 0
 
 
 class ScenarioPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=32)] | UnsetType = UNSET
+    name: ScenarioName | UnsetType = UNSET
     description: Description | UnsetType = UNSET
     status: ScenarioStatus | UnsetType = UNSET
     sort_order: Annotated[int, Meta(ge=0, le=32_000)] | UnsetType = UNSET

@@ -4,12 +4,14 @@ exactly-once redemption under concurrency, cancellation, and the merchant-facing
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scenarios.benefits import CITY_TZ
-from scenarios.catalog import DEFAULT_BENEFITS, DEFAULT_SCENARIOS, seed_default_scenarios
+from scenarios.catalog import CATALOG, DEFAULT_BENEFITS, DEFAULT_SCENARIOS, seed_default_scenarios
 from scenarios.codes import CODE_DOMAIN
 from scenarios.tables import BenefitUsage, Redemption
 from tests.factories import bound_citizen, citizen_login, operator_session, partner_session
@@ -456,6 +458,145 @@ async def test_a_quota_of_five_yields_five_among_40_concurrent(client, ctx) -> N
     assert sorted(r.json()["remaining_quota"] for r in results if r.status_code == 201) == [0, 1, 2, 3, 4]
     usage = await BenefitUsage.select(BenefitUsage.used).where(BenefitUsage.benefit.public_id == benefit["id"])
     assert [u["used"] for u in usage] == [5]
+
+
+async def test_redemption_stops_at_once_when_the_scenario_pauses_the_window_ends_or_the_merchant_leaves(
+        client, ctx) -> None:
+    """A verification is good for minutes; what the operator changes meanwhile counts at redemption."""
+    officer = await operator_session(client)
+    scenario = await _own_scenario(client, officer)
+    merchant = await merchant_session(client, scenario)
+    other = await merchant_session(client, scenario)
+    citizen = await bound_citizen(client, ctx, name="孔十二")
+    now = datetime.now(UTC)
+    benefit = await admin_benefit(client, officer=officer, scenario=scenario, quota_per_period=1, period="day",
+                                  valid_from=(now - timedelta(days=2)).isoformat(),
+                                  merchants=[merchant.client_id])
+    answer = await verification_for(client, merchant, citizen)
+    assert _ids(answer) == [benefit["id"]]
+    path = f"/v1/admin/benefits/{benefit['id']}"
+
+    await client.patch(f"/v1/admin/scenarios/{scenario}", headers=officer.headers, json={"status": "paused"})
+    paused = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
+    assert (paused.status_code, paused.json()["code"]) == (409, "scenario_not_active")
+    await client.patch(f"/v1/admin/scenarios/{scenario}", headers=officer.headers, json={"status": "active"})
+
+    ended = await client.patch(path, headers=officer.headers,
+                               json={"valid_until": (now - timedelta(days=1)).isoformat()})
+    assert ended.status_code == 200, ended.text
+    late = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
+    assert (late.status_code, late.json()["code"]) == (409, "benefit_not_valid_now")
+    await client.patch(path, headers=officer.headers, json={"valid_until": None})
+
+    await client.patch(path, headers=officer.headers, json={"merchants": [other.client_id]})
+    left = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
+    assert (left.status_code, left.json()["code"]) == (422, "benefit_not_applicable")
+    await client.patch(path, headers=officer.headers, json={"merchants": [merchant.client_id]})
+
+    # None of the refusals spent the quota or the verification.
+    assert await Redemption.count().where(Redemption.verification_id == answer["verification_id"]) == 0
+    done = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
+    assert done.status_code == 201, done.text
+    assert done.json()["remaining_quota"] == 0
+
+
+async def test_a_merchant_just_added_elsewhere_redeems_on_a_worker_with_an_older_catalog(
+        client, ctx, monkeypatch) -> None:
+    """Verified where the new participating list is known, redeemed where the cache is seconds older."""
+    officer = await operator_session(client)
+    scenario = await _own_scenario(client, officer)
+    merchant = await merchant_session(client, scenario)
+    other = await merchant_session(client, scenario)
+    citizen = await bound_citizen(client, ctx, name="金十六")
+    benefit = await admin_benefit(client, officer=officer, scenario=scenario, merchants=[other.client_id])
+    older = await CATALOG.get()
+    joined = await client.patch(f"/v1/admin/benefits/{benefit['id']}", headers=officer.headers,
+                                json={"merchants": [other.client_id, merchant.client_id]})
+    assert joined.status_code == 200, joined.text
+    answer = await verification_for(client, merchant, citizen)
+    assert _ids(answer) == [benefit["id"]]
+    monkeypatch.setattr(CATALOG, "_snapshot", older)  # what another worker still holds
+    monkeypatch.setattr(CATALOG, "_expires", time.monotonic() + 60)
+    r = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
+    assert r.status_code == 201, r.text
+
+
+# ---------------------------------------------------------------- bad input is a 4xx, never a 500
+
+
+async def test_far_off_validity_dates_are_refused_and_never_break_my_benefits(client, ctx) -> None:
+    officer = await operator_session(client)
+    scenario = await _own_scenario(client, officer)
+    citizen = await bound_citizen(client, ctx, name="曹十三")
+    for body in ({"valid_from": "9999-12-31T20:00:00Z"}, {"valid_from": "0001-01-01T00:00:00Z"},
+                 {"valid_until": "9999-12-31T23:59:59Z"}):
+        r = await client.post("/v1/admin/benefits", headers=officer.headers, json={
+            "scenario": scenario, "name": "远期", "kind": "percent_discount", "value": 5, **body})
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_benefit_rule"), r.text
+        assert r.json()["errors"][0]["field"] == next(iter(body))
+    created = await admin_benefit(client, officer=officer, scenario=scenario)
+    patched = await client.patch(f"/v1/admin/benefits/{created['id']}", headers=officer.headers,
+                                 json={"valid_from": "9999-12-31T20:00:00+00:00"})
+    assert (patched.status_code, patched.json()["code"]) == (422, "invalid_benefit_rule")
+    mine = await client.get("/v1/me/benefits", headers=citizen.headers)
+    assert mine.status_code == 200, mine.text
+
+
+async def test_ids_cursors_and_control_characters_are_refused_as_4xx(client, ctx) -> None:
+    """What PostgreSQL refuses (a NUL byte) or `datetime` cannot hold never reaches it as a 500."""
+    officer = await operator_session(client)
+    scenario = await _own_scenario(client, officer)
+    merchant = await merchant_session(client, scenario)
+    citizen = await bound_citizen(client, ctx, name="严十四")
+    benefit = await admin_benefit(client, officer=officer, scenario=scenario)
+
+    def rule(**changes: Any) -> dict[str, Any]:
+        return {"scenario": scenario, "name": "规则", "kind": "percent_discount", "value": 5, **changes}
+
+    checks: list[tuple[Any, int, str]] = [
+        (await client.post("/v1/benefits/redemptions/rdm%00x/cancel", headers=merchant.headers),
+         404, "redemption_not_found"),
+        (await client.patch("/v1/admin/benefits/bnf%00x", headers=officer.headers, json={"value": 3}),
+         404, "benefit_not_found"),
+        (await client.patch("/v1/admin/scenarios/t%00x", headers=officer.headers, json={"name": "y"}),
+         404, "scenario_not_found"),
+        (await client.post("/v1/admin/benefits", headers=officer.headers, json=rule(name="x\u0000y")),
+         422, "validation_failed"),
+        (await client.post("/v1/admin/benefits", headers=officer.headers, json=rule(description="a\u0000")),
+         422, "validation_failed"),
+        (await client.post("/v1/admin/benefits", headers=officer.headers, json=rule(merchants=["m\u0000"])),
+         422, "validation_failed"),
+        (await client.patch(f"/v1/admin/benefits/{benefit['id']}", headers=officer.headers,
+                            json={"name": "\u0000"}), 422, "validation_failed"),
+        (await client.post("/v1/admin/scenarios", headers=officer.headers,
+                           json={"code": f"t{secrets.token_hex(4)}", "name": "场景\u0000"}), 422, "validation_failed"),
+        (await client.post("/v1/benefits/redeem", json={"verification_id": "vrf\u0000", "benefit_id": benefit["id"]},
+                           headers={**merchant.headers, "Idempotency-Key": secrets.token_hex(8)}),
+         422, "validation_failed"),
+    ]
+    for raw in ("0001-01-01T00:00:00+14:00|rdm_x", "9999-12-31T23:59:59-14:00|rdm_x", "2026-01-01T00:00:00|rdm_x",
+                "2026-01-01T00:00:00+00:00|rdm\u0000"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+        checks.append((await client.get("/v1/me/redemptions", headers=citizen.headers, params={"cursor": cursor}),
+                       422, "invalid_cursor"))
+    for response, status, code in checks:
+        assert (response.status_code, response.json()["code"]) == (status, code), (response.url, response.text)
+    listed = await client.get("/v1/admin/benefits", headers=officer.headers, params={"scenario": "t\u0000"})
+    assert (listed.status_code, listed.json()) == (200, [])
+    # Tabs and line breaks stay allowed in a description.
+    assert (await admin_benefit(client, officer=officer, scenario=scenario, description="第一行\n第二行\t完"))[
+        "description"] == "第一行\n第二行\t完"
+
+
+async def test_codes_never_live_longer_than_60_seconds_whatever_the_settings(client, ctx, override_settings) -> None:
+    citizen = await bound_citizen(client, ctx, name="华十五")
+    for configured, expected in ((600, 60), (0, 1), (-5, 1), (30, 30)):
+        with override_settings(benefit_code_ttl_seconds=configured):
+            r = await client.post("/v1/me/benefit-codes", headers=citizen.headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["ttl_seconds"] == expected
+        left = datetime.fromisoformat(r.json()["expires_at"]) - datetime.now(UTC)
+        assert left <= timedelta(seconds=expected)
 
 
 # ---------------------------------------------------------------- what merchants can see

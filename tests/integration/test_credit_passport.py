@@ -25,7 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.context import AppContext
-from partners.adapters import PASSPORT_TYP, JwksPeerCities
+from partners.adapters import PASSPORT_TYP, JwksPeerCities, PassportRejected, StaticPeerKeys, verify_with_key
 from partners.services import create_partner
 from partners.simulate import CityKeys, fetch_city_jwks
 from tests.factories import Citizen, Session, bound_citizen, citizen_login, operator_session, partner_session
@@ -252,6 +252,24 @@ async def test_configured_jwks_cities_verify_after_the_registry(client: Any, ctx
     monkeypatch.setattr(ctx, "peers", JwksPeerCities(peers={base: f"{base}/.well-known/jwks.json"},
                                                      allow_loopback=True))
     _refused(await _verify(client, merchant, passport), "passport_issuer_keys_unavailable", status=503)
+
+
+async def test_a_malformed_key_in_a_peers_jwks_is_unknown_not_a_crash(client: Any, ctx: AppContext, merchant: Session,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JWKS fetched from a peer city is not vetted like a registered one: a key that does not load (a short
+    `x`) makes passports naming it `passport_unknown_key`, and the peer's good keys keep working."""
+    good = CityKeys.generate()
+    issuer = f"https://jwks-peer-{secrets.token_hex(4)}.example"
+    broken = {"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "broken", "use": "sig"}
+    monkeypatch.setattr(ctx, "peers", StaticPeerKeys(issuer=issuer, keys=[broken, good.jwk]))
+    named_broken = _sign(good.private, _peer_claims(issuer), kid="broken")
+    _refused(await _verify(client, merchant, named_broken), "passport_unknown_key")
+    r = await _verify(client, merchant, _sign(good.private, _peer_claims(issuer), kid=good.kid))
+    assert r.status_code == 200, r.text
+    # The check behind both: a key that does not load is never offered for verification.
+    with pytest.raises(PassportRejected) as refused:
+        verify_with_key(named_broken, issuer=issuer, jwk=broken)
+    assert refused.value.reason == "unknown_key"
 
 
 # ------------------------------------------------------------------ our own passports

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.errors import Unprocessable
-from scenarios.benefits import evaluate, period_key, period_keys
+from scenarios.benefits import code_ttl, evaluate, period_key, period_keys
 from scenarios.catalog import DEFAULT_BENEFITS, DEFAULT_SCENARIOS, TIER_NAMES, BenefitRule, validate_rule
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 in the city
@@ -113,6 +113,17 @@ def test_validity_window_in_city_time() -> None:
                     now=NOW).applies
 
 
+def test_a_date_at_the_end_of_time_still_gets_a_reason() -> None:
+    # Refused by validation now, but a reason is text for a citizen: it must never raise (it did: a 500).
+    far = evaluate(_rule(valid_from=datetime(9999, 12, 31, 20, tzinfo=UTC)), tier="A", total=700, used=0, now=NOW)
+    assert (far.applies, far.code, far.reason) == (False, "not_yet_valid", "9999-12-31 20:00 UTC起可用")
+
+
+@pytest.mark.parametrize(("configured", "ttl"), [(60, 60), (30, 30), (600, 60), (0, 1), (-1, 1)])
+def test_codes_live_one_to_sixty_seconds(configured: int, ttl: int) -> None:
+    assert code_ttl(configured) == ttl
+
+
 def test_reasons_come_in_the_order_a_citizen_can_act_on() -> None:
     rule = _rule(min_tier="AA", min_score=900, quota_per_period=1, valid_until=NOW - timedelta(days=1))
     assert evaluate(rule, tier="A", total=650, used=1, now=NOW).code == "expired"
@@ -142,7 +153,8 @@ def _valid(**changes: Any) -> dict[str, Any]:
     {"value": 0}, {"value": 101}, {"kind": "fixed_discount", "value": 0}, {"kind": "extra_quota", "value": 5000},
     {"kind": "free_lunch"}, {"min_tier": "D"}, {"min_score": 1001}, {"quota_per_period": -1},
     {"period": "fortnight"}, {"status": "deleted"}, {"valid_until": NOW}, {"valid_from": NOW.replace(tzinfo=None)},
-    {"name": "  "},
+    {"name": "  "}, {"valid_from": datetime(1999, 12, 31, tzinfo=UTC)},
+    {"valid_from": datetime(9999, 12, 31, 20, tzinfo=UTC)}, {"valid_until": datetime(2200, 1, 2, tzinfo=UTC)},
 ])
 def test_invalid_rules_are_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(Unprocessable) as caught:
