@@ -221,9 +221,26 @@ def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
                      detail="Try again shortly.", instance=request.url.path),
             headers={"Retry-After": "5"},
         )
+    if _is_rejected_value(exc):
+        # A value the database cannot store or compare (a NUL byte in text, an integer beyond its column):
+        # the request's fault, whichever route let it through.
+        return problem_response(
+            _problem(422, code="invalid_value", title="A value in the request cannot be used",
+                     detail="A value is out of range or contains characters that are not allowed.",
+                     instance=request.url.path))
     # Log the class only: exception messages can carry SQL parameters (personal data).
     logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return problem_response(_problem(500, instance=request.url.path))
+
+
+def _is_rejected_value(exc: Exception) -> bool:
+    """asyncpg's DataError family (invalid text encoding, numeric out of range, bad argument value) and
+    the OverflowError it raises while encoding an argument that does not fit its column."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "DataError" in names and type(exc).__module__.startswith("asyncpg"):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(exc, OverflowError) or (cause is not None and isinstance(cause, OverflowError))
 
 
 def _is_database_outage(exc: Exception) -> bool:

@@ -168,6 +168,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError("DATABASE_URL is required when XINYI_ENV=production")
         if production and not env.get("REDIS_URL"):
             raise ConfigurationError("REDIS_URL is required when XINYI_ENV=production")
+        if not 1 <= integer("XINYI_LENDING_RESPONSE_WORKING_DAYS", 3) <= 30:
+            raise ConfigurationError("XINYI_LENDING_RESPONSE_WORKING_DAYS must be 1..30")
 
         origins = tuple(o.strip() for o in env.get("XINYI_CORS_ORIGINS", "").split(",") if o.strip())
         return cls(

@@ -36,17 +36,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import msgspec
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
 from api.errors import Conflict, NotFound, Unprocessable
+from api.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
 from credit.objections import CITY_TZ
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import Authorization, Enterprise, OutboxEvent
-from lending.enterprises import EnterpriseRef
+from lending import matching
+from lending.enterprises import EnterpriseRef, current_owner_account, is_active_member
+from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.locking import lock_row, transaction
+from lending.portraits import current_portrait
 from lending.schemas import (
     ApplicantOut,
     ApplicationForEnterprise,
@@ -57,7 +60,7 @@ from lending.schemas import (
     ProductBrief,
     TimelineEvent,
 )
-from lending.tables import ApplicationEvent, EnterpriseMember, FinancingDemand, LoanApplication, LoanProduct
+from lending.tables import ApplicationEvent, FinancingDemand, LoanApplication, LoanProduct
 
 SUBMITTED = "submitted"
 ACCEPTED = "accepted"
@@ -93,15 +96,6 @@ def _utc(value: datetime) -> datetime:
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
-
-
-def _transaction() -> Any:
-    engine = LoanApplication._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent writers queue instead of failing on
-        # a lock upgrade; on PostgreSQL the conditional updates' row locks do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 # ---------------------------------------------------------------- the response deadline
@@ -330,7 +324,10 @@ async def submit(*, demand_pk: int, demand_id: str, enterprise: EnterpriseRef, c
     now = _now()
     due = respond_by(now, working_days=working_days)
     created: list[str] = []
-    async with _transaction():
+    async with transaction(LoanApplication):
+        # Concurrent submissions of this demand queue here, so the second sees the first's applications and
+        # reuses its authorization for the same bank instead of granting another.
+        await lock_row(FinancingDemand, demand_pk)
         first_loan = await is_first_loan(enterprise_pk=enterprise.enterprise_id)
         existing = await LoanApplication.select(LoanApplication.bank_client_id, LoanApplication.authorization_id).where(
             LoanApplication.demand == demand_pk)
@@ -389,6 +386,8 @@ async def _ledger_reads(ledger: LedgerWriter, records: list[ApplicationRecord], 
 
 
 async def _own_record(*, bank_client_id: str, application_id: str) -> ApplicationRecord:
+    if not plausible_id(application_id):
+        raise NotFound("application not found", code="application_not_found")
     rows = await LoanApplication.select(*_RECORD_COLUMNS).where(
         (LoanApplication.public_id == application_id) & (LoanApplication.bank_client_id == bank_client_id))
     if not rows:
@@ -418,11 +417,7 @@ async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_clien
     elif overdue is False:
         query = query.where(LoanApplication.first_response_at.is_not_null() | (LoanApplication.respond_by > now))
     if cursor:
-        at_text, public_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        at, public_id = decode_time_cursor(cursor)
         query = query.where((LoanApplication.created_at < at)
                             | ((LoanApplication.created_at == at) & (LoanApplication.public_id < public_id)))
     rows = list(await query.order_by(LoanApplication.created_at, LoanApplication.public_id,
@@ -432,7 +427,7 @@ async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_clien
                         action="lending.application.list")
     next_cursor = None
     if len(rows) > limit and records:
-        next_cursor = encode_cursor(records[-1].created_at.isoformat(), records[-1].id)
+        next_cursor = encode_time_cursor(records[-1].created_at, records[-1].id)
     return [for_bank(r, cipher=cipher, now=now) for r in records], next_cursor
 
 
@@ -457,25 +452,55 @@ def _check_decision(*, status: str, amount_fen: int | None, rate_bp: int | None,
         raise Unprocessable("amount_fen belongs to an approval or disbursement", code="decision_field_not_allowed")
 
 
-async def _owner_account(enterprise_pk: int) -> str | None:
-    row = await EnterpriseMember.select(EnterpriseMember.account_id).where(
-        (EnterpriseMember.enterprise == enterprise_pk) & (EnterpriseMember.role == "owner")
-        & (EnterpriseMember.status == "active")).first()
-    return None if row is None else str(row["account_id"])
+def _check_within_product(product: Mapping[str, Any], *, amount_fen: int | None, rate_bp: int | None,
+                          term_months: int | None) -> None:
+    """An approval is an offer of the product the enterprise applied for: its rate and term lie within the
+    product's published ranges and its amount within the product's maximum. This also catches unit slips
+    (a rate of `4` meant as 4 % is 0.04 %, a yuan amount is a hundredth of the fen amount meant).
+
+    Raises:
+        Unprocessable: `rate_outside_product_range`, `term_outside_product_range`, `amount_above_product_max`.
+    """
+    low, high = product["rate_min_bp"], product["rate_max_bp"]
+    if rate_bp is not None and not low <= rate_bp <= high:
+        raise Unprocessable(f"the product's annual rate is {low}–{high} bp", code="rate_outside_product_range",
+                            errors=[{"field": "rate_bp", "message": f"must be within {low}..{high} basis points"}])
+    shortest, longest = product["term_min_months"], product["term_max_months"]
+    if term_months is not None and not shortest <= term_months <= longest:
+        raise Unprocessable(f"the product's term is {shortest}–{longest} months", code="term_outside_product_range",
+                            errors=[{"field": "term_months", "message": f"must be within {shortest}..{longest}"}])
+    if amount_fen is not None and amount_fen > product["amount_max_fen"]:
+        raise Unprocessable("the amount exceeds the product's maximum", code="amount_above_product_max",
+                            errors=[{"field": "amount_fen", "message": f"at most {product['amount_max_fen']} fen"}])
 
 
-async def decide(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: str, bank_name: str,
+async def _hard_flags_now(*, store: Store, enterprise_pk: int) -> list[str]:
+    """The hard risk flags on the enterprise's current portrait (a dishonest-executee fact counts even if a
+    portrait model forgot the flag), the hard stop first."""
+    portrait = await current_portrait(store=store, enterprise_id=enterprise_pk)
+    flags = list(portrait.risk_flags)
+    if portrait.facts.get("dishonest_executee"):
+        flags.append(matching.HARD_STOP)
+    return matching.hard_flags(flags)
+
+
+async def decide(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: str, bank_name: str,
                  application_id: str, status: str, amount_fen: int | None = None, rate_bp: int | None = None,
                  term_months: int | None = None, reason: str | None = None, note: str | None = None
                  ) -> BankApplication:
     """Record the bank's decision on its own application.
+
+    Approval and disbursement re-check the enterprise's current portrait: a hard risk flag raised since the
+    submission (失信被执行人 above all) stops them, as it stops matching and submission; the bank may still
+    reject.
 
     Raises:
         NotFound: `application_not_found` — no such application, or another bank's.
         Conflict: `invalid_transition` (not allowed from the current status), `application_state_conflict`
             (another decision won meanwhile).
         Unprocessable: `approval_terms_required`, `disbursed_amount_required`, `rejection_reason_required`,
-            `decision_field_not_allowed`, `disbursed_exceeds_approved`.
+            `decision_field_not_allowed`, `disbursed_exceeds_approved`, `rate_outside_product_range`,
+            `term_outside_product_range`, `amount_above_product_max`, `hard_risk_flag`.
     """
     _check_decision(status=status, amount_fen=amount_fen, rate_bp=rate_bp, term_months=term_months, reason=reason)
     record = await _own_record(bank_client_id=bank_client_id, application_id=application_id)
@@ -485,6 +510,11 @@ async def decide(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: s
     if status == DISBURSED and amount_fen is not None and record.approved_amount_fen is not None \
             and amount_fen > record.approved_amount_fen:
         raise Unprocessable("the disbursed amount exceeds the approved amount", code="disbursed_exceeds_approved")
+    if status == APPROVED:
+        _check_within_product(record.product, amount_fen=amount_fen, rate_bp=rate_bp, term_months=term_months)
+    if status in (APPROVED, DISBURSED) and (flags := await _hard_flags_now(store=store,
+                                                                          enterprise_pk=record.enterprise_pk)):
+        raise Unprocessable(matching.HARD_RISK_FLAGS[flags[0]], code="hard_risk_flag")
     now = _now()
     changes: dict[Any, Any] = {LoanApplication.status: status, LoanApplication.updated_at: now}
     if current == SUBMITTED:
@@ -497,8 +527,11 @@ async def decide(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: s
     elif status == REJECTED:
         changes[LoanApplication.rejection_reason] = (reason or "").strip()
     clean_note = (note or "").strip()
-    async with _transaction():
+    async with transaction(LoanApplication):
         if status == DISBURSED:
+            # Two disbursements to one enterprise at once must not both see "no loan yet": the second
+            # waits for the first's commit on the enterprise's row lock, then finds its loan.
+            await lock_row(Enterprise, record.enterprise_pk)
             changes[LoanApplication.first_loan] = await is_first_loan(enterprise_pk=record.enterprise_pk,
                                                                       excluding=record.pk)
         updated = await LoanApplication.update(changes).where(
@@ -510,11 +543,15 @@ async def decide(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: s
             application=record.pk, status=status, actor=bank_client_id,
             note=(reason or "").strip() if status == REJECTED else clean_note,
             amount_fen=amount_fen, rate_bp=rate_bp, term_months=term_months, at=now))
-        owner = await _owner_account(record.enterprise_pk)
+        owner = await current_owner_account(record.enterprise_pk)
         if owner is None:
+            # No bound legal representative: tell the member who posted the demand, if they still are one
+            # (a removed operator must not go on hearing about the enterprise's loans).
             demand = await FinancingDemand.select(FinancingDemand.created_by).where(
                 FinancingDemand.public_id == record.demand["id"]).first()
-            owner = demand["created_by"] if demand else None
+            creator = str(demand["created_by"]) if demand else None
+            owner = creator if creator and await is_active_member(
+                enterprise_id=record.enterprise_pk, account_id=creator) else None
         if owner is not None:
             payload = {"type": f"lending.application.{status}", "application_id": record.id,
                        "demand_id": record.demand["id"], "status": status,

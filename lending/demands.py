@@ -19,10 +19,10 @@ import msgspec
 from api.errors import NotFound, Unprocessable
 from api.store import Store
 from credit.identity import FieldCipher, new_public_id
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import Enterprise
 from lending import applications, matching, products
 from lending.enterprises import EnterpriseRef, enterprise_of_member, require_member
+from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
 from lending.portraits import PortraitView, current_portrait
 from lending.schemas import (
     BankOut,
@@ -35,7 +35,7 @@ from lending.schemas import (
     ProductBrief,
     ReasonOut,
 )
-from lending.tables import FinancingDemand
+from lending.tables import FinancingDemand, LoanApplication
 
 OPEN = "open"
 SUBMITTED = "submitted"
@@ -149,6 +149,8 @@ async def load_for_member(*, account_id: str, demand_id: str) -> tuple[DemandRow
     Raises:
         NotFound: `demand_not_found` — no such demand, or the caller is not a member of its enterprise.
     """
+    if not plausible_id(demand_id):
+        raise NotFound("demand not found", code="demand_not_found")
     found = await FinancingDemand.select(*_DEMAND_COLUMNS).where(FinancingDemand.public_id == demand_id).first()
     if found is None:
         raise NotFound("demand not found", code="demand_not_found")
@@ -198,11 +200,7 @@ async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit
     ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
     query = FinancingDemand.select(*_DEMAND_COLUMNS).where(FinancingDemand.enterprise == ref.enterprise_id)
     if cursor:
-        at_text, public_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        at, public_id = decode_time_cursor(cursor)
         query = query.where((FinancingDemand.created_at < at)
                             | ((FinancingDemand.created_at == at) & (FinancingDemand.public_id < public_id)))
     rows = [_row(r) for r in await query.order_by(FinancingDemand.created_at, FinancingDemand.public_id,
@@ -212,7 +210,7 @@ async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit
                            guarantee_offered=r.guarantee_offered, status=r.status,
                            matched=len(r.stored.get("matches", [])), created_at=r.created_at,
                            submitted_at=r.submitted_at) for r in page]
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > limit and page else None
+    next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
     return items, next_cursor
 
 
@@ -257,6 +255,26 @@ async def create_demand(*, store: Store, cipher: FieldCipher, account_id: str, u
 # ---------------------------------------------------------------- submitting to banks
 
 
+async def _check_still_fits(row: DemandRow, *, portrait: PortraitView, chosen: list[str]) -> None:
+    """Matching used the products and the portrait of its day; a product the bank has since changed (a
+    lower maximum, a higher grade floor…) or a portrait that has since dropped below its floors must not
+    send the bank an application it never offered to take. Products already applied for are left alone
+    (re-submitting them changes nothing)."""
+    applied = {r["product_id"] for r in await LoanApplication.select(
+        LoanApplication.product.public_id.as_alias("product_id")).where(LoanApplication.demand == row.pk)}
+    current = {p.id: p for p in await products.get_active(product_ids=[p for p in chosen if p not in applied])}
+    terms = matching.DemandTerms(amount_fen=row.amount_fen, term_months=row.term_months,
+                                 guarantee_offered=row.guarantee_offered, max_rate_bp=row.max_rate_bp)
+    enterprise = profile(portrait, first_loan=bool(row.stored.get("first_loan")))
+    unfit = [(pid, failed[0]) for pid, product in current.items()
+             if (failed := matching.failures(product.rules(), terms, enterprise))]
+    if unfit:
+        raise Unprocessable("a chosen product no longer fits this demand; post the demand again to see why",
+                            code="product_no_longer_matches",
+                            errors=[{"field": "product_ids", "message": f"{pid}: {reason.text}"}
+                                    for pid, reason in unfit])
+
+
 async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, demand_id: str,
                         product_ids: list[str], consent: object, working_days: int) -> DemandOut:
     """Send the demand to the banks of the chosen matched products, with the enterprise's authorization.
@@ -264,7 +282,8 @@ async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, d
     Raises:
         Unprocessable: `consent_required` (consent is not literally true), `product_not_matched`,
             `product_not_available` (paused or withdrawn since matching), `hard_risk_flag` (the enterprise's
-            current portrait carries a hard risk flag).
+            current portrait carries a hard risk flag), `product_no_longer_matches` (the product or the
+            portrait changed since matching so that the product no longer fits).
         NotFound: `demand_not_found`.
     """
     if consent is not True:
@@ -281,6 +300,7 @@ async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, d
     flags = matching.hard_flags(profile(portrait, first_loan=False).risk_flags)
     if flags:
         raise Unprocessable(matching.HARD_RISK_FLAGS[flags[0]], code="hard_risk_flag")
+    await _check_still_fits(row, portrait=portrait, chosen=chosen)
     await applications.submit(demand_pk=row.pk, demand_id=row.id, enterprise=ref, cipher=cipher,
                               account_id=account_id, product_ids=chosen, working_days=working_days,
                               terms={"amount_fen": row.amount_fen, "term_months": row.term_months,

@@ -14,13 +14,22 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from credit import authorizations as authz
+from credit import services
 from credit.export import citizen_authorization
-from credit.schemas import ApprovedAuthorization, CitizenAuthorization, CitizenAuthorizationPage, Decision
+from credit.schemas import (
+    AccessLogEntry,
+    AccessLogPage,
+    ApprovedAuthorization,
+    CitizenAuthorization,
+    CitizenAuthorizationPage,
+    Decision,
+)
 from lending import enterprises
 from lending.portrait_schemas import EnterpriseBind, EnterpriseList, EnterpriseOut, MemberAdd, MemberList, MemberOut
 
 MAX_PAGE = 100
 PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+SeqCursor = Annotated[int | None, QueryParameter(ge=1, le=2**62)]
 
 
 def _enterprise_out(item: enterprises.MyEnterprise) -> EnterpriseOut:
@@ -79,6 +88,23 @@ class EnterpriseController(Controller):
         member = await enterprises.remove_member(cipher=ctx.cipher, account_id=guards.principal_of(request).subject,
                                                  uscc=uscc, member_public_id=member_id)
         return _member_out(member)
+
+    @get("/{uscc:str}/access-log",
+         summary="Every access to the enterprise's credit data by a bank or anyone else (tamper-evident ledger)")
+    async def access_log(self, request: Request[Any, Any, Any], uscc: FromPath[str], cursor: SeqCursor = None,
+                         limit: PageSize = 50) -> AccessLogPage:
+        # The enterprise sees who read its portrait and applications, as a citizen sees their own
+        # (DESIGN §3); members act for the enterprise, so this read is not itself ledgered.
+        ctx = guards.app_context(request)
+        ref = await enterprises.require_member(account_id=guards.principal_of(request).subject, uscc=uscc,
+                                               cipher=ctx.cipher)
+        rows = await services.access_log(subject_id=ref.public_id, limit=limit + 1, before_seq=cursor)
+        page = rows[:limit]
+        items = [AccessLogEntry(seq=r["seq"], at=r["at"], actor_name=r["actor_name"], actor_type=r["actor_type"],
+                                action=r["action"], outcome=r["outcome"], fields=r["fields"].split(),
+                                hash=r["hash"], purpose=r["purpose"], authorization_id=r["authorization_id"])
+                 for r in page]
+        return AccessLogPage(items=items, next_cursor=str(page[-1]["seq"]) if len(rows) > limit and page else None)
 
     # ------------------------------------------------------------ the enterprise's consent
 

@@ -5,7 +5,12 @@ enterprise's legal representative (法定代表人); they become its owner. The 
 who must be registry persons with a bound citizen account, and removes them.
 
 Membership is the only key to an enterprise's data: an enterprise that does not exist and one the caller
-is not a member of give the same 404 `enterprise_not_found`, so membership cannot be probed. Member ids
+is not a member of give the same 404 `enterprise_not_found`, so membership cannot be probed.
+
+Ownership follows the registry: an owner acts for the enterprise only while the registry still names
+their person its legal representative. When the registry names someone else (法定代表人变更), the former
+owner loses the enterprise at once, and the new representative's binding removes the old owner's
+membership (the new owner may add them back as an operator). Member ids
 shown to owners are keyed hashes of (enterprise, account), so no internal id or account id leaves here.
 """
 
@@ -105,11 +110,42 @@ async def _enterprise_by_uscc(cipher: FieldCipher, uscc: str) -> dict[str, Any] 
     return row
 
 
-async def _active_role(enterprise_id: int, account_id: str) -> str | None:
-    row = await EnterpriseMember.select(EnterpriseMember.role).where(
-        (EnterpriseMember.enterprise == enterprise_id) & (EnterpriseMember.account_id == account_id)
+def _still_owner(legal_representative: Any, member_person: Any) -> bool:
+    """An owner is one only while the registry names their person as the legal representative."""
+    return legal_representative is not None and int(legal_representative) == int(member_person)
+
+
+async def _active_role(enterprise: dict[str, Any], account_id: str) -> str | None:
+    """The account's role in `enterprise` (a row with `id` and `legal_representative`), or None when it is
+    not an active member — or is an owner the registry no longer names as legal representative."""
+    row = await EnterpriseMember.select(EnterpriseMember.role, EnterpriseMember.person).where(
+        (EnterpriseMember.enterprise == int(enterprise["id"])) & (EnterpriseMember.account_id == account_id)
         & (EnterpriseMember.status == ACTIVE)).first()
-    return str(row["role"]) if row else None
+    if row is None:
+        return None
+    if row["role"] == OWNER and not _still_owner(enterprise["legal_representative"], row["person"]):
+        return None
+    return str(row["role"])
+
+
+async def is_active_member(*, enterprise_id: int, account_id: str) -> bool:
+    """Whether the account acts for the enterprise now (as `require_member` would decide)."""
+    row = await Enterprise.select(_ENTERPRISE_PK, Enterprise.legal_representative).where(
+        _ENTERPRISE_PK.is_in([enterprise_id])).first()
+    return row is not None and await _active_role(row, account_id) is not None
+
+
+async def current_owner_account(enterprise_id: int) -> str | None:
+    """The account id of the enterprise's current owner (the bound legal representative), if any."""
+    enterprise = await Enterprise.select(Enterprise.legal_representative).where(
+        _ENTERPRISE_PK.is_in([enterprise_id])).first()
+    if enterprise is None or enterprise["legal_representative"] is None:
+        return None
+    row = await EnterpriseMember.select(EnterpriseMember.account_id).where(
+        (EnterpriseMember.enterprise == enterprise_id) & (EnterpriseMember.role == OWNER)
+        & (EnterpriseMember.status == ACTIVE)
+        & (EnterpriseMember.person == int(enterprise["legal_representative"]))).first()
+    return None if row is None else str(row["account_id"])
 
 
 async def require_member(*, account_id: str, uscc: str, cipher: FieldCipher) -> EnterpriseRef:
@@ -124,7 +160,7 @@ async def require_member(*, account_id: str, uscc: str, cipher: FieldCipher) -> 
     row = await _enterprise_by_uscc(cipher, uscc)
     if row is None:
         raise _not_found()
-    role = await _active_role(int(row["id"]), account_id)
+    role = await _active_role(row, account_id)
     if role is None:
         raise _not_found()
     return _ref(row, role)
@@ -140,10 +176,11 @@ async def require_owner(*, account_id: str, uscc: str, cipher: FieldCipher) -> E
 
 async def enterprise_of_member(*, account_id: str, enterprise_public_id: str) -> EnterpriseRef:
     """The enterprise by public id if `account_id` is an active member (404 `enterprise_not_found` otherwise)."""
-    row = await Enterprise.select(*_ENTERPRISE_COLUMNS).where(Enterprise.public_id == enterprise_public_id).first()
+    row = await Enterprise.select(*_ENTERPRISE_COLUMNS, Enterprise.legal_representative).where(
+        Enterprise.public_id == enterprise_public_id).first()
     if row is None:
         raise _not_found()
-    role = await _active_role(int(row["id"]), account_id)
+    role = await _active_role(row, account_id)
     if role is None:
         raise _not_found()
     return _ref(row, role)
@@ -194,6 +231,10 @@ async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEn
     now = datetime.now(UTC)
     created = await _upsert_member(enterprise_id=int(row["id"]), account_id=account_id, person_id=person_id,
                                    role=OWNER, added_by=account_id, now=now)
+    # A former legal representative's owner membership ends with the new one's binding.
+    await EnterpriseMember.update({EnterpriseMember.status: REMOVED, EnterpriseMember.removed_at: now}).where(
+        (EnterpriseMember.enterprise == int(row["id"])) & (EnterpriseMember.role == OWNER)
+        & (EnterpriseMember.status == ACTIVE) & (EnterpriseMember.person != person_id))
     since = await EnterpriseMember.select(EnterpriseMember.created_at).where(
         (EnterpriseMember.enterprise == row["id"]) & (EnterpriseMember.account_id == account_id)).first()
     return MyEnterprise(ref=_ref(row, OWNER), uscc=normalize_uscc(uscc),
@@ -203,16 +244,19 @@ async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEn
 async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnterprise]:
     """Every enterprise the account is an active member of, oldest membership first."""
     members = await EnterpriseMember.select(EnterpriseMember.enterprise, EnterpriseMember.role,
-                                            EnterpriseMember.created_at).where(
+                                            EnterpriseMember.person, EnterpriseMember.created_at).where(
         (EnterpriseMember.account_id == account_id) & (EnterpriseMember.status == ACTIVE)).order_by(
         EnterpriseMember.created_at)
     if not members:
         return []
-    rows = {int(r["id"]): r for r in await Enterprise.select(*_ENTERPRISE_COLUMNS, Enterprise.uscc_enc).where(
+    rows = {int(r["id"]): r for r in await Enterprise.select(
+        *_ENTERPRISE_COLUMNS, Enterprise.uscc_enc, Enterprise.legal_representative).where(
         _ENTERPRISE_PK.is_in([int(m["enterprise"]) for m in members]))}
     out: list[MyEnterprise] = []
     for m in members:
         row = rows.get(int(m["enterprise"]))
+        if m["role"] == OWNER and row is not None and not _still_owner(row["legal_representative"], m["person"]):
+            continue
         if row is not None:
             out.append(MyEnterprise(ref=_ref(row, m["role"]), uscc=cipher.decrypt("uscc", row["uscc_enc"]),
                                     member_since=_utc(m["created_at"])))
@@ -293,5 +337,6 @@ async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, memb
     return next(m for m in members if m.id == member_public_id)
 
 
-__all__ = ["EnterpriseRef", "MemberView", "MyEnterprise", "add_operator", "bind", "enterprise_of_member",
+__all__ = ["EnterpriseRef", "MemberView", "MyEnterprise", "add_operator", "bind", "current_owner_account",
+           "enterprise_of_member", "is_active_member",
            "list_members", "member_id", "my_enterprises", "remove_member", "require_member", "require_owner"]

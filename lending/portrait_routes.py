@@ -10,9 +10,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import guards
-from api.errors import DomainError, NotFound, Unprocessable
+from api.errors import DomainError, NotFound
 from credit.queries import Caller
 from lending import encryption, enterprises, portraits
+from lending.inputs import SAFE_ID, decode_version_cursor
 from lending.portrait_schemas import BankPortraitAnswer, PortraitOut, PortraitVersion, PortraitVersionPage
 from partners.services import find_partner
 
@@ -45,11 +46,7 @@ class EnterprisePortraitController(Controller):
         ctx = guards.app_context(request)
         ref = await enterprises.require_member(account_id=guards.principal_of(request).subject, uscc=uscc,
                                                cipher=ctx.cipher)
-        before: int | None = None
-        if cursor is not None:
-            if not cursor.isdigit():
-                raise Unprocessable("invalid cursor", code="invalid_cursor")
-            before = int(cursor)
+        before = decode_version_cursor(cursor) if cursor is not None else None
         rows = await portraits.portrait_history(enterprise_id=ref.enterprise_id, limit=limit + 1,
                                                 before_version=before)
         page = rows[:limit]
@@ -85,7 +82,7 @@ key the answer is 406 `no_encryption_key`.
                                               "JWE (application/jose)")})
 async def bank_portrait(
     request: Request[Any, Any, Any], uscc: FromPath[str],
-    authorization_id: Annotated[str, QueryParameter(min_length=1, max_length=40)],
+    authorization_id: Annotated[str, QueryParameter(min_length=1, max_length=40, pattern=SAFE_ID)],
     purpose: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> Response[bytes]:
     ctx = guards.app_context(request)

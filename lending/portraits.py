@@ -36,6 +36,7 @@ from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, norma
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.queries import AuthorizationRefused, Caller, CallerResolver
 from credit.tables import CreditRecord, Enterprise
+from lending.inputs import plausible_id
 from lending.portrait import (
     RISK_FLAGS,
     EnterpriseFacts,
@@ -271,7 +272,8 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
     except InvalidIdentifier as exc:
         raise Unprocessable(f"invalid uscc: {exc.reason}", code="invalid_uscc",
                             errors=[{"field": "uscc", "message": exc.reason}]) from None
-    row = await db.fetch_one(Enterprise._meta.db, _BANK_READ_SQL, authorization_id)
+    row = await db.fetch_one(Enterprise._meta.db, _BANK_READ_SQL, authorization_id) \
+        if plausible_id(authorization_id) else None
     if row is None:
         raise NotFound("authorization not found", code="authorization_not_found")
     view = authz.view_of(row)

@@ -15,14 +15,16 @@ from typing import Any
 
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
-from credit.services import decode_cursor, encode_cursor
+from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.locking import lock_row, transaction
 from lending.matching import GUARANTEE_KINDS, ProductRules
-from lending.tables import LoanProduct
+from lending.tables import LoanApplication, LoanProduct
 
 ACTIVE = "active"
 PAUSED = "paused"
 WITHDRAWN = "withdrawn"
 STATUSES = (ACTIVE, PAUSED, WITHDRAWN)
+_PRODUCT_PK = LoanProduct._meta.primary_key
 
 _COLUMNS = (
     LoanProduct.public_id, LoanProduct.bank_client_id, LoanProduct.bank_name, LoanProduct.name,
@@ -133,6 +135,8 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _get(public_id: str) -> ProductView | None:
+    if not plausible_id(public_id):
+        return None
     row = await LoanProduct.select(*_COLUMNS).where(LoanProduct.public_id == public_id).first()
     return None if row is None else _view(row)
 
@@ -181,29 +185,46 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
 
     Raises:
         NotFound: `product_not_found` — no such product, or another bank's.
-        Conflict: `product_withdrawn` — a withdrawn product cannot change any more.
+        Conflict: `product_withdrawn` — a withdrawn product cannot change any more; `guarantee_kind_locked`
+            — the guarantee kind of a product that has applications.
         Unprocessable: `empty_patch`, and see `validate`.
     """
     if not changes:
         raise Unprocessable("nothing to change", code="empty_patch")
     if unknown := set(changes) - set(EDITABLE):
         raise Unprocessable(f"cannot change {', '.join(sorted(unknown))}", code="field_not_editable")
-    current = await get_own(bank_client_id=bank_client_id, product_id=product_id)
-    if current.status == WITHDRAWN:
-        raise Conflict("the product was withdrawn", code="product_withdrawn")
-    merged = {name: getattr(current, name) for name in EDITABLE}
-    merged["industries"] = list(current.industries)
-    merged["regions"] = list(current.regions)
-    merged.update(changes)
-    validate(merged)
-    values = _columns(changes)
-    values["updated_at"] = _now()
-    # Conditional on the status read above, so a concurrent withdrawal is never undone by a late edit.
-    updated = await LoanProduct.update({getattr(LoanProduct, k): v for k, v in values.items()}).where(
-        (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)
-        & (LoanProduct.status == current.status)).returning(LoanProduct.public_id)
-    if not updated:
-        raise Conflict("the product changed meanwhile; read it again", code="product_state_conflict")
+    async with transaction(LoanProduct):
+        # One edit of a product at a time: two edits each valid alone (a higher minimum, a lower maximum)
+        # must not merge into an invalid product. FOR UPDATE also waits for a submission in flight, so the
+        # guarantee-kind check below sees its application.
+        found = await LoanProduct.select(_PRODUCT_PK).where(
+            (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)).first() \
+            if plausible_id(product_id) else None
+        if found is None:
+            raise NotFound("product not found", code="product_not_found")
+        await lock_row(LoanProduct, int(found["id"]), strength="UPDATE")
+        current = await get_own(bank_client_id=bank_client_id, product_id=product_id)
+        if current.status == WITHDRAWN:
+            raise Conflict("the product was withdrawn", code="product_withdrawn")
+        # Applications and the statistics (unsecured = pure credit) read the product's guarantee kind; changing
+        # it under existing applications would rewrite what was lent and how. A new kind is a new product.
+        if changes.get("guarantee_kind", current.guarantee_kind) != current.guarantee_kind and \
+                await LoanApplication.exists().where(LoanApplication.product == int(found["id"])):
+            raise Conflict("the product already has applications; publish a new product for another guarantee "
+                           "kind", code="guarantee_kind_locked")
+        merged = {name: getattr(current, name) for name in EDITABLE}
+        merged["industries"] = list(current.industries)
+        merged["regions"] = list(current.regions)
+        merged.update(changes)
+        validate(merged)
+        values = _columns(changes)
+        values["updated_at"] = _now()
+        # Conditional on the status read above, so a concurrent withdrawal is never undone by a late edit.
+        updated = await LoanProduct.update({getattr(LoanProduct, k): v for k, v in values.items()}).where(
+            (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)
+            & (LoanProduct.status == current.status)).returning(LoanProduct.public_id)
+        if not updated:
+            raise Conflict("the product changed meanwhile; read it again", code="product_state_conflict")
     return await get_own(bank_client_id=bank_client_id, product_id=product_id)
 
 
@@ -221,11 +242,7 @@ class ProductFilter:
 
 def _page_query(query: Any, cursor: str | None) -> Any:
     if cursor:
-        at_text, public_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        at, public_id = decode_time_cursor(cursor)
         query = query.where((LoanProduct.created_at < at)
                             | ((LoanProduct.created_at == at) & (LoanProduct.public_id < public_id)))
     return query
@@ -235,7 +252,7 @@ def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[ProductView], st
     views = [_view(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and views:
-        next_cursor = encode_cursor(views[-1].created_at.isoformat(), views[-1].id)
+        next_cursor = encode_time_cursor(views[-1].created_at, views[-1].id)
     return views, next_cursor
 
 
@@ -272,6 +289,15 @@ async def list_own(*, bank_client_id: str, status: str | None, limit: int, curso
     query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
                                                 ascending=False).limit(limit + 1)
     return _page(list(await query), limit)
+
+
+async def get_active(*, product_ids: list[str]) -> list[ProductView]:
+    """The active products among `product_ids` (others are simply left out)."""
+    wanted = [p for p in product_ids if plausible_id(p)]
+    if not wanted:
+        return []
+    return [_view(r) for r in await LoanProduct.select(*_COLUMNS).where(
+        LoanProduct.public_id.is_in(wanted) & (LoanProduct.status == ACTIVE))]
 
 
 async def active_products() -> list[ProductView]:
@@ -314,5 +340,5 @@ async def seed_demo_products(*, bank_client_id: str, bank_name: str) -> int:
 
 
 __all__ = ["ACTIVE", "DEMO_PRODUCTS", "EDITABLE", "PAUSED", "STATUSES", "WITHDRAWN", "ProductFilter", "ProductView",
-           "active_products", "create_product", "get_own", "get_public", "list_own", "list_public",
+           "active_products", "create_product", "get_active", "get_own", "get_public", "list_own", "list_public",
            "seed_demo_products", "update_product", "validate"]

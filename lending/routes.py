@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import guards
 from api.errors import Forbidden, NotFound
 from lending import applications, demands, products, stats
+from lending.inputs import SAFE_ID
 from lending.schemas import (
     BankApplication,
     BankApplicationPage,
@@ -37,6 +38,7 @@ Term = Annotated[int | None, QueryParameter(ge=1, le=360)]
 Rate = Annotated[int | None, QueryParameter(ge=1, le=3600)]
 SectionQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-T]$")]
 Months = Annotated[int, QueryParameter(ge=1, le=stats.MAX_MONTHS)]
+BankQuery = Annotated[str | None, QueryParameter(pattern=SAFE_ID, description="the bank's client id")]
 
 
 def _product_out(view: products.ProductView) -> ProductOut:
@@ -96,7 +98,7 @@ class LoanProductsController(Controller):
          description="Filters combine: `amount_fen` / `term_months` within the product's range, `industry` "
                      "(GB/T 4754 section letter) allowed, `max_rate_bp` at least the product's lowest rate.")
     async def catalog(self, *, guarantee_kind: FromQuery[GuaranteeKind | None] = None,
-                      bank: FromQuery[str | None] = None, amount_fen: Amount = None, term_months: Term = None,
+                      bank: BankQuery = None, amount_fen: Amount = None, term_months: Term = None,
                       industry: SectionQuery = None, max_rate_bp: Rate = None, cursor: FromQuery[str | None] = None,
                       limit: PageSize = 20) -> ProductPage:
         filters = products.ProductFilter(guarantee_kind=guarantee_kind, bank=bank, amount_fen=amount_fen,
@@ -180,12 +182,12 @@ class LoanApplicationsController(Controller):
         ctx = guards.app_context(request)
         bank = await _bank(request)
         return await applications.decide(
-            ledger=ctx.ledger, cipher=ctx.cipher, bank_client_id=bank.id, bank_name=bank.name,
+            store=ctx.store, ledger=ctx.ledger, cipher=ctx.cipher, bank_client_id=bank.id, bank_name=bank.name,
             application_id=application_id, status=data.status, amount_fen=data.amount_fen, rate_bp=data.rate_bp,
             term_months=data.term_months, reason=data.reason, note=data.note)
 
 
 @get("/v1/lending/stats", tags=["lending"],
      summary="Lending statistics: demands, applications, approval rate, disbursed, unsecured, first loans, by month")
-async def lending_stats(months: Months = 12, bank: FromQuery[str | None] = None) -> LendingStats:
+async def lending_stats(months: Months = 12, bank: BankQuery = None) -> LendingStats:
     return await stats.lending_stats(months=months, bank=bank)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from lending.inputs import SAFE_TEXT
+
 GuaranteeKind = Literal["credit", "guarantee", "collateral", "pledge", "xinyidan", "xinyixian"]
 Grade = Literal["A", "B", "C", "D"]
 TaxGrade = Literal["A", "B", "M", "C", "D"]
@@ -24,8 +26,8 @@ Months = Annotated[int, Meta(ge=1, le=360)]
 RateBp = Annotated[int, Meta(ge=1, le=3600, description="annual rate in basis points (4.35 % = 435)")]
 Section = Annotated[str, Meta(pattern=r"^[A-T]$", description="GB/T 4754-2017 section letter")]
 RegionPrefix = Annotated[str, Meta(pattern=r"^[0-9]{2,6}$", description="administrative division code prefix")]
-ProductName = Annotated[str, Meta(min_length=1, max_length=128)]
-Description = Annotated[str, Meta(max_length=2000)]
+ProductName = Annotated[str, Meta(min_length=1, max_length=128, pattern=SAFE_TEXT)]
+Description = Annotated[str, Meta(max_length=2000, pattern=SAFE_TEXT)]
 Score = Annotated[int, Meta(ge=0, le=100)]
 Years = Annotated[int, Meta(ge=0, le=100)]
 Penalties = Annotated[int, Meta(ge=0, le=1000)]
@@ -33,7 +35,7 @@ Industries = Annotated[list[Section], Meta(max_length=20)]
 Regions = Annotated[list[RegionPrefix], Meta(max_length=50)]
 PublicId = Annotated[str, Meta(min_length=1, max_length=40)]
 Uscc = Annotated[str, Meta(min_length=18, max_length=18)]
-Text = Annotated[str, Meta(min_length=1, max_length=500)]
+Text = Annotated[str, Meta(min_length=1, max_length=500, pattern=SAFE_TEXT)]
 
 
 # ---------------------------------------------------------------- products
@@ -129,7 +131,7 @@ class DemandCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     uscc: Uscc
     amount_fen: Fen
     term_months: Months
-    purpose: Annotated[str, Meta(min_length=1, max_length=200)]
+    purpose: Annotated[str, Meta(min_length=1, max_length=200, pattern=SAFE_TEXT)]
     guarantee_offered: GuaranteeKind
     max_rate_bp: RateBp | None = None
 

@@ -291,3 +291,97 @@ async def test_granting_in_one_step_for_the_enterprise(client, ctx) -> None:
     assert seen.json()["status"] == "authorized"
     assert await OutboxEvent.exists().where((OutboxEvent.aggregate_id == view.id)
                                             & (OutboxEvent.topic == "authorization.authorized"))
+
+
+async def test_a_former_legal_representative_loses_the_enterprise(client, ctx) -> None:
+    from credit.tables import Person
+    from tests.lending_factories import account_id_of, post_demand, publish_product
+
+    owned = await owned_enterprise(client, ctx, owner_name="旧法人")
+    operator, _ = await add_operator(client, ctx, owned, name="留任经办")
+    successor = await bound_citizen(client, ctx, name="新法人")
+    _, bank = await bank_session(client)
+    product = await publish_product(client, bank)
+    pending = await enterprise_authorization(client, bank, owned, approve=False)
+
+    # The registry names a new legal representative (法定代表人变更).
+    person = await Person.select(Person._meta.primary_key).where(
+        Person.public_id == successor.person.public_id).first()
+    assert person is not None
+    await Enterprise.update({Enterprise.legal_representative: person["id"]}).where(
+        Enterprise.public_id == owned.public_id)
+
+    old = owned.owner.headers
+    for r in (
+        await client.get(f"/v1/enterprises/{owned.uscc}/members", headers=old),
+        await client.get(f"/v1/enterprises/{owned.uscc}/portrait", headers=old),
+        await client.get(f"/v1/enterprises/{owned.uscc}/authorizations", headers=old),
+        await client.post(f"/v1/enterprises/{owned.uscc}/authorizations/{pending}/approve", headers=old),
+        await client.post(f"/v1/enterprises/{owned.uscc}/members", headers=old,
+                          json={"name": "新法人", "id_number": successor.person.id_number}),
+        await client.post("/v1/lending/demands", headers=old, json={
+            "uscc": owned.uscc, "amount_fen": 100_000_00, "term_months": 12, "purpose": "周转",
+            "guarantee_offered": "credit"}),
+    ):
+        _problem(r, 404, "enterprise_not_found")
+    assert (await client.get("/v1/enterprises", headers=old)).json() == {"items": []}
+    assert (await Authorization.select(Authorization.status).where(
+        Authorization.public_id == pending).first()) == {"status": "awaiting_authorization"}
+
+    # The operator keeps acting for the enterprise; the bank's decisions no longer reach the former owner.
+    demand = await post_demand(client, owned, who=operator)
+    submitted = await client.post(f"/v1/lending/demands/{demand['id']}/submit", headers=operator.headers,
+                                  json={"product_ids": [product["id"]], "consent": True})
+    assert submitted.status_code == 200, submitted.text
+    app_id = submitted.json()["applications"][0]["id"]
+    decided = await client.post(f"/v1/lending/applications/{app_id}/decisions", headers=bank.headers,
+                                json={"status": "accepted"})
+    assert decided.status_code == 200, decided.text
+    recipients = [r["recipient"] for r in await OutboxEvent.select(OutboxEvent.recipient).where(
+        (OutboxEvent.aggregate_id == app_id) & OutboxEvent.recipient.like("citizen:%"))]
+    assert recipients == [f"citizen:{account_id_of(operator)}"]
+
+    # The new representative binds as owner; the former owner's membership ends with it...
+    bound = await client.post("/v1/enterprises", headers=successor.headers, json={"uscc": owned.uscc})
+    assert bound.status_code == 201, bound.text
+    assert bound.json()["role"] == "owner"
+    members = (await client.get(f"/v1/enterprises/{owned.uscc}/members", headers=successor.headers)).json()
+    assert sorted((m["role"], m["name"]) for m in members["items"]) == [("operator", "**经办"), ("owner", "*法人")]
+    assert (await client.get(f"/v1/enterprises/{owned.uscc}/members", headers=old)).status_code == 404
+
+    # ...and they may be added back, as an operator.
+    back = await client.post(f"/v1/enterprises/{owned.uscc}/members", headers=successor.headers,
+                             json={"name": "旧法人", "id_number": owned.owner.person.id_number})
+    assert back.status_code == 201, back.text
+    assert back.json()["role"] == "operator"
+    mine = (await client.get("/v1/enterprises", headers=old)).json()["items"]
+    assert [(e["id"], e["role"]) for e in mine] == [(owned.public_id, "operator")]
+
+
+async def test_a_removed_operator_hears_nothing_more_of_the_enterprise_loans(client, ctx) -> None:
+    from credit.tables import Person
+    from tests.lending_factories import post_demand, publish_product
+
+    owned = await owned_enterprise(client, ctx, owner_name="甲法人")
+    operator, member_id = await add_operator(client, ctx, owned, name="乙经办")
+    _, bank = await bank_session(client)
+    product = await publish_product(client, bank)
+    demand = await post_demand(client, owned, who=operator)
+    submitted = await client.post(f"/v1/lending/demands/{demand['id']}/submit", headers=operator.headers,
+                                  json={"product_ids": [product["id"]], "consent": True})
+    assert submitted.status_code == 200, submitted.text
+    app_id = submitted.json()["applications"][0]["id"]
+    removed = await client.delete(f"/v1/enterprises/{owned.uscc}/members/{member_id}", headers=owned.headers)
+    assert removed.status_code == 200, removed.text
+    # The registry then names a legal representative who has not bound the enterprise yet: no owner to tell.
+    successor = await registry_person(ctx, name="丙新任")
+    person = await Person.select(Person._meta.primary_key).where(Person.public_id == successor.public_id).first()
+    assert person is not None
+    await Enterprise.update({Enterprise.legal_representative: person["id"]}).where(
+        Enterprise.public_id == owned.public_id)
+
+    decided = await client.post(f"/v1/lending/applications/{app_id}/decisions", headers=bank.headers,
+                                json={"status": "rejected", "reason": "资料不全"})
+    assert decided.status_code == 200, decided.text
+    assert not await OutboxEvent.exists().where(
+        (OutboxEvent.aggregate_id == app_id) & OutboxEvent.recipient.like("citizen:%"))

@@ -110,3 +110,16 @@ async def test_no_phone_or_id_number_reaches_the_logs(client, ctx, caplog) -> No
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert session.phone not in logged
     assert person.id_number not in logged
+
+
+async def test_values_the_database_cannot_take_are_422_not_500(client, ctx) -> None:
+    """A NUL byte in an id or an integer cursor beyond 64 bits is the caller's fault on every backend."""
+    from tests.factories import bound_citizen
+
+    citizen = await bound_citizen(client, ctx, name="卫八")
+    for path in ("/v1/me/authorizations/authz_%00x/approve",):
+        r = await client.post(path, headers=citizen.headers)
+        assert r.status_code in (404, 422), r.text
+    r = await client.get("/v1/me/access-log", headers=citizen.headers, params={"cursor": str(2**70)})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")

@@ -617,3 +617,130 @@ async def test_a_revoked_authorization_is_not_reused_by_a_later_submission(clien
     portrait = await client.get(f"/v1/portraits/{owned.uscc}", headers=bank.headers,
                                 params={"authorization_id": later[second["id"]]["authorization_id"]})
     assert portrait.status_code == 200
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+async def test_an_approval_stays_within_the_products_published_ranges(client, ctx) -> None:
+    # the product: 10万–300万元, 6–36 months, 3.85%–6.00%
+    _, _, bank, _, _, app = await _one_application(client, ctx, owner_name="范围企业主")
+    for decision, code in (
+        ({"rate_bp": 4}, "rate_outside_product_range"),  # "4" meant as 4 %: 0.04 %
+        ({"rate_bp": 384}, "rate_outside_product_range"),
+        ({"rate_bp": 601}, "rate_outside_product_range"),
+        ({"term_months": 5}, "term_outside_product_range"),
+        ({"term_months": 37}, "term_outside_product_range"),
+        ({"amount_fen": 300 * WAN_FEN + 1}, "amount_above_product_max"),
+    ):
+        body = {"status": "approved", "amount_fen": 80 * WAN_FEN, "rate_bp": 395, "term_months": 12, **decision}
+        r = await _decide(client, bank, app["id"], **body)
+        assert (r.status_code, r.json()["code"]) == (422, code), decision
+    still = (await client.get(f"/v1/lending/applications/{app['id']}", headers=bank.headers)).json()
+    assert (still["status"], still["first_response_at"]) == ("submitted", None)
+    edge = await _decide(client, bank, app["id"], status="approved", amount_fen=300 * WAN_FEN, rate_bp=600,
+                         term_months=36)
+    assert edge.status_code == 200, edge.text
+
+
+async def test_concurrent_disbursements_make_one_first_loan(client, ctx) -> None:
+    owned = await grade_a_enterprise(client, ctx, owner_name="并发放款企业主")
+    _, bank = await bank_session(client, name="放款银行")
+    products = [await publish_product(client, bank, name=f"放款产品{i}") for i in range(8)]
+    demand = await post_demand(client, owned)
+    apps = (await _submitted(client, owned, demand["id"], [p["id"] for p in products]))["applications"]
+    assert all(a["first_loan"] for a in apps)
+    for a in apps:
+        r = await _decide(client, bank, a["id"], status="approved", amount_fen=50 * WAN_FEN, rate_bp=400,
+                          term_months=12)
+        assert r.status_code == 200, r.text
+    answers = await asyncio.gather(*(_decide(client, bank, a["id"], status="disbursed", amount_fen=50 * WAN_FEN)
+                                     for a in apps))
+    assert [a.status_code for a in answers] == [200] * len(apps), [a.text for a in answers]
+    assert sorted(a.json()["first_loan"] for a in answers) == [False] * (len(apps) - 1) + [True]
+    stats = (await client.get("/v1/lending/stats", params={"bank": apps[0]["bank"]["id"]})).json()["totals"]
+    assert (stats["disbursed_count"], stats["first_loans"], stats["first_loan_amount_fen"]) == (
+        len(apps), 1, 50 * WAN_FEN)
+
+
+async def test_concurrent_submissions_to_one_bank_share_one_authorization(client, ctx) -> None:
+    owned = await grade_a_enterprise(client, ctx, owner_name="同行并发企业主")
+    bank_id, bank = await bank_session(client)
+    products = [await publish_product(client, bank, name=f"同行产品{i}") for i in range(6)]
+    demand = await post_demand(client, owned)
+    answers = await asyncio.gather(*(_submit(client, owned, demand["id"], [p["id"]]) for p in products))
+    assert [a.status_code for a in answers] == [200] * len(products), [a.text for a in answers]
+    followed = (await client.get(f"/v1/lending/demands/{demand['id']}", headers=owned.headers)).json()
+    assert len(followed["applications"]) == len(products)
+    assert len({a["authorization_id"] for a in followed["applications"]}) == 1
+    grants = await Authorization.count().where((Authorization.enterprise.public_id == owned.public_id)
+                                               & (Authorization.partner_client_id == bank_id))
+    assert grants == 1
+
+
+def test_the_response_deadline_setting_is_checked_at_start_up() -> None:
+    import pytest
+
+    from api.errors import ConfigurationError
+    from api.settings import Settings
+
+    assert Settings.from_env({"XINYI_LENDING_RESPONSE_WORKING_DAYS": "5"}).lending_response_working_days == 5
+    for bad in ("0", "-3", "31"):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({"XINYI_LENDING_RESPONSE_WORKING_DAYS": bad})
+
+
+async def test_no_approval_or_disbursement_once_the_enterprise_is_a_dishonest_executee(client, ctx) -> None:
+    owned = await grade_a_enterprise(client, ctx, owner_name="后失信企业主")
+    _, bank = await bank_session(client)
+    products = [await publish_product(client, bank, name=f"后失信产品{i}") for i in range(3)]
+    demand = await post_demand(client, owned)
+    approved, pending, other = (await _submitted(client, owned, demand["id"],
+                                                 [p["id"] for p in products]))["applications"]
+    terms = {"amount_fen": 80 * WAN_FEN, "rate_bp": 400, "term_months": 12}
+    assert (await _decide(client, bank, approved["id"], status="approved", **terms)).status_code == 200
+
+    court = await data_source(client)
+    await push_enterprise_records(client, court, [enterprise_row(owned.uscc, "dishonest_executee",
+                                                                 title="失信被执行人（提交后列入）")])
+    for app_id, decision in ((approved["id"], {"status": "disbursed", "amount_fen": 80 * WAN_FEN}),
+                             (pending["id"], {"status": "approved", **terms})):
+        r = await _decide(client, bank, app_id, **decision)
+        assert (r.status_code, r.json()["code"]) == (422, "hard_risk_flag"), r.text
+        assert "失信被执行人" in r.json()["detail"]
+    # the bank may still acknowledge or refuse
+    assert (await _decide(client, bank, other["id"], status="accepted")).status_code == 200
+    assert (await _decide(client, bank, pending["id"], status="rejected", reason="失信被执行人")).status_code == 200
+    followed = (await client.get(f"/v1/lending/demands/{demand['id']}", headers=owned.headers)).json()
+    assert {a["id"]: a["status"] for a in followed["applications"]} == {
+        approved["id"]: "approved", pending["id"]: "rejected", other["id"]: "accepted"}
+    assert all(a["decision"]["disbursed_amount_fen"] is None for a in followed["applications"])
+
+
+async def test_submission_rechecks_that_the_chosen_products_still_fit(client, ctx) -> None:
+    owned = await grade_a_enterprise(client, ctx, owner_name="复核企业主")
+    _, bank = await bank_session(client)
+    shrunk = await publish_product(client, bank, name="缩额产品")
+    stricter = await publish_product(client, bank, name="提门槛产品")
+    steady = await publish_product(client, bank, name="不变产品")
+    demand = await post_demand(client, owned, amount_fen=100 * WAN_FEN)
+    assert {shrunk["id"], stricter["id"], steady["id"]} <= set(_by_id(demand["matches"]))
+    applied = await _submitted(client, owned, demand["id"], [steady["id"]])
+
+    # after matching, the bank lowers one product's maximum and raises another's score floor
+    for product, change in ((shrunk, {"amount_max_fen": 50 * WAN_FEN}), (stricter, {"min_score": 100})):
+        r = await client.patch(f"/v1/lending/products/{product['id']}", headers=bank.headers, json=change)
+        assert r.status_code == 200, r.text
+    r = await _submit(client, owned, demand["id"], [steady["id"], shrunk["id"], stricter["id"]])
+    assert (r.status_code, r.json()["code"]) == (422, "product_no_longer_matches"), r.text
+    messages = " ".join(e["message"] for e in r.json()["errors"])
+    assert shrunk["id"] in messages
+    assert "高于产品最高额度50万元" in messages
+    assert stricter["id"] in messages
+    assert steady["id"] not in messages
+    assert await LoanApplication.count().where(LoanApplication.demand.public_id == demand["id"]) == 1
+
+    # a product already applied for is not re-checked: re-submitting it stays harmless
+    await client.patch(f"/v1/lending/products/{steady['id']}", headers=bank.headers, json={"min_score": 100})
+    again = await _submitted(client, owned, demand["id"], [steady["id"]])
+    assert [a["id"] for a in again["applications"]] == [a["id"] for a in applied["applications"]]

@@ -187,3 +187,22 @@ async def test_catalog_pages_with_a_capped_cursor(client) -> None:
     broken = await client.get("/v1/lending/products", params={"cursor": "not-a-cursor"})
     assert broken.status_code == 422
     assert broken.json()["code"] == "invalid_cursor"
+
+
+async def test_concurrent_edits_never_merge_into_an_invalid_product(client) -> None:
+    import asyncio
+
+    _, bank = await bank_session(client)
+    product = await publish_product(client, bank, amount_min_fen=10 * WAN_FEN, amount_max_fen=300 * WAN_FEN,
+                                    rate_min_bp=385, rate_max_bp=600)
+    url = f"/v1/lending/products/{product['id']}"
+    # each edit is valid against the product as it was; a higher minimum and a lower maximum together are not
+    edits = [{"amount_min_fen": 250 * WAN_FEN}, {"amount_max_fen": 200 * WAN_FEN},
+             {"rate_min_bp": 550}, {"rate_max_bp": 500}] * 4
+    answers = await asyncio.gather(*(client.patch(url, headers=bank.headers, json=e) for e in edits))
+    assert {a.status_code for a in answers} <= {200, 422}, [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 422} <= {"amount_range_invalid",
+                                                                          "rate_range_invalid"}
+    final = (await client.get("/v1/lending/products/mine", headers=bank.headers)).json()["items"][0]
+    assert final["amount_min_fen"] <= final["amount_max_fen"], final
+    assert final["rate_min_bp"] <= final["rate_max_bp"], final

@@ -64,7 +64,7 @@ async def test_statistics_match_the_events(client, ctx) -> None:
     await _decide(client, bank, a1["id"], status="disbursed", amount_fen=90 * WAN_FEN)
     (a2,) = await _apply(client, first, [secured["id"]], guarantee_offered="collateral")
     await _decide(client, bank, a2["id"], status="accepted")
-    await _decide(client, bank, a2["id"], status="approved", amount_fen=200 * WAN_FEN, rate_bp=380, term_months=24)
+    await _decide(client, bank, a2["id"], status="approved", amount_fen=200 * WAN_FEN, rate_bp=390, term_months=24)
     await _decide(client, bank, a2["id"], status="disbursed", amount_fen=200 * WAN_FEN)
     # second enterprise: one rejected, one only accepted (no decision yet)
     apps = await _apply(client, second, [credit["id"], secured["id"]], guarantee_offered="collateral")
@@ -135,3 +135,28 @@ async def test_statistics_are_public_and_bounded(client) -> None:
     assert empty["totals"]["applications"] == 0
     assert empty["totals"]["approval_rate"] is None
     assert empty["totals"]["median_days_to_decision"] is None
+
+
+async def test_a_product_edit_cannot_rewrite_the_unsecured_figures(client, ctx) -> None:
+    bank_id, bank = await bank_session(client, name="改产品银行")
+    credit = await publish_product(client, bank, name="纯信用贷")
+    unused = await publish_product(client, bank, name="未申请的产品")
+    owned = await grade_a_enterprise(client, ctx, owner_name="改产品企业主")
+    (app,) = await _apply(client, owned, [credit["id"]])
+    await _decide(client, bank, app["id"], status="approved", amount_fen=60 * WAN_FEN, rate_bp=400, term_months=12)
+    await _decide(client, bank, app["id"], status="disbursed", amount_fen=60 * WAN_FEN)
+    before = (await _stats(client, bank=bank_id))["totals"]
+    assert (before["unsecured_disbursed_count"], before["unsecured_disbursed_amount_fen"]) == (1, 60 * WAN_FEN)
+
+    # the loan was lent without security; making the product a collateral one afterwards is refused
+    r = await client.patch(f"/v1/lending/products/{credit['id']}", headers=bank.headers,
+                           json={"guarantee_kind": "collateral"})
+    assert (r.status_code, r.json()["code"]) == (409, "guarantee_kind_locked")
+    assert (await _stats(client, bank=bank_id))["totals"] == before
+    # other edits stay possible, and a product nobody applied for may still change kind
+    r = await client.patch(f"/v1/lending/products/{credit['id']}", headers=bank.headers,
+                           json={"guarantee_kind": "credit", "rate_min_bp": 390})
+    assert r.status_code == 200, r.text
+    r = await client.patch(f"/v1/lending/products/{unused['id']}", headers=bank.headers,
+                           json={"guarantee_kind": "collateral"})
+    assert (r.status_code, r.json()["guarantee_kind"]) == (200, "collateral")

@@ -349,3 +349,39 @@ async def test_banks_register_only_sound_rsa_encryption_keys(client, ctx) -> Non
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": assertion})
     assert r.status_code == 401, r.text
+
+
+async def test_members_see_every_bank_access_in_the_enterprise_access_log(client, ctx) -> None:
+    owned = await owned_enterprise(client, ctx, owner_name="查日志")
+    operator, _ = await add_operator(client, ctx, owned, name="柳经办")
+    stranger = await owned_enterprise(client, ctx, owner_name="外人")
+    _, bank = await bank_session(client, name="日志银行")
+    _, other_bank = await bank_session(client, name="窥探银行")
+    granted = await enterprise_authorization(client, bank, owned)
+    params = {"authorization_id": granted}
+    assert (await client.get(f"/v1/portraits/{owned.uscc}", headers=bank.headers, params=params)).status_code == 200
+    assert (await client.get(f"/v1/portraits/{owned.uscc}", headers=other_bank.headers,
+                             params=params)).status_code == 404
+    assert (await client.get(f"/v1/portraits/{owned.uscc}", headers=bank.headers, params=params)).status_code == 200
+
+    url = f"/v1/enterprises/{owned.uscc}/access-log"
+    r = await client.get(url, headers=operator.headers)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [(e["actor_name"], e["action"], e["outcome"]) for e in items] == [
+        ("日志银行", "portrait.read", "allowed"), ("窥探银行", "portrait.read", "not_your_authorization"),
+        ("日志银行", "portrait.read", "allowed")]
+    assert items[0]["authorization_id"] == granted
+    assert items[0]["fields"] == ["portrait"]
+    assert [e["seq"] for e in items] == [e["seq"] for e in await _ledger(owned.public_id)][::-1]
+
+    first = await client.get(url, headers=owned.headers, params={"limit": 2})
+    assert len(first.json()["items"]) == 2
+    rest = await client.get(url, headers=owned.headers, params={"cursor": first.json()["next_cursor"]})
+    assert [e["seq"] for e in rest.json()["items"]] == [items[2]["seq"]]
+    assert rest.json()["next_cursor"] is None
+
+    _problem(await client.get(url, headers=stranger.headers), 404, "enterprise_not_found")
+    for cursor in ("9" * 30, "x", "0"):
+        r = await client.get(url, headers=owned.headers, params={"cursor": cursor})
+        assert r.status_code in (400, 422), (cursor, r.text)
