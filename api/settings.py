@@ -170,6 +170,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError("REDIS_URL is required when XINYI_ENV=production")
         if not 1 <= integer("XINYI_LENDING_RESPONSE_WORKING_DAYS", 3) <= 30:
             raise ConfigurationError("XINYI_LENDING_RESPONSE_WORKING_DAYS must be 1..30")
+        if not 0 <= integer("XINYI_CREDIT_ORDER_GRACE_DAYS", 7) <= 365:  # scenarios.orders.MAX_GRACE_DAYS
+            raise ConfigurationError("XINYI_CREDIT_ORDER_GRACE_DAYS must be 0..365")
 
         origins = tuple(o.strip() for o in env.get("XINYI_CORS_ORIGINS", "").split(",") if o.strip())
         return cls(

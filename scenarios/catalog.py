@@ -265,6 +265,8 @@ DEFAULT_BENEFITS: tuple[BenefitSpec, ...] = (
                 "deposit_waiver", 300000, min_tier="AA", quota_per_period=2, period="month"),
     BenefitSpec("bnf_rental_small_deposit", "rental", "充电宝雨伞免押借用", "A级及以上市民免押借用充电宝、雨伞。",
                 "deposit_waiver", 9900, min_tier="A"),
+    BenefitSpec("bnf_rental_pay_later", "rental", "租金先用后付", "A级及以上市民租充电宝、雨具先用后付，额度500元。",
+                "pay_later_limit", 50000, min_tier="A"),
     BenefitSpec("bnf_medical_pay_later", "medical", "先诊疗后付费", "AA级及以上市民就诊先诊疗后付费，额度2000元。",
                 "pay_later_limit", 200000, min_tier="AA", quota_per_period=4, period="month"),
     BenefitSpec("bnf_medical_aaa_line", "medical", "AAA级诊疗信用额度", "AAA级市民诊疗信用额度5000元。",

@@ -14,6 +14,7 @@ from api.citizens.services import bound_person_id
 from api.errors import NotFound
 from scenarios import orders
 from scenarios.order_schemas import (
+    MERCHANT_ORDER_NO_PATTERN,
     CreditOrderCreate,
     CreditOrderDefault,
     MerchantCreditOrder,
@@ -26,6 +27,7 @@ from scenarios.order_schemas import (
 
 MAX_PAGE = 100
 PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+OrderNoFilter = Annotated[str | None, QueryParameter(pattern=MERCHANT_ORDER_NO_PATTERN)]
 
 
 def merchant_order(view: orders.OrderView) -> MerchantCreditOrder:
@@ -67,10 +69,13 @@ class CreditOrdersController(Controller):
     @post("", status_code=HTTP_201_CREATED,
           summary="Open a deposit-free or pay-later order against the citizen's credit line",
           description="The citizen is the one a benefit-code verification (`POST /v1/benefits/verify`) by this "
-                      "merchant identified. The amount is held on the citizen's credit line atomically; over the "
-                      "line → 409 `credit_line_exceeded` (the detail gives `available_fen`). The same "
-                      "`merchant_order_no` with the same terms answers the same order (200); with other terms, "
-                      "409 `merchant_order_no_reused`.")
+                      "merchant identified; the verification must have offered a `deposit_waiver` benefit for a "
+                      "`deposit_free` order or a `pay_later_limit` one for a `pay_later` order (else 422 "
+                      "`credit_order_not_offered`), and the scenario and that benefit must still be active (409 "
+                      "`scenario_not_active`, `benefit_not_active`). The amount is held on the citizen's credit "
+                      "line atomically; over the line → 409 `credit_line_exceeded`, which says no amounts (the "
+                      "merchant learns eligibility only). The same `merchant_order_no` with the same terms answers "
+                      "the same order (200); with other terms, 409 `merchant_order_no_reused`.")
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreditOrderCreate]
                      ) -> Response[MerchantCreditOrder]:
         ctx = guards.app_context(request)
@@ -83,7 +88,7 @@ class CreditOrdersController(Controller):
 
     @get("", summary="My orders, newest first (filter by my order number or status)")
     async def list(self, request: Request[Any, Any, Any],
-                   merchant_order_no: FromQuery[str | None] = None,
+                   merchant_order_no: OrderNoFilter = None,
                    status: FromQuery[OrderStatus | None] = None, cursor: FromQuery[str | None] = None,
                    limit: PageSize = 50) -> MerchantCreditOrderPage:
         views, next_cursor = await orders.merchant_orders(
@@ -96,7 +101,8 @@ class CreditOrdersController(Controller):
         return merchant_order(await orders.get_order(order_id=order_id, merchant_client_id=_client_id(request)))
 
     @post("/{order_id:str}/complete", status_code=HTTP_200_OK,
-          summary="authorized → finished; frees the line (on time: a small positive credit record)")
+          summary="authorized → finished; frees the line (on time: a small positive credit record, at most one per "
+                  "merchant and citizen per calendar month)")
     async def complete(self, request: Request[Any, Any, Any], order_id: FromPath[str]) -> MerchantCreditOrder:
         view = await orders.complete_order(store=guards.app_context(request).store, order_id=order_id,
                                            merchant_client_id=_client_id(request))
@@ -109,7 +115,8 @@ class CreditOrdersController(Controller):
     @post("/{order_id:str}/default", status_code=HTTP_200_OK,
           summary="authorized → defaulted: the citizen owes `amount_fen` and has the grace period to settle",
           description="Not settled within the grace period, the default becomes a negative credit record "
-                      "(source: this merchant) that the citizen can object to.")
+                      "(source: this merchant) that the citizen can object to. A pay-later order defaults only "
+                      "once due (409 `order_not_yet_due` before).")
     async def default(self, request: Request[Any, Any, Any], order_id: FromPath[str],
                       data: JSONBody[CreditOrderDefault]) -> MerchantCreditOrder:
         view = await orders.default_order(

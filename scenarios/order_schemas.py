@@ -18,24 +18,31 @@ OrderStatus = Literal["authorized", "finished", "cancelled", "defaulted", "settl
 AmountFen = Annotated[int, Meta(ge=1, le=MAX_ORDER_FEN, description="amount in fen (1元 = 100 fen)")]
 MerchantOrderNo = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                                       description="the merchant's own order number (printable ASCII)")]
+MERCHANT_ORDER_NO_PATTERN = r"^[\x21-\x7e]{1,64}$"
+"""The same rule as a query parameter: anything else names no order (and a NUL byte never reaches PostgreSQL)."""
+# Ids we issue (vrf_…, cor_…): letters, digits, _ and -.
+PublicId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Free text a merchant writes for people to read: no control characters but tab and line breaks. PostgreSQL
+# refuses a NUL byte outright (a 500 instead of a 422), and nothing shown to a citizen needs the others.
+FreeText = Annotated[str, Meta(max_length=200, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class CreditOrderCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Open a deposit-free or pay-later order for the citizen a verification identified."""
 
-    verification_id: Annotated[str, Meta(min_length=1, max_length=40)]
+    verification_id: PublicId
     kind: OrderKind
     amount_fen: AmountFen
     merchant_order_no: MerchantOrderNo
     due_at: Annotated[datetime, Meta(tz=True, description="when the order must be completed (UTC ISO 8601)")]
-    description: Annotated[str, Meta(max_length=200)] = ""
+    description: FreeText = ""
 
 
 class CreditOrderDefault(msgspec.Struct, forbid_unknown_fields=True):
     """The citizen did not pay: `amount_fen` is what is owed (at most the order amount)."""
 
     amount_fen: AmountFen
-    reason: Annotated[str, Meta(max_length=200)] | None = None
+    reason: FreeText | None = None
 
 
 class MerchantCreditOrder(msgspec.Struct, omit_defaults=True):

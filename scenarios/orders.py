@@ -2,7 +2,9 @@
 WeChat Pay Score. No HTTP objects here.
 
 A merchant identifies the citizen with a benefit-code verification, then opens an order that holds part of
-the citizen's credit line (configured per tier). State machine (DESIGN §3):
+the citizen's credit line (configured per tier). The verification must have offered the order's kind — a
+`deposit_waiver` benefit for a deposit-free order, a `pay_later_limit` one for a pay-later order — and the
+scenario and that benefit must still be active. State machine (DESIGN §3):
 
     authorized → finished | cancelled | defaulted
     defaulted  → settled (within the grace period) | recorded (by the background step, after it)
@@ -13,9 +15,16 @@ the citizen's credit line (configured per tier). State machine (DESIGN §3):
 - Every transition is a conditional update (`WHERE status = <from>`) in one transaction with what it implies
   (releasing the line, a credit record, outbox events), so of two concurrent transitions exactly one acts.
   Repeating a transition that already happened answers the order unchanged.
-- A finished-on-time order adds a small positive `contract_fulfilment` record; a default not settled within
-  the grace period becomes a negative `contract_default` record whose source is the merchant, so the
-  citizen's objection (异议) goes to the merchant like any data source's.
+- A finished-on-time order adds a small positive `contract_fulfilment` record, at most one per merchant and
+  citizen per calendar month (China time): otherwise a merchant could open and complete tiny orders to pump
+  the citizen's fulfilment dimension. The check runs in the completing transaction after it has locked the
+  citizen's line row, so concurrent completions cannot both pass it. A default not settled within the grace
+  period becomes a negative `contract_default` record whose source is the merchant, so the citizen's
+  objection (异议) goes to the merchant like any data source's.
+- A pay-later order can be reported defaulted only once it is due (the citizen has until then to pay); a
+  deposit-free one at any time (a bike lost, a room damaged).
+- What a merchant learns is eligibility: an order over the line is refused without saying how much is left
+  (the line is per tier, so the amount would give the tier away).
 - The merchant hears of every change by webhook (outbox, recipient = its client id); the citizen is told of
   a default and of its record by a notice (recipient `citizen:<account id>`). Neither carries a score, tier,
   id number or phone.
@@ -43,8 +52,10 @@ from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, recompute_person
 from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, OutboxEvent
-from scenarios.codes import load_verification
-from scenarios.tables import CreditLineUsage, CreditOrder
+from scenarios.benefits import CITY_TZ
+from scenarios.catalog import CATALOG, PUBLIC_ID
+from scenarios.codes import Verification, load_verification
+from scenarios.tables import Benefit, CreditLineUsage, CreditOrder, Scenario
 
 logger = logging.getLogger("xinyi.orders")
 
@@ -59,6 +70,10 @@ OPEN_STATUSES = (AUTHORIZED, DEFAULTED)
 KINDS = ("deposit_free", "pay_later")
 LEDGER_PURPOSE = {"deposit_free": "deposit_waiver", "pay_later": "pay_later"}
 """The purpose (credit.catalog.PURPOSES code) a credit-line check serves, as the access log names it."""
+ORDER_BENEFIT_KIND = {"deposit_free": "deposit_waiver", "pay_later": "pay_later_limit"}
+"""The benefit kind (scenarios.catalog.KINDS) a verification must have offered for an order of each kind."""
+MAX_GRACE_DAYS = 365
+"""The longest grace period honoured, whatever the settings say (start-up refuses more)."""
 
 MAX_TERM = timedelta(days=90)
 """The latest due date an order may have: a pre-authorization is for a stay, a ride, a treatment."""
@@ -178,6 +193,8 @@ async def _row(order_id: str) -> dict[str, Any] | None:
 
 async def _own_row(*, order_id: str, merchant_client_id: str) -> dict[str, Any]:
     """The merchant's own order; another merchant's looks exactly like a missing one."""
+    if not PUBLIC_ID.match(order_id):  # a NUL byte or a 10 kB path names no order (and never reaches the database)
+        raise NotFound("credit order not found", code="credit_order_not_found")
     row = await CreditOrder.select(*_COLUMNS).where(
         (CreditOrder.public_id == order_id) & (CreditOrder.merchant_client_id == merchant_client_id)).first()
     if row is None:
@@ -199,10 +216,15 @@ async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[Ord
     query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
     if cursor:
         at_text, last_id = decode_cursor(cursor, 2)
+        # Aware and representable in UTC, as the cursors made here are; the id one of ours. A hand-made cursor
+        # (naive time, an offset at the edge of `datetime`, a NUL byte) is refused, never sent to the database.
         try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+            parsed = datetime.fromisoformat(at_text)
+            at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):
+            at = None
+        if at is None or not PUBLIC_ID.match(last_id):
+            raise Unprocessable("invalid cursor", code="invalid_cursor")
         query = query.where((CreditOrder.created_at < at)
                             | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
     rows: list[dict[str, Any]] = list(await query)
@@ -347,6 +369,38 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
     return row
 
 
+async def _check_offered(*, verification: Verification, kind: str, merchant_client_id: str, now: datetime) -> None:
+    """The verification offered a benefit for this kind of order, and it and its scenario are still active.
+
+    Kinds come from the catalog cache (a benefit's kind never changes); statuses are read from the database,
+    as redemption does, so a pause stops new orders at once on every worker.
+
+    Raises:
+        Conflict: `scenario_not_active`; `benefit_not_active` (paused, retired or out of its window since).
+        Unprocessable: `credit_order_not_offered`.
+    """
+    wanted = ORDER_BENEFIT_KIND[kind]
+    catalog = await CATALOG.get()
+    if any(b not in catalog.benefits for b in verification.benefit_ids):
+        # Verified on a worker that already knew a benefit this worker's cache has not caught up with.
+        CATALOG.invalidate()
+        catalog = await CATALOG.get()
+    matching = [rule.id for rule in (catalog.benefits.get(b) for b in verification.benefit_ids)
+                if rule is not None and rule.kind == wanted and rule.serves(merchant_client_id)]
+    scenario = await Scenario.select(Scenario.status).where(Scenario.code == verification.scenario).first()
+    if scenario is None or scenario["status"] != "active":
+        raise Conflict("the scenario is paused; no new credit orders", code="scenario_not_active")
+    if not matching:
+        noun = "deposit waiver" if kind == "deposit_free" else "pay-later"
+        raise Unprocessable(f"the verification offered no {noun} benefit for a {kind} order",
+                            code="credit_order_not_offered")
+    still = await Benefit.exists().where(
+        Benefit.public_id.is_in(matching) & (Benefit.status == "active") & (Benefit.valid_from <= now)
+        & (Benefit.valid_until.is_null() | (Benefit.valid_until > now)))
+    if not still:
+        raise Conflict("the benefit offering this order is no longer active", code="benefit_not_active")
+
+
 async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, verification_id: str, kind: str,
                      amount_fen: int, merchant_order_no: str, due_at: datetime, description: str,
                      credit_lines: Mapping[str, int], now: datetime | None = None) -> tuple[OrderView, bool]:
@@ -358,9 +412,11 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
 
     Raises:
         NotFound: `verification_not_found` — unknown, expired, or made by another merchant.
-        Unprocessable: `invalid_due_at` — not in the future, or more than `MAX_TERM` ahead.
-        Conflict: `merchant_order_no_reused` (same number, other terms); `credit_line_exceeded` (the detail
-            gives the `available_fen`).
+        Unprocessable: `invalid_due_at` — not in the future, or more than `MAX_TERM` ahead;
+            `credit_order_not_offered` — the verification offered no benefit of the order's kind.
+        Conflict: `merchant_order_no_reused` (same number, other terms); `scenario_not_active`,
+            `benefit_not_active` (paused since the verification); `credit_line_exceeded` (without amounts:
+            the merchant learns only that the order does not fit).
     """
     moment = now or _now()
     verification = await load_verification(store=store, verification_id=verification_id)
@@ -368,7 +424,11 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         raise NotFound("verification not found or expired; verify the citizen's benefit code again",
                        code="verification_not_found")
     person_id = verification.person_id
-    due = _utc(due_at).astimezone(UTC)
+    try:
+        due = _utc(due_at).astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
+        raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
+                            code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}]) from None
     terms: dict[str, Any] = {"person_id": person_id, "kind": kind, "amount_fen": amount_fen, "due_at": due,
                              "description": description.strip()}
     existing = await CreditOrder.select(*_COLUMNS).where(
@@ -379,6 +439,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
     if due <= moment or due > moment + MAX_TERM:
         raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
                             code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}])
+    await _check_offered(verification=verification, kind=kind, merchant_client_id=merchant.client_id, now=moment)
     tier = (await current_score(store=store, person_id=person_id)).tier
     line = int(credit_lines.get(tier, 0))
     public_id = new_public_id("cor")
@@ -397,10 +458,10 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
     try:
         row = await _reserve_and_insert(order, line=line, now=moment)
     except _LineExceeded:
-        available = max(0, line - await _reserved(person_id))
         await ledger_entry("credit_line_exceeded")
-        raise Conflict(f"the order needs {amount_fen} fen of the citizen's credit line; "
-                       f"available_fen={available}", code="credit_line_exceeded") from None
+        # No amounts: with no open orders what is left is the line of the citizen's tier, so a figure here
+        # would tell the merchant the tier. The citizen sees their own line at GET /v1/me/credit-line.
+        raise Conflict("the amount exceeds the citizen's available credit line", code="credit_line_exceeded") from None
     except _OrderNoTaken:
         raced = await CreditOrder.select(*_COLUMNS).where(
             (CreditOrder.merchant_client_id == merchant.client_id)
@@ -444,9 +505,27 @@ async def _after_race(*, order_id: str, merchant_client_id: str, target: str, ac
     raise _invalid(view, action)
 
 
+def fulfilment_month(at: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (China time) `at` falls in, as a UTC [start, end) window."""
+    local = _utc(at).astimezone(CITY_TZ)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def _fulfilment_recorded(view: OrderView, *, at: datetime) -> bool:
+    """Whether this merchant already gave this citizen an on-time record in `at`'s month (any status)."""
+    start, end = fulfilment_month(at)
+    return bool(await CreditRecord.exists().where(
+        (CreditRecord.person == view.person_id) & (CreditRecord.source == view.merchant_client_id)
+        & (CreditRecord.category == FULFILMENT_CATEGORY) & (CreditRecord.occurred_at >= start)
+        & (CreditRecord.occurred_at < end)))
+
+
 async def complete_order(*, store: Store, order_id: str, merchant_client_id: str, now: datetime | None = None
                          ) -> OrderView:
-    """authorized → finished; frees the line. Finished on or before the due date: a positive record.
+    """authorized → finished; frees the line. Finished on or before the due date: a positive record, at most
+    one per merchant and citizen per calendar month (China time), so tiny orders cannot farm the score.
 
     Raises:
         NotFound: `credit_order_not_found`.
@@ -459,17 +538,24 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
     if view.status != AUTHORIZED:
         raise _invalid(view, "complete")
     on_time = moment <= view.due_at
-    record_id = new_public_id("rec") if on_time else None
+    record_id: str | None = None
     try:
         async with _transaction():
             await _move(view, source=AUTHORIZED, target=FINISHED, now=moment,
-                        values={CreditOrder.finished_at: moment, CreditOrder.record_public_id: record_id})
+                        values={CreditOrder.finished_at: moment})
+            # Releasing updates the citizen's line row, which locks it until commit: concurrent completions for
+            # the same citizen queue here (on SQLite the IMMEDIATE transaction already does), so the monthly
+            # check below sees any record another completion just committed. Same lock order as every other
+            # transition (order row, then line row): no deadlock.
             await _release(view, now=moment)
-            if record_id is not None:
+            if on_time and not await _fulfilment_recorded(view, at=moment):
+                record_id = new_public_id("rec")
                 await CreditRecord.insert(_credit_record(
                     view, record_id=record_id, category=FULFILMENT_CATEGORY, severity=FULFILMENT_SEVERITY,
                     title=f"{view.merchant_name} 信用订单按时履约 {yuan(view.amount_fen)}元", occurred_at=moment,
                     now=moment))
+                await CreditOrder.update({CreditOrder.record_public_id: record_id}).where(
+                    CreditOrder.public_id == view.id)
             await OutboxEvent.insert(_merchant_event(view, status=FINISHED, extra={
                 "finished_at": moment.isoformat(), "on_time": on_time}))
     except _Raced:
@@ -508,14 +594,18 @@ async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime 
 
 async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: int, reason: str | None,
                         grace_days: int, now: datetime | None = None) -> OrderView:
-    """authorized → defaulted: the citizen owes `amount_fen` and has `grace_days` to settle.
+    """authorized → defaulted: the citizen owes `amount_fen` and has `grace_days` (at most `MAX_GRACE_DAYS`)
+    to settle.
 
-    The line stays held until the default is settled or recorded. The citizen is told at once.
+    The line stays held until the default is settled or recorded. The citizen is told at once. A pay-later
+    order defaults only once due: until then the citizen has not failed to pay, and an early default would
+    start the grace period (and so the negative record) before the term the merchant agreed to.
 
     Raises:
         NotFound: `credit_order_not_found`.
         Unprocessable: `default_amount_too_high` — more than the order amount.
-        Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount.
+        Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount;
+            `order_not_yet_due` — a pay-later order before its due date.
     """
     moment = now or _now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
@@ -530,7 +620,10 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
         return view
     if view.status != AUTHORIZED:
         raise _invalid(view, "default")
-    grace_until = moment + timedelta(days=max(0, grace_days))
+    if view.kind == "pay_later" and moment < view.due_at:
+        raise Conflict(f"a pay-later order cannot default before it is due ({view.due_at.isoformat()})",
+                       code="order_not_yet_due")
+    grace_until = moment + timedelta(days=min(max(0, grace_days), MAX_GRACE_DAYS))
     clean_reason = reason.strip() if reason else None
     details: dict[str, Any] = {"default_amount_fen": amount_fen, "grace_until": grace_until.isoformat()}
     if clean_reason:
@@ -639,7 +732,7 @@ async def record_unsettled_defaults(*, store: Store, now: datetime | None = None
     return recorded
 
 
-__all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "KINDS", "MAX_TERM", "OPEN_STATUSES", "RECORDED",
-           "SETTLED", "CreditLineView", "Merchant", "OrderView", "cancel_order", "complete_order", "credit_line",
-           "default_order", "get_order", "merchant_orders", "open_order", "person_orders",
-           "record_unsettled_defaults", "settle_order", "yuan"]
+__all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "KINDS", "MAX_GRACE_DAYS", "MAX_TERM", "OPEN_STATUSES",
+           "ORDER_BENEFIT_KIND", "RECORDED", "SETTLED", "CreditLineView", "Merchant", "OrderView", "cancel_order",
+           "complete_order", "credit_line", "default_order", "fulfilment_month", "get_order", "merchant_orders",
+           "open_order", "person_orders", "record_unsettled_defaults", "settle_order", "yuan"]

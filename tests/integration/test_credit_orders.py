@@ -6,24 +6,58 @@ notices in the outbox."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from credit.scores import recompute_person
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
-from scenarios.orders import record_unsettled_defaults
+from scenarios.orders import MAX_GRACE_DAYS, complete_order, record_unsettled_defaults
 from scenarios.tables import CreditLineUsage, CreditOrder
-from tests.factories import Citizen, add_record, bound_citizen, citizen_login, partner_session
-from tests.scenario_factories import Merchant, merchant_session, verification_for
+from tests.factories import (
+    Citizen,
+    Session,
+    add_record,
+    bound_citizen,
+    citizen_login,
+    operator_session,
+    partner_session,
+)
+from tests.scenario_factories import Merchant, admin_benefit, merchant_session, verification_for
 
 ORDERS = "/v1/credit-orders"
 FORBIDDEN_KEYS = {"score", "total", "tier", "id_number", "phone", "person_id", "dimensions"}
+PROBLEM_KEYS = {"type", "title", "status", "code", "detail", "instance"}
 
 
 async def _merchant(client: Any, *, scenario: str = "rental", name: str | None = None) -> Merchant:
     return await merchant_session(client, scenario, name=name or f"信易租门店{secrets.token_hex(2)}")
+
+
+@dataclass
+class OwnScenario:
+    """A scenario of the test's own (so pausing it or its benefits touches no other test) and its merchant."""
+
+    code: str
+    officer: Session
+    merchant: Merchant
+    benefits: dict[str, str]  # benefit kind → id
+
+
+async def _scenario_merchant(client: Any, *, kinds: tuple[str, ...] = ("deposit_waiver",)) -> OwnScenario:
+    """A new scenario whose benefits of `kinds` apply to everyone (no tier floor, no quota)."""
+    officer = await operator_session(client)
+    code = f"t{secrets.token_hex(4)}"
+    r = await client.post("/v1/admin/scenarios", headers=officer.headers, json={"code": code, "name": "测试场景"})
+    assert r.status_code == 201, r.text
+    merchant = await merchant_session(client, code, name=f"测试商户{secrets.token_hex(2)}")
+    benefits = {kind: str((await admin_benefit(client, officer=officer, scenario=code, kind=kind,
+                                               value=50_000))["id"]) for kind in kinds}
+    return OwnScenario(code=code, officer=officer, merchant=merchant, benefits=benefits)
 
 
 async def _verify(client: Any, merchant: Merchant, citizen: Citizen) -> str:
@@ -101,6 +135,14 @@ def _no_personal_data(body: Any, citizen: Citizen) -> None:
         assert not FORBIDDEN_KEYS & set(body), body
 
 
+def _eligibility_only(problem: dict[str, Any]) -> None:
+    """A refusal over the line says that the amount does not fit, never how much is left (which gives the tier)."""
+    assert problem["code"] == "credit_line_exceeded"
+    assert set(problem) <= PROBLEM_KEYS, problem
+    assert not re.search(r"\d", problem["detail"]), problem["detail"]
+    assert "available_fen" not in problem["detail"]
+
+
 async def _reserved_of(citizen: Citizen) -> int:
     pk = (await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id)
           .first())["id"]
@@ -113,14 +155,14 @@ async def _reserved_of(citizen: Citizen) -> int:
 
 async def test_an_order_holds_part_of_the_line_and_the_citizen_sees_it(client, ctx) -> None:
     citizen = await bound_citizen(client, ctx, name="卫一")
-    merchant = await _merchant(client, name="西湖共享单车")
+    merchant = await _merchant(client, name="西湖共享充电宝")
     line = await _line(client, citizen)
     assert line == {"tier": "A", "line_fen": 200_000, "reserved_fen": 0, "available_fen": 200_000, "open_orders": 0}
 
     order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=30_000,
-                          order_no="BIKE-0001", kind="pay_later", description="单车骑行先享后付")
+                          order_no="PB-0001", kind="pay_later", description="充电宝先用后付")
     assert order["status"] == "authorized"
-    assert order["merchant_order_no"] == "BIKE-0001"
+    assert order["merchant_order_no"] == "PB-0001"
     assert order["kind"] == "pay_later"
     assert order["amount_fen"] == 30_000
     assert order["scenario"] == "rental"
@@ -131,7 +173,7 @@ async def test_an_order_holds_part_of_the_line_and_the_citizen_sees_it(client, c
     mine = await _my_orders(client, citizen)
     assert [o["id"] for o in mine["items"]] == [order["id"]]
     item = mine["items"][0]
-    assert item["merchant_name"] == "西湖共享单车"
+    assert item["merchant_name"] == "西湖共享充电宝"
     assert (item["kind"], item["amount_fen"], item["status"]) == ("pay_later", 30_000, "authorized")
     assert _at(item["due_at"]) == _at(order["due_at"])
     assert "record_id" not in item
@@ -139,13 +181,13 @@ async def test_an_order_holds_part_of_the_line_and_the_citizen_sees_it(client, c
     read = await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)
     assert read.status_code == 200
     assert read.json() == order
-    listed = await client.get(ORDERS, headers=merchant.headers, params={"merchant_order_no": "BIKE-0001"})
+    listed = await client.get(ORDERS, headers=merchant.headers, params={"merchant_order_no": "PB-0001"})
     assert [o["id"] for o in listed.json()["items"]] == [order["id"]]
 
     # Checking the line is a use of the citizen's credit data: it is in their access log.
     log = (await client.get("/v1/me/access-log", headers=citizen.headers)).json()["items"]
     entry = next(e for e in log if e["action"] == "credit_order.open")
-    assert (entry["actor_name"], entry["outcome"], entry["purpose"]) == ("西湖共享单车", "allowed", "pay_later")
+    assert (entry["actor_name"], entry["outcome"], entry["purpose"]) == ("西湖共享充电宝", "allowed", "pay_later")
 
     events = await _events(order["id"])
     assert [(e["topic"], e["recipient"]) for e in events] == [("credit_order.authorized", merchant.client_id)]
@@ -166,7 +208,8 @@ async def test_concurrent_orders_never_exceed_the_credit_line(client, ctx) -> No
     assert statuses.count(409) == 44, statuses
     refusals = [a.json() for a in answers if a.status_code == 409]
     assert {p["code"] for p in refusals} == {"credit_line_exceeded"}
-    assert all("available_fen=" in p["detail"] and "tier" not in p["detail"] for p in refusals)
+    for problem in refusals:
+        _eligibility_only(problem)
 
     line = await _line(client, citizen)
     assert (line["reserved_fen"], line["available_fen"], line["open_orders"]) == (180_000, 20_000, 6)
@@ -175,10 +218,10 @@ async def test_concurrent_orders_never_exceed_the_credit_line(client, ctx) -> No
     rows = await CreditOrder.select(CreditOrder.public_id).where(CreditOrder.merchant_client_id == merchant.client_id)
     assert {r["public_id"] for r in rows} == opened
 
-    # What is left is exactly what the refusal says is left.
+    # What is left is exactly what the line minus the holds leaves; the refusal says only "does not fit".
     last = await _open(client, merchant, verification_id, amount_fen=20_001)
     assert last.status_code == 409
-    assert "available_fen=20000" in last.json()["detail"]
+    _eligibility_only(last.json())
     assert (await _open(client, merchant, verification_id, amount_fen=20_000)).status_code == 201
     assert (await _line(client, citizen))["available_fen"] == 0
 
@@ -236,16 +279,17 @@ async def test_bad_input_and_unusable_verifications_are_refused(client, ctx) -> 
     stolen = await _open(client, other_merchant, verification_id)
     assert (stolen.status_code, stolen.json()["code"]) == (404, "verification_not_found")
 
-    # Tier B or C has no line: any amount is over it.
+    # Tier B or C has no line: any amount is over it (at a merchant whose deposit waiver has no tier floor).
     weak = await bound_citizen(client, ctx, name="卫四乙")
     await add_record(ctx, weak.person, category="contract_default", severity="serious", days_ago=5)
     pk = (await Person.select(Person._meta.primary_key).where(Person.public_id == weak.person.public_id).first())["id"]
     await recompute_person(store=ctx.store, person_id=int(pk), trigger="record_change")
     assert (await _line(client, weak))["line_fen"] == 0
-    refused = await _open(client, merchant, await _verify(client, merchant, weak), amount_fen=100)
+    anyone = await _scenario_merchant(client)
+    refused = await _open(client, anyone.merchant, await _verify(client, anyone.merchant, weak), amount_fen=100)
     assert refused.status_code == 409
     assert refused.json()["code"] == "credit_line_exceeded"
-    assert "available_fen=0" in refused.json()["detail"]
+    _eligibility_only(refused.json())
     log = (await client.get("/v1/me/access-log", headers=weak.headers)).json()["items"]
     assert [e["outcome"] for e in log if e["action"] == "credit_order.open"] == ["credit_line_exceeded"]
 
@@ -523,3 +567,198 @@ async def test_a_default_settled_within_grace_is_never_recorded(client, ctx) -> 
     await record_unsettled_defaults(store=ctx.store, now=datetime.now(UTC) + timedelta(days=30))
     assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 0
     assert await _reserved_of(citizen) == 0
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+async def test_an_order_needs_an_active_scenario_and_a_benefit_of_its_kind(client, ctx) -> None:
+    """The verification must have offered a deposit waiver (deposit_free) or a pay-later limit (pay_later)."""
+    own = await _scenario_merchant(client, kinds=("deposit_waiver",))
+    citizen = await bound_citizen(client, ctx, name="卫二十")
+    verification_id = await _verify(client, own.merchant, citizen)
+
+    not_offered = await _open(client, own.merchant, verification_id, kind="pay_later")
+    assert (not_offered.status_code, not_offered.json()["code"]) == (422, "credit_order_not_offered")
+    assert (await _open(client, own.merchant, verification_id, kind="deposit_free")).status_code == 201
+
+    # The benefit paused since the verification: no new order on it.
+    paused = await client.patch(f"/v1/admin/benefits/{own.benefits['deposit_waiver']}", headers=own.officer.headers,
+                                json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    r = await _open(client, own.merchant, verification_id, kind="deposit_free")
+    assert (r.status_code, r.json()["code"]) == (409, "benefit_not_active")
+    await client.patch(f"/v1/admin/benefits/{own.benefits['deposit_waiver']}", headers=own.officer.headers,
+                       json={"status": "active"})
+    assert (await _open(client, own.merchant, verification_id, kind="deposit_free")).status_code == 201
+
+    # The scenario paused since the verification: no new order in it.
+    r = await client.patch(f"/v1/admin/scenarios/{own.code}", headers=own.officer.headers, json={"status": "paused"})
+    assert r.status_code == 200, r.text
+    r = await _open(client, own.merchant, verification_id, kind="deposit_free")
+    assert (r.status_code, r.json()["code"]) == (409, "scenario_not_active")
+    assert await _reserved_of(citizen) == 2 * 30_000  # the refusals held nothing
+
+    # A verification that offered nothing at all (a scenario without benefits for orders).
+    scenic = await _merchant(client, scenario="travel")
+    r = await _open(client, scenic, await _verify(client, scenic, citizen), kind="deposit_free")
+    assert (r.status_code, r.json()["code"]) == (422, "credit_order_not_offered")
+
+
+async def test_the_default_catalog_offers_orders_where_they_make_sense(client, ctx) -> None:
+    """Through the real verify flow with the seeded catalog, for a tier-A citizen."""
+    citizen = await bound_citizen(client, ctx, name="卫二十一")
+    assert (await _line(client, citizen))["tier"] == "A"
+    allowed = {("transit", "deposit_free"), ("rental", "deposit_free"), ("rental", "pay_later"),
+               ("lodging", "deposit_free")}
+    # 信易医's pay after treatment needs AA: a tier-A citizen is told so by the verification, not by a line.
+    refused = {("transit", "pay_later"), ("medical", "pay_later"), ("medical", "deposit_free"),
+               ("lodging", "pay_later")}
+    for scenario, kind in sorted(allowed | refused):
+        merchant = await _merchant(client, scenario=scenario)
+        r = await _open(client, merchant, await _verify(client, merchant, citizen), kind=kind, amount_fen=1_000)
+        if (scenario, kind) in allowed:
+            assert r.status_code == 201, (scenario, kind, r.text)
+        else:
+            assert (r.status_code, r.json()["code"]) == (422, "credit_order_not_offered"), (scenario, kind)
+
+
+async def test_control_characters_are_refused_not_500(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫二十二")
+    merchant = await _merchant(client)
+    verification_id = await _verify(client, merchant, citizen)
+    order = await _opened(client, merchant, verification_id, amount_fen=1_000)
+
+    for action in ("complete", "cancel", "settle"):
+        r = await client.post(f"{ORDERS}/cor_%00x/{action}", headers=merchant.headers)
+        assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found"), action
+    r = await client.post(f"{ORDERS}/cor_%00x/default", headers=merchant.headers, json={"amount_fen": 1})
+    assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found")
+    r = await client.get(f"{ORDERS}/{order['id']}%00", headers=merchant.headers)
+    assert (r.status_code, r.json()["code"]) == (404, "credit_order_not_found")
+
+    for bad in ({"description": "免押\x00租借"}, {"description": "\x1b[31m"}):
+        r = await _open(client, merchant, verification_id, **bad)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_failed"), bad
+    r = await _open(client, merchant, "vrf_\x00")
+    assert (r.status_code, r.json()["code"]) == (422, "validation_failed")
+    # Tab and line breaks are fine in text for people.
+    assert (await _open(client, merchant, verification_id, amount_fen=1_000,
+                        description="第一行\n第二行\t备注")).status_code == 201
+    for reason in ("逾期\x00未付", "\x07"):
+        r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers,
+                              json={"amount_fen": 1_000, "reason": reason})
+        assert (r.status_code, r.json()["code"]) == (422, "validation_failed"), reason
+
+    r = await client.get(ORDERS, headers=merchant.headers, params={"merchant_order_no": "A\x00B"})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_failed")
+    for raw in ("2026-01-01T00:00:00+00:00|cor_\x00", "0001-01-01T00:00:00+14:00|cor_x",
+                "9999-12-31T23:59:59-14:00|cor_x", "2026-01-01T00:00:00|cor_x"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        for path, headers in ((ORDERS, merchant.headers), ("/v1/me/credit-orders", citizen.headers)):
+            r = await client.get(path, headers=headers, params={"cursor": cursor})
+            assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor"), (raw, path)
+    assert (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()["status"] == "authorized"
+
+
+async def test_due_dates_at_the_edge_of_time_are_refused_not_500(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫二十三")
+    merchant = await _merchant(client)
+    verification_id = await _verify(client, merchant, citizen)
+    for due in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        r = await _open(client, merchant, verification_id, due_at=due)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_due_at"), due
+
+
+async def test_tiny_orders_cannot_farm_positive_records(client, ctx) -> None:
+    """At most one on-time positive record per merchant and citizen per calendar month, whatever the concurrency."""
+    citizen = await bound_citizen(client, ctx, name="卫二十四")
+    merchant = await _merchant(client, name="刷单租赁")
+    verification_id = await _verify(client, merchant, citizen)
+    orders = [await _opened(client, merchant, verification_id, amount_fen=1) for _ in range(8)]
+    done = await asyncio.gather(*(client.post(f"{ORDERS}/{o['id']}/complete", headers=merchant.headers)
+                                  for o in orders))
+    assert [d.status_code for d in done] == [200] * 8, [d.text for d in done]
+    assert {d.json()["status"] for d in done} == {"finished"}
+    assert sum(1 for d in done if "record_id" in d.json()) == 1
+    assert await _reserved_of(citizen) == 0  # every order still freed its hold
+
+    records = [r for r in await _records(client, citizen) if r["category"] == "contract_fulfilment"]
+    assert len(records) == 1
+    assert records[0]["source"] == merchant.client_id
+    # Every completion still told the merchant it was on time.
+    for order in orders:
+        finished = [e for e in await _events(order["id"]) if e["topic"] == "credit_order.finished"]
+        assert [_payload(e)["on_time"] for e in finished] == [True]
+
+    # Another merchant's on-time order is its own fulfilment this month.
+    other = await _merchant(client, name="另一家租赁")
+    theirs = await _opened(client, other, await _verify(client, other, citizen), amount_fen=1)
+    completed = (await client.post(f"{ORDERS}/{theirs['id']}/complete", headers=other.headers)).json()
+    assert completed["record_id"]
+    assert len([r for r in await _records(client, citizen) if r["category"] == "contract_fulfilment"]) == 2
+
+
+async def test_the_positive_record_month_is_the_city_calendar_month(client, ctx) -> None:
+    """2026-01-31T23:59 and 2026-02-01T00:00 China time are two months, though one UTC month."""
+    citizen = await bound_citizen(client, ctx, name="卫二十五")
+    merchant = await _merchant(client)
+    verification_id = await _verify(client, merchant, citizen)
+    orders = [await _opened(client, merchant, verification_id, amount_fen=100) for _ in range(4)]
+    moments = [datetime(2026, 1, 31, 15, 59, 59, tzinfo=UTC),  # 2026-01-31 23:59:59 +08:00
+               datetime(2026, 1, 31, 16, 0, 0, tzinfo=UTC),  # 2026-02-01 00:00:00 +08:00
+               datetime(2026, 2, 28, 15, 59, 59, tzinfo=UTC),  # still February in China
+               datetime(2026, 2, 28, 16, 0, 0, tzinfo=UTC)]  # 2026-03-01 00:00:00 +08:00
+    views = [await complete_order(store=ctx.store, order_id=o["id"], merchant_client_id=merchant.client_id, now=at)
+             for o, at in zip(orders, moments, strict=True)]
+    assert [v.record_id is not None for v in views] == [True, True, False, True]
+
+
+async def test_a_pay_later_order_cannot_default_before_it_is_due(client, ctx) -> None:
+    """Pay later means paying by the due date: reporting a default earlier would start the grace period early."""
+    citizen = await bound_citizen(client, ctx, name="卫二十六")
+    merchant = await _merchant(client)
+    verification_id = await _verify(client, merchant, citizen)
+    later = await _opened(client, merchant, verification_id, kind="pay_later", amount_fen=5_000)
+    early = await client.post(f"{ORDERS}/{later['id']}/default", headers=merchant.headers, json={"amount_fen": 5_000})
+    assert (early.status_code, early.json()["code"]) == (409, "order_not_yet_due")
+    assert (await client.get(f"{ORDERS}/{later['id']}", headers=merchant.headers)).json()["status"] == "authorized"
+    assert [e["topic"] for e in await _events(later["id"])] == ["credit_order.authorized"]
+
+    await CreditOrder.update({CreditOrder.due_at: datetime.now(UTC) - timedelta(minutes=1)}).where(
+        CreditOrder.public_id == later["id"])
+    due = await client.post(f"{ORDERS}/{later['id']}/default", headers=merchant.headers, json={"amount_fen": 5_000})
+    assert (due.status_code, due.json()["status"]) == (200, "defaulted")
+
+    # A deposit-free order may default at any time (a bike lost, a room damaged).
+    deposit = await _opened(client, merchant, verification_id, kind="deposit_free", amount_fen=5_000)
+    lost = await client.post(f"{ORDERS}/{deposit['id']}/default", headers=merchant.headers, json={"amount_fen": 5_000})
+    assert (lost.status_code, lost.json()["status"]) == (200, "defaulted")
+
+
+async def test_an_absurd_grace_setting_is_capped_not_500(client, ctx, override_settings) -> None:
+    citizen = await bound_citizen(client, ctx, name="卫二十七")
+    merchant = await _merchant(client)
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=1_000)
+    with override_settings(credit_order_grace_days=10**9):
+        r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers, json={"amount_fen": 1_000})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert _at(body["grace_until"]) - _at(body["defaulted_at"]) == timedelta(days=MAX_GRACE_DAYS)
+
+
+async def test_concurrent_completions_for_one_citizen_at_many_merchants_do_not_deadlock(client, ctx) -> None:
+    """Completions, cancels and opens for one citizen at once: every request answered, holds released exactly."""
+    citizen = await bound_citizen(client, ctx, name="卫二十八")
+    merchants = [await _merchant(client) for _ in range(3)]
+    opened: list[tuple[Merchant, dict[str, Any]]] = []
+    for merchant in merchants:
+        verification_id = await _verify(client, merchant, citizen)
+        opened += [(merchant, await _opened(client, merchant, verification_id, amount_fen=1_000)) for _ in range(4)]
+    calls = [client.post(f"{ORDERS}/{o['id']}/{'complete' if i % 2 else 'cancel'}", headers=m.headers)
+             for i, (m, o) in enumerate(opened)]
+    answers = await asyncio.gather(*calls)
+    assert [a.status_code for a in answers] == [200] * len(calls), [a.text for a in answers if a.status_code != 200]
+    assert await _reserved_of(citizen) == 0
+    records = [r for r in await _records(client, citizen) if r["category"] == "contract_fulfilment"]
+    assert sorted(r["source"] for r in records) == sorted(m.client_id for m in merchants)
