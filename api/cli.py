@@ -448,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Listed for --help only: main() hands `xinyi bench ...` to the benchmark's own parser.
     sub.add_parser("bench", help="hot paths as ratios of a bare hello endpoint (xinyi bench --quick --json)")
+    # Likewise `xinyi loadtest ...` goes to the load-test runner's own parser.
+    sub.add_parser("loadtest", help="Locust suite against a production-configured server, with a report "
+                                    "(xinyi loadtest --rate 300 --duration 60)")
     return parser
 
 
@@ -457,10 +460,19 @@ def cmd_bench(argv: list[str]) -> None:
     bench_main(argv)
 
 
+def cmd_loadtest(argv: list[str]) -> None:
+    from loadtests.runner import main as loadtest_main
+
+    loadtest_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["bench"]:
         cmd_bench(arguments[1:])
+        return
+    if arguments[:1] == ["loadtest"]:
+        cmd_loadtest(arguments[1:])
         return
     args = build_parser().parse_args(arguments)
     try:
