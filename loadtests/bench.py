@@ -118,9 +118,13 @@ async def prepare(settings: Settings, *, persons: int, supply: int) -> Fixtures:
             await authz.approve(public_id=view.id, person_id=row["id"])
             return view.id
 
+        # Each authorization allows its purpose's daily cap of uses, and the score query and check runs
+        # both count against it: grant enough (cycling over the persons) that the runs never meet a cap.
+        wanted = max(len(rows), -(-2 * supply // PURPOSES["deposit_waiver"].daily_cap))
         authorization_ids: list[str] = []
-        for start in range(0, len(rows), 20):
-            authorization_ids += await asyncio.gather(*(approved(row) for row in rows[start:start + 20]))
+        for start in range(0, wanted, 20):
+            authorization_ids += await asyncio.gather(*(approved(rows[i % len(rows)])
+                                                        for i in range(start, min(wanted, start + 20))))
         # An unlimited benefit of the merchant's scenario: redemptions measure the write path, not quotas.
         benefit_id = f"bnf_bench{secrets.token_hex(6)}"
         await Benefit.insert(Benefit(public_id=benefit_id, scenario="travel", name="基准测试优惠",
