@@ -75,7 +75,8 @@ key the answer is 406 `no_encryption_key`.
 
 
 @get("/v1/portraits/{uscc:str}", tags=["partner"], security=[{"BearerAuth": []}],
-     guards=[guards.partner("portraits:read")], summary="Read an enterprise's portrait under its authorization",
+     guards=[guards.partner("portraits:read")], opt={"deferred_admission": True},
+     summary="Read an enterprise's portrait under its authorization",
      description=_BANK_DESCRIPTION,
      responses={200: ResponseSpec(data_container=BankPortraitAnswer,
                                   description="The portrait (application/json), or the same JSON as a compact "
@@ -93,11 +94,13 @@ async def bank_portrait(
         record = await ctx.partners.get(client_id)
         key = encryption.encryption_key(record.jwks) if record is not None else None
         if key is None:
+            await guards.admission_of(request).run(ctx.store)  # a revoked token hears 401, not 406
             raise NotAcceptable("register an RSA encryption key (JWK, use enc) to receive JWE answers",
                                 code="no_encryption_key")
     answer = await portraits.read_for_bank(
         store=ctx.store, ledger=ctx.ledger, cipher=ctx.cipher, client_id=client_id,
-        resolve_caller=lambda: _caller(client_id), uscc=uscc, authorization_id=authorization_id, purpose=purpose)
+        resolve_caller=lambda: _caller(client_id), uscc=uscc, authorization_id=authorization_id, purpose=purpose,
+        admission=guards.admission_of(request))
     body = _encoder.encode({**answer.data, "ledger_seq": answer.receipt.seq})
     if key is not None:
         return Response(encryption.encrypt(body, key), media_type=encryption.JOSE_MEDIA_TYPE)

@@ -29,8 +29,9 @@ import msgspec
 from piccolo.query.mixins import OnConflictAction
 
 from api import db
+from api.auth.admission import Admission
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Store
+from api.store import Count, Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_uscc
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
@@ -254,10 +255,30 @@ async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.Authoriza
         purpose=view.purpose, authorization_id=view.id, fields=fields, result_digest=digest or _EMPTY_DIGEST))
 
 
+def _bank_refusal(view: authz.AuthorizationView, *, same_enterprise: bool, now: datetime, purpose: str | None
+                  ) -> DomainError | None:
+    """Why this authorization cannot serve the bank's portrait read now (None if it can)."""
+    if not same_enterprise:
+        return AuthorizationRefused("the authorization is for another enterprise",
+                                    code="authorization_subject_mismatch")
+    if not view.usable_at(now):
+        return AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
+    if purpose is not None and purpose != view.purpose:
+        return AuthorizationRefused(
+            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
+            code="purpose_mismatch")
+    if PORTRAIT_SCOPE not in view.scopes:
+        return AuthorizationRefused("the authorization does not grant the portrait", code="scope_not_granted")
+    return None
+
+
 async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, client_id: str,
-                        resolve_caller: CallerResolver, uscc: str, authorization_id: str, purpose: str | None
-                        ) -> BankAnswer:
+                        resolve_caller: CallerResolver, uscc: str, authorization_id: str, purpose: str | None,
+                        admission: Admission | None = None) -> BankAnswer:
     """A bank's read of the portrait of `uscc` under its authorization; refusals are ledgered, then raised.
+
+    `admission` (deferred by the route's guard) shares the store round trip that counts the use; paths that
+    end earlier run it on their own first, so a revoked token is always refused before anything else.
 
     Raises:
         Unprocessable: `invalid_uscc`.
@@ -267,14 +288,20 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
             `scope_not_granted`.
         RateLimited: `authorization_daily_cap`.
     """
+    async def admit_alone() -> None:
+        if admission is not None:
+            await admission.run(store)
+
     try:
         code = normalize_uscc(uscc)
     except InvalidIdentifier as exc:
+        await admit_alone()
         raise Unprocessable(f"invalid uscc: {exc.reason}", code="invalid_uscc",
                             errors=[{"field": "uscc", "message": exc.reason}]) from None
     row = await db.fetch_one(Enterprise._meta.db, _BANK_READ_SQL, authorization_id) \
         if plausible_id(authorization_id) else None
     if row is None:
+        await admit_alone()
         raise NotFound("authorization not found", code="authorization_not_found")
     view = authz.view_of(row)
     now = datetime.now(UTC)
@@ -283,6 +310,7 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
         view = await authz.expire_if_due(view)
     subject_id: str | None = row["enterprise_public_id"]
     if view.partner_client_id != client_id:
+        await admit_alone()
         # Another partner's authorization: record the attempt against its subject, answer "not found".
         if view.subject_kind == "enterprise" and subject_id is not None:
             await _ledger(ledger, caller=await resolve_caller(), view=view, subject_id=subject_id,
@@ -290,27 +318,22 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
         raise NotFound("authorization not found", code="authorization_not_found")
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     if view.subject_kind != "enterprise":
+        await admit_alone()
         raise AuthorizationRefused("this authorization is not for an enterprise", code="authorization_wrong_subject")
     if subject_id is None:
+        await admit_alone()
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    refusal: DomainError | None = None
-    if row["enterprise_uscc_hash"] != cipher.lookup_hash("uscc", code):
-        refusal = AuthorizationRefused("the authorization is for another enterprise",
-                                       code="authorization_subject_mismatch")
-    elif not view.usable_at(now):
-        refusal = AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    elif purpose is not None and purpose != view.purpose:
-        refusal = AuthorizationRefused(
-            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
-            code="purpose_mismatch")
-    elif PORTRAIT_SCOPE not in view.scopes:
-        refusal = AuthorizationRefused("the authorization does not grant the portrait", code="scope_not_granted")
+    refusal = _bank_refusal(view, same_enterprise=row["enterprise_uscc_hash"] == cipher.lookup_hash("uscc", code),
+                            now=now, purpose=purpose)
+    if refusal is not None:
+        await admit_alone()
     else:
-        uses = await store.incr_with_limit("authz", f"uses:{view.id}:{_today()}", limit=view.daily_cap,
-                                           ttl_seconds=26 * 3600)
-        if not uses.allowed:
+        use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
+        counted = await (admission.run_with(store, count=use) if admission is not None
+                         else store.probe_and_count(count=use))
+        if (over := counted.over_limit) is not None:
             refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
-                                  retry_after=uses.ttl_seconds)
+                                  retry_after=over.ttl_seconds)
     if refusal is not None:
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, outcome=refusal.code)
         raise refusal

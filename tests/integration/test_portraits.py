@@ -385,3 +385,27 @@ async def test_members_see_every_bank_access_in_the_enterprise_access_log(client
     for cursor in ("9" * 30, "x", "0"):
         r = await client.get(url, headers=owned.headers, params={"cursor": cursor})
         assert r.status_code in (400, 422), (cursor, r.text)
+
+
+async def test_a_revoked_bank_token_is_refused_first_on_every_portrait_path(client, ctx) -> None:
+    """The portrait route runs the bank's admission in its own store round trip; every way out of it must
+    still refuse a revoked token (401) before answering anything else, and leave no ledger entry."""
+    owned = await _good_enterprise(client, ctx)
+    _, bank = await bank_session(client, name="嘉兴撤销银行")
+    authorization_id = await enterprise_authorization(client, bank, owned)
+    ok = await client.get(f"/v1/portraits/{owned.uscc}", headers=bank.headers,
+                          params={"authorization_id": authorization_id})
+    assert ok.status_code == 200, ok.text
+    before = len(await _ledger(owned.public_id))
+    assert (await client.post("/v1/auth/revoke", json={"token": bank.access_token})).status_code == 200
+    attempts = [
+        ({"authorization_id": authorization_id}, {}, owned.uscc),
+        ({"authorization_id": "authz_unknown"}, {}, owned.uscc),
+        ({"authorization_id": authorization_id}, {}, "not-a-uscc"),
+        ({"authorization_id": authorization_id}, {"Accept": "application/jose"}, owned.uscc),
+    ]
+    for params, extra, uscc in attempts:
+        r = await client.get(f"/v1/portraits/{uscc}", headers={**bank.headers, **extra}, params=params)
+        assert r.status_code == 401, (params, extra, uscc, r.text)
+        assert r.json()["code"] == "token_revoked"
+    assert len(await _ledger(owned.public_id)) == before
