@@ -18,7 +18,7 @@ from typing import Any
 
 from api import db
 from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Store
+from api.store import Count, Store
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person
@@ -225,14 +225,21 @@ async def list_for_person(*, person_id: int, limit: int, before: str | None = No
     return [await _expire_if_due(_view(r)) for r in await query]
 
 
-ENDED_DOMAIN = "authz"
+STORE_DOMAIN = "authz"  # authorization state in the shared store: use counters, ended markers
+_USE_TTL_SECONDS = 26 * 3600  # a UTC day plus margin
+
+
+def daily_use(view: AuthorizationView) -> Count:
+    """The counter one use spends against the authorization's daily cap (today, UTC)."""
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return Count(STORE_DOMAIN, f"uses:{view.id}:{day}", view.daily_cap, _USE_TTL_SECONDS)
 # Longer than any worker keeps an authorized view in memory (credit.queries), with a wide margin.
 ENDED_MARKER_TTL_SECONDS = 3600
 
 
 def ended_marker(public_id: str) -> tuple[str, str]:
     """Store key (domain, key) that says an authorization has left `authorized` (revoked, terminated)."""
-    return ENDED_DOMAIN, f"ended:{public_id}"
+    return STORE_DOMAIN, f"ended:{public_id}"
 
 
 async def _transition(view: AuthorizationView, *, to: str, from_states: frozenset[str], topic: str,

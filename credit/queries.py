@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from api.auth.admission import Admission
+from api.auth.admission import Admission, admit, admit_with
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Count, ProbeResult, Store
+from api.store import ProbeResult, Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.scores import cache_key, current_score, score_band
@@ -53,10 +53,6 @@ CallerResolver = Callable[[], Awaitable[Caller]]
 class QueryAnswer:
     data: dict[str, Any]
     receipt: LedgerReceipt
-
-
-def _today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
 
 
 async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
@@ -113,20 +109,21 @@ class RecentAuthorizations:
 RECENT = RecentAuthorizations()
 
 
-async def _admit(store: Store, admission: Admission | None) -> None:
-    """Run a deferred admission on its own, on paths that end before the fused store call."""
-    if admission is not None:
-        await admission.run(store)
-
-
-def _refusal(view: authz.AuthorizationView, purpose: str | None) -> DomainError | None:
-    """Why `view` cannot serve a score read now (None if it can)."""
-    if not view.usable_at(datetime.now(UTC)):
+def use_refusal(view: authz.AuthorizationView, *, purpose: str | None, now: datetime) -> DomainError | None:
+    """Why `view` cannot be used now for `purpose`, whatever is read under it (None if it can)."""
+    if not view.usable_at(now):
         return AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     if purpose is not None and purpose != view.purpose:
         return AuthorizationRefused(
             f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
             code="purpose_mismatch")
+    return None
+
+
+def _refusal(view: authz.AuthorizationView, purpose: str | None) -> DomainError | None:
+    """Why `view` cannot serve a score read now (None if it can)."""
+    if (refusal := use_refusal(view, purpose=purpose, now=datetime.now(UTC))) is not None:
+        return refusal
     if not set(view.scopes) & set(SCORE_SCOPES):
         return AuthorizationRefused("the authorization grants no score fields", code="scope_not_granted")
     return None
@@ -137,11 +134,8 @@ async def _count_use(store: Store, view: authz.AuthorizationView, admission: Adm
     """One round trip: the deferred admission, the use against the daily cap, the cached score and
     (for a view kept in memory) the ended marker. Values: (score, marker if asked)."""
     assert view.person_id is not None
-    use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
     read = [cache_key(view.person_id)] + ([authz.ended_marker(view.id)] if ended_check else [])
-    if admission is not None:
-        return await admission.run_with(store, count=use, read=read)
-    return await store.probe_and_count(count=use, read=read)
+    return await admit_with(store, admission, count=[authz.daily_use(view)], read=read)
 
 
 async def _use_recent(*, store: Store, ledger: LedgerWriter, client_id: str, view: authz.AuthorizationView,
@@ -152,7 +146,7 @@ async def _use_recent(*, store: Store, ledger: LedgerWriter, client_id: str, vie
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     refusal = _refusal(view, purpose)
     if refusal is not None:
-        await _admit(store, admission)
+        await admit(store, admission)
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
         raise refusal
     counted = await _count_use(store, view, admission, ended_check=True)
@@ -186,11 +180,11 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
         admission = None  # it ran in that round trip; the row is read again below
     loaded = await authz.load_for_use(authorization_id)
     if loaded is None:
-        await _admit(store, admission)
+        await admit(store, admission)
         raise NotFound("authorization not found", code="authorization_not_found")
     view, subject_id = loaded
     if view.partner_client_id != client_id:
-        await _admit(store, admission)
+        await admit(store, admission)
         # Another partner's authorization: record the attempt against its subject, answer "not found".
         if subject_id is not None:
             await _ledger(ledger, caller=await resolve_caller(), view=view, subject_id=subject_id, action=action,
@@ -199,15 +193,15 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
     # The authorization names the calling partner, so its stored name and kind are the caller's.
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     if view.subject_kind != "person":
-        await _admit(store, admission)
+        await admit(store, admission)
         raise AuthorizationRefused("this authorization is not for a person", code="authorization_wrong_subject")
     if subject_id is None:
-        await _admit(store, admission)
+        await admit(store, admission)
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     cached_score: bytes | None = None
     refusal = _refusal(view, purpose)
     if refusal is not None:
-        await _admit(store, admission)
+        await admit(store, admission)
     else:
         assert view.person_id is not None
         counted = await _count_use(store, view, admission, ended_check=False)
@@ -278,7 +272,7 @@ async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, res
     fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
     # The in-flight marker is short-lived: a crash mid-check must not lock the transaction id for a day.
     if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=_PENDING_TTL_SECONDS):
-        await _admit(store, admission)  # a replay is still an admitted request
+        await admit(store, admission)  # a replay is still an admitted request
         stored = await store.get("check", key)
         if stored is None or stored == _PENDING:
             raise Conflict("this transaction is being checked; retry shortly", code="check_in_progress")

@@ -29,13 +29,13 @@ import msgspec
 from piccolo.query.mixins import OnConflictAction
 
 from api import db
-from api.auth.admission import Admission
+from api.auth.admission import Admission, admit, admit_with
 from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Count, Store
+from api.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_uscc
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
-from credit.queries import AuthorizationRefused, Caller, CallerResolver
+from credit.queries import AuthorizationRefused, Caller, CallerResolver, use_refusal
 from credit.tables import CreditRecord, Enterprise
 from lending.inputs import plausible_id
 from lending.portrait import (
@@ -243,10 +243,6 @@ class BankAnswer:
     receipt: LedgerReceipt
 
 
-def _today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
-
-
 async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
                   outcome: str, fields: tuple[str, ...] = (), digest: str = "") -> LedgerReceipt:
     return await ledger.append(AccessEvent(
@@ -261,12 +257,8 @@ def _bank_refusal(view: authz.AuthorizationView, *, same_enterprise: bool, now: 
     if not same_enterprise:
         return AuthorizationRefused("the authorization is for another enterprise",
                                     code="authorization_subject_mismatch")
-    if not view.usable_at(now):
-        return AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
-    if purpose is not None and purpose != view.purpose:
-        return AuthorizationRefused(
-            f"authorized for {view.purpose}, not {purpose}; a new purpose needs a new authorization",
-            code="purpose_mismatch")
+    if (refusal := use_refusal(view, purpose=purpose, now=now)) is not None:
+        return refusal
     if PORTRAIT_SCOPE not in view.scopes:
         return AuthorizationRefused("the authorization does not grant the portrait", code="scope_not_granted")
     return None
@@ -288,20 +280,16 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
             `scope_not_granted`.
         RateLimited: `authorization_daily_cap`.
     """
-    async def admit_alone() -> None:
-        if admission is not None:
-            await admission.run(store)
-
     try:
         code = normalize_uscc(uscc)
     except InvalidIdentifier as exc:
-        await admit_alone()
+        await admit(store, admission)
         raise Unprocessable(f"invalid uscc: {exc.reason}", code="invalid_uscc",
                             errors=[{"field": "uscc", "message": exc.reason}]) from None
     row = await db.fetch_one(Enterprise._meta.db, _BANK_READ_SQL, authorization_id) \
         if plausible_id(authorization_id) else None
     if row is None:
-        await admit_alone()
+        await admit(store, admission)
         raise NotFound("authorization not found", code="authorization_not_found")
     view = authz.view_of(row)
     now = datetime.now(UTC)
@@ -310,7 +298,7 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
         view = await authz.expire_if_due(view)
     subject_id: str | None = row["enterprise_public_id"]
     if view.partner_client_id != client_id:
-        await admit_alone()
+        await admit(store, admission)
         # Another partner's authorization: record the attempt against its subject, answer "not found".
         if view.subject_kind == "enterprise" and subject_id is not None:
             await _ledger(ledger, caller=await resolve_caller(), view=view, subject_id=subject_id,
@@ -318,19 +306,17 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
         raise NotFound("authorization not found", code="authorization_not_found")
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     if view.subject_kind != "enterprise":
-        await admit_alone()
+        await admit(store, admission)
         raise AuthorizationRefused("this authorization is not for an enterprise", code="authorization_wrong_subject")
     if subject_id is None:
-        await admit_alone()
+        await admit(store, admission)
         raise AuthorizationRefused(f"the authorization is {view.status}", code="authorization_not_active")
     refusal = _bank_refusal(view, same_enterprise=row["enterprise_uscc_hash"] == cipher.lookup_hash("uscc", code),
                             now=now, purpose=purpose)
     if refusal is not None:
-        await admit_alone()
+        await admit(store, admission)
     else:
-        use = [Count("authz", f"uses:{view.id}:{_today()}", view.daily_cap, 26 * 3600)]
-        counted = await (admission.run_with(store, count=use) if admission is not None
-                         else store.probe_and_count(count=use))
+        counted = await admit_with(store, admission, count=[authz.daily_use(view)])
         if (over := counted.over_limit) is not None:
             refusal = RateLimited(f"daily cap of {view.daily_cap} uses reached", code="authorization_daily_cap",
                                   retry_after=over.ttl_seconds)

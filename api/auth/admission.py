@@ -46,3 +46,17 @@ class Admission:
         result = await store.probe_and_count(probe=self.probe, count=(*self.count, *count), read=read)
         mine = self.settle(result)
         return ProbeResult(found=False, counts=mine, values=result.values)
+
+
+async def admit(store: Store, admission: Admission | None) -> None:
+    """Run a deferred admission on its own (paths that end before their fused store call); no-op without one."""
+    if admission is not None:
+        await admission.run(store)
+
+
+async def admit_with(store: Store, admission: Admission | None, *, count: Sequence[Count] = (),
+                     read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
+    """The caller's counters and reads, with the deferred admission folded in when there is one."""
+    if admission is not None:
+        return await admission.run_with(store, count=count, read=read)
+    return await store.probe_and_count(count=count, read=read)
