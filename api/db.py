@@ -7,6 +7,7 @@ created and changed only by Piccolo migrations (`xinyi migrate`); nothing create
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -98,3 +99,12 @@ async def fetch_all(engine: Engine[Any], sql: str, *args: Any) -> list[dict[str,
             rows = await connection.fetch(sql, *args)
         return [dict(row) for row in rows]
     return [dict(row) for row in await engine.run_querystring(QueryString(_PLACEHOLDER.sub("{}", sql), *args)) or []]
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read from the database as an aware UTC datetime (SQLite hands timestamps back naive)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)

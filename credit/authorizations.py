@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import db
+from api.db import as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Count, Store
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
@@ -62,21 +63,17 @@ class AuthorizationView:
         return self.status == AUTHORIZED and self.valid_until is not None and now < self.valid_until
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _view(row: dict[str, Any]) -> AuthorizationView:
     return AuthorizationView(
         id=row["public_id"], partner_client_id=row["partner_client_id"], partner_name=row["partner_name"],
         partner_kind=row["partner_kind"], subject_kind=row["subject_kind"], person_id=row["person"],
         enterprise_id=row["enterprise"], purpose=row["purpose"], scopes=tuple(row["scopes"].split()),
         status=row["status"], daily_cap=int(row["daily_cap"]), validity_days=int(row["validity_days"]),
-        request_expires_at=_utc(row["request_expires_at"]) or datetime.now(UTC), valid_until=_utc(row["valid_until"]),
-        created_at=_utc(row["created_at"]) or datetime.now(UTC), decided_at=_utc(row["decided_at"]),
-        ended_at=_utc(row["ended_at"]), ended_reason=row["ended_reason"],
+        request_expires_at=as_utc_or_none(row["request_expires_at"]) or datetime.now(UTC),
+        valid_until=as_utc_or_none(row["valid_until"]),
+        created_at=as_utc_or_none(row["created_at"]) or datetime.now(UTC),
+        decided_at=as_utc_or_none(row["decided_at"]),
+        ended_at=as_utc_or_none(row["ended_at"]), ended_reason=row["ended_reason"],
     )
 
 

@@ -26,6 +26,7 @@ import msgspec
 from piccolo.columns import ForeignKey
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.identity import (
     FieldCipher,
@@ -148,10 +149,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _check_business_types(codes: Iterable[str]) -> None:
     if unknown := sorted(set(codes) - BUSINESS_TYPES.keys()):
         raise Unprocessable(f"unknown business type: {', '.join(unknown)}", code="unknown_business_type")
@@ -237,7 +234,7 @@ def _measure_view(row: dict[str, Any]) -> MeasureView:
     return MeasureView(code=row["code"], name=row["name"], kind=row["kind"], mandatory=row["mandatory"] == "Y",
                        list_code=row["list_code"], list_name=spec.name if spec else row["list_code"],
                        business_types=tuple(row["business_types"].split()), basis=row["basis"],
-                       status=row["status"], created_at=_utc(row["created_at"]))
+                       status=row["status"], created_at=as_utc(row["created_at"]))
 
 
 def _measure_row(spec: MeasureSpec, *, now: datetime) -> Measure:
@@ -365,8 +362,8 @@ async def _entry_views(rows: list[dict[str, Any]]) -> list[ListEntryView]:
         views.append(ListEntryView(
             id=r["public_id"], list_kind=r["list_kind"], list_code=r["list_code"], list_name=r["list_name"],
             subject_kind=r["subject_kind"], subject_id=public_id, subject_name=subject_name, reason=r["reason"],
-            source=r["source"], listed_at=_utc(r["listed_at"]),
-            delisted_at=_utc(r["delisted_at"]) if r["delisted_at"] is not None else None))
+            source=r["source"], listed_at=as_utc(r["listed_at"]),
+            delisted_at=as_utc(r["delisted_at"]) if r["delisted_at"] is not None else None))
     return views
 
 
@@ -402,7 +399,7 @@ async def list_entries(*, list_code: str | None, subject_kind: str | None, activ
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(_utc(page[-1]["listed_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_cursor(as_utc(page[-1]["listed_at"]).isoformat(), page[-1]["public_id"])
     return await _entry_views(page), next_cursor
 
 
@@ -549,7 +546,7 @@ async def subject_standing(*, subject_kind: str, subject_pk: int, business_type:
         # Rows are ordered by listed_at: the first per list is when the subject went on it.
         memberships.setdefault(row["list_code"], Membership(
             list_kind=row["list_kind"], list_code=row["list_code"], list_name=row["list_name"],
-            listed_at=_utc(row["listed_at"])))
+            listed_at=as_utc(row["listed_at"])))
     if not memberships:
         return (), ()
     measures = [m for m in (_measure_view(r) for r in await Measure.select(*_MEASURE_COLUMNS).where(

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from api.db import as_utc
 from api.errors import NotFound, RateLimited
 from api.store import Store
 from credit import authorizations as authz
@@ -59,10 +60,6 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 # ---------------------------------------------------------------- wire views (shared with the routes)
 
 
@@ -91,7 +88,7 @@ def my_repair(view: objections.RepairView) -> MyRepair:
 
 def record_out(row: dict[str, Any], *, now: datetime) -> RecordOut:
     """A row of `services.person_records` as the subject sees it."""
-    occurred = _utc(row["occurred_at"])
+    occurred = as_utc(row["occurred_at"])
     fact = RecordFact(record_id=row["public_id"], category=row["category"], polarity=int(row["polarity"]),
                       severity=row["severity"], dimension=row["dimension"], occurred_at=occurred, status=row["status"])
     negative = int(row["polarity"]) < 0
@@ -188,7 +185,7 @@ async def export_person(*, store: Store, cipher: FieldCipher, person_id: int, ac
             query = query.where(pk < cursor)
         rows = list(await query)
         page = rows[:n]
-        return ([ScorePoint(total=r["total"], tier=r["tier"], trigger=r["trigger"], as_of=_utc(r["as_of"]))
+        return ([ScorePoint(total=r["total"], tier=r["tier"], trigger=r["trigger"], as_of=as_utc(r["as_of"]))
                  for r in page], int(page[-1]["id"]) if len(rows) > n and page else None)
 
     async def authorizations_page(cursor: str | None, n: int) -> tuple[list[CitizenAuthorization], str | None]:
@@ -199,7 +196,7 @@ async def export_person(*, store: Store, cipher: FieldCipher, person_id: int, ac
     async def access_page(cursor: int | None, n: int) -> tuple[list[AccessLogEntry], int | None]:
         rows = await services.access_log(subject_id=profile.person_id, limit=n + 1, before_seq=cursor)
         page = rows[:n]
-        items = [AccessLogEntry(seq=r["seq"], at=_utc(r["at"]), actor_name=r["actor_name"],
+        items = [AccessLogEntry(seq=r["seq"], at=as_utc(r["at"]), actor_name=r["actor_name"],
                                 actor_type=r["actor_type"], action=r["action"], outcome=r["outcome"],
                                 fields=r["fields"].split(), hash=r["hash"], purpose=r["purpose"],
                                 authorization_id=r["authorization_id"]) for r in page]

@@ -34,6 +34,7 @@ import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc
 from api.errors import BadRequest, DomainError, Unprocessable
 from api.store import Store
 from credit.catalog import CATEGORIES, RecordCategory
@@ -254,10 +255,6 @@ async def _resolve(parsed: list[_Parsed], report: IngestReport) -> list[_Candida
 # ---------------------------------------------------------------- classification
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _subject_of(record: dict[str, Any]) -> tuple[str, int]:
     kind = record["subject_kind"]
     return kind, int(record["person"] if kind == "person" else record["enterprise"])
@@ -272,7 +269,7 @@ def _changes(record: dict[str, Any], c: _Candidate) -> dict[str, Any]:
         changes["severity"] = c.severity
     if record["title"] != c.title:
         changes["title"] = c.title
-    if _utc(record["occurred_at"]) != c.occurred_at:
+    if as_utc(record["occurred_at"]) != c.occurred_at:
         changes["occurred_at"] = c.occurred_at
     # A source knows only active and withdrawn: "active" means "not withdrawn". Expiry (display period),
     # objection and repair are our states on top of it, so re-sending such a record unchanged is a duplicate.

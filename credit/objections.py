@@ -32,6 +32,7 @@ from piccolo.columns import Timestamptz, Varchar
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.methods.select import Select
 
+from api.db import as_utc, as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Store
 from credit.checks import RECORD_LISTS, sync_record_lists
@@ -86,14 +87,6 @@ async def _sync_lists(record: dict[str, Any], *, now: datetime) -> None:
                                 source=record["source"], now=now)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 # ---------------------------------------------------------------- the decision deadline
 
 
@@ -111,8 +104,8 @@ def decision_due_at(filed_at: datetime, *, working_days: int = DEFAULT_DECISION_
     if working_days < 1:
         raise ValueError("working_days must be at least 1")
     off = frozenset(holidays)
-    ceiling = _utc(filed_at) + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
-    day = _utc(filed_at).astimezone(CITY_TZ).date()
+    ceiling = as_utc(filed_at) + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
+    day = as_utc(filed_at).astimezone(CITY_TZ).date()
     last_day = ceiling.astimezone(CITY_TZ).date()
     counted = 0
     while counted < working_days and day <= last_day:
@@ -193,7 +186,7 @@ _REPAIR_COLUMNS = (Repair.public_id, Repair.record, Repair.person, Repair.statem
 def _summary(row: dict[str, Any]) -> RecordSummary:
     return RecordSummary(id=row["public_id"], category=row["category"], polarity=int(row["polarity"]),
                          severity=row["severity"], dimension=row["dimension"], title=row["title"],
-                         source=row["source"], occurred_at=_utc(row["occurred_at"]), status=row["status"])
+                         source=row["source"], occurred_at=as_utc(row["occurred_at"]), status=row["status"])
 
 
 async def _records_by_pk(pks: set[int]) -> dict[int, dict[str, Any]]:
@@ -215,7 +208,7 @@ async def _objection_views(rows: list[dict[str, Any]]) -> list[ObjectionView]:
     return [ObjectionView(
         id=r["public_id"], record=_summary(records[r["record"]]), person_public_id=persons[r["person"]],
         reason=r["reason"], status=r["status"], record_status_before=r["record_status_before"],
-        due_at=_utc(r["due_at"]), created_at=_utc(r["created_at"]), decided_at=_utc_or_none(r["decided_at"]),
+        due_at=as_utc(r["due_at"]), created_at=as_utc(r["created_at"]), decided_at=as_utc_or_none(r["decided_at"]),
         decided_by=r["decided_by"], decision_note=r["decision_note"]) for r in rows]
 
 
@@ -224,8 +217,8 @@ async def _repair_views(rows: list[dict[str, Any]]) -> list[RepairView]:
     persons = await _person_public_ids({r["person"] for r in rows})
     return [RepairView(
         id=r["public_id"], record=_summary(records[r["record"]]), person_public_id=persons[r["person"]],
-        statement=r["statement"], status=r["status"], created_at=_utc(r["created_at"]),
-        decided_at=_utc_or_none(r["decided_at"]), decided_by=r["decided_by"], decision_note=r["decision_note"])
+        statement=r["statement"], status=r["status"], created_at=as_utc(r["created_at"]),
+        decided_at=as_utc_or_none(r["decided_at"]), decided_by=r["decided_by"], decision_note=r["decision_note"])
         for r in rows]
 
 
@@ -289,7 +282,7 @@ async def _page(query: Select[Any], *, created_at: Timestamptz, public_id: Varch
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
     return page, next_cursor
 
 
@@ -440,7 +433,7 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
     moment = now or _now()
-    occurred_at = _utc(record["occurred_at"])
+    occurred_at = as_utc(record["occurred_at"])
     if record["polarity"] >= 0:
         raise Unprocessable("only negative records can be repaired", code="record_not_repairable")
     if record["status"] in NOT_REPAIRABLE_STATUSES:

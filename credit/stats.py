@@ -17,6 +17,7 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc
 from api.errors import Unprocessable
 from credit.objections import CITY_TZ
 from credit.tables import Authorization, CreditCheck, DailyStat, LedgerEntry
@@ -35,10 +36,6 @@ PENDING_METRICS = ("redemptions", "credit_orders", "demands", "approvals")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def city_today(now: datetime | None = None) -> date:
@@ -109,7 +106,7 @@ async def _stored(start: date, end: date) -> dict[date, dict[str, tuple[int, dat
     stored: dict[date, dict[str, tuple[int, datetime]]] = defaultdict(dict)
     for r in rows:
         day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
-        stored[day][r["metric"]] = (int(r["value"]), _utc(r["updated_at"]))
+        stored[day][r["metric"]] = (int(r["value"]), as_utc(r["updated_at"]))
     return stored
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc, as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Store
 from credit import authorizations as authz
@@ -90,14 +91,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 # ---------------------------------------------------------------- the response deadline
 
 
@@ -113,7 +106,7 @@ def respond_by(submitted_at: datetime, *, working_days: int, holidays: Iterable[
     if working_days < 1:
         raise ValueError("working_days must be at least 1")
     off = frozenset(holidays)
-    day = _utc(submitted_at).astimezone(CITY_TZ).date()
+    day = as_utc(submitted_at).astimezone(CITY_TZ).date()
     counted = 0
     while counted < working_days:
         day += timedelta(days=1)
@@ -203,7 +196,7 @@ async def _events(pks: list[int]) -> dict[int, list[TimelineEvent]]:
         ApplicationEvent.at, ApplicationEvent._meta.primary_key)
     for r in rows:
         out[int(r["application"])].append(TimelineEvent(
-            status=r["status"], at=_utc(r["at"]), note=r["note"] or None, amount_fen=r["amount_fen"],
+            status=r["status"], at=as_utc(r["at"]), note=r["note"] or None, amount_fen=r["amount_fen"],
             rate_bp=r["rate_bp"], term_months=r["term_months"]))
     return out
 
@@ -218,11 +211,11 @@ async def _records(rows: list[dict[str, Any]]) -> list[ApplicationRecord]:
                 "max_rate_bp": r["d_max_rate_bp"]},
         enterprise_pk=int(r["enterprise"]), enterprise_public_id=r["e_id"], enterprise_name=r["e_name"],
         enterprise_industry=r["e_industry"], enterprise_region=r["e_region_code"], uscc_enc=r["e_uscc_enc"],
-        authorization_id=r["authorization_id"], first_loan=bool(r["first_loan"]), respond_by=_utc(r["respond_by"]),
+        authorization_id=r["authorization_id"], first_loan=bool(r["first_loan"]), respond_by=as_utc(r["respond_by"]),
         approved_amount_fen=r["approved_amount_fen"], approved_rate_bp=r["approved_rate_bp"],
         approved_term_months=r["approved_term_months"], disbursed_amount_fen=r["disbursed_amount_fen"],
-        rejection_reason=r["rejection_reason"], created_at=_utc(r["created_at"]),
-        first_response_at=_utc_or_none(r["first_response_at"]), updated_at=_utc(r["updated_at"]),
+        rejection_reason=r["rejection_reason"], created_at=as_utc(r["created_at"]),
+        first_response_at=as_utc_or_none(r["first_response_at"]), updated_at=as_utc(r["updated_at"]),
         events=tuple(events[int(r["id"])])) for r in rows]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from api.db import as_utc
 from api.errors import NotFound, Unprocessable
 from api.store import Store
 from credit.identity import FieldCipher, new_public_id
@@ -52,10 +53,6 @@ _DEMAND_COLUMNS = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _json(value: Any) -> Any:
@@ -97,7 +94,7 @@ def _stored_matches(result: matching.MatchResult, *, portrait: PortraitView, fir
     return {
         "first_loan": first_loan,
         "portrait": {"id": portrait.id, "version": portrait.version, "score": portrait.score,
-                     "grade": portrait.grade, "as_of": _utc(portrait.as_of).isoformat()},
+                     "grade": portrait.grade, "as_of": as_utc(portrait.as_of).isoformat()},
         "hard_stop": _reason(result.hard_stop) if result.hard_stop else None,
         "matches": [{"rank": m.rank, "score": m.score, "product": _brief(m.product),
                      "bank": {"id": m.product.bank_client_id, "name": m.product.bank_name},
@@ -139,8 +136,8 @@ def _row(r: Mapping[str, Any]) -> DemandRow:
                      created_by=r["created_by"], amount_fen=int(r["amount_fen"]), term_months=int(r["term_months"]),
                      purpose=r["purpose"], guarantee_offered=r["guarantee_offered"], max_rate_bp=r["max_rate_bp"],
                      status=r["status"], portrait_id=r["portrait_id"], stored=_json(r["matches"]) or {},
-                     created_at=_utc(r["created_at"]),
-                     submitted_at=_utc(r["submitted_at"]) if r["submitted_at"] else None)
+                     created_at=as_utc(r["created_at"]),
+                     submitted_at=as_utc(r["submitted_at"]) if r["submitted_at"] else None)
 
 
 async def load_for_member(*, account_id: str, demand_id: str) -> tuple[DemandRow, EnterpriseRef]:

@@ -23,6 +23,7 @@ from typing import Any
 from piccolo.query.mixins import OnConflictAction
 
 from api.citizens.services import bound_person_id
+from api.db import as_utc
 from api.errors import Forbidden, NotFound, Unprocessable
 from api.tables import CitizenAccount
 from credit.identity import FieldCipher, InvalidIdentifier, mask_name, normalize_uscc
@@ -74,10 +75,6 @@ class MemberView:
 
 def _not_found() -> NotFound:
     return NotFound("enterprise not found", code="enterprise_not_found")
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _uscc_or_422(uscc: str) -> str:
@@ -238,7 +235,7 @@ async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEn
     since = await EnterpriseMember.select(EnterpriseMember.created_at).where(
         (EnterpriseMember.enterprise == row["id"]) & (EnterpriseMember.account_id == account_id)).first()
     return MyEnterprise(ref=_ref(row, OWNER), uscc=normalize_uscc(uscc),
-                        member_since=_utc(since["created_at"]) if since else now), created
+                        member_since=as_utc(since["created_at"]) if since else now), created
 
 
 async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnterprise]:
@@ -259,7 +256,7 @@ async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnte
             continue
         if row is not None:
             out.append(MyEnterprise(ref=_ref(row, m["role"]), uscc=cipher.decrypt("uscc", row["uscc_enc"]),
-                                    member_since=_utc(m["created_at"])))
+                                    member_since=as_utc(m["created_at"])))
     return out
 
 
@@ -278,8 +275,8 @@ async def list_members(*, cipher: FieldCipher, account_id: str, uscc: str, inclu
         Person._meta.primary_key.is_in([int(r["person"]) for r in rows] or [0]))}
     return [MemberView(id=member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=r["account_id"]),
                        name_masked=mask_name(names.get(int(r["person"]), "")), role=r["role"], status=r["status"],
-                       added_at=_utc(r["created_at"]),
-                       removed_at=_utc(r["removed_at"]) if r["removed_at"] is not None else None,
+                       added_at=as_utc(r["created_at"]),
+                       removed_at=as_utc(r["removed_at"]) if r["removed_at"] is not None else None,
                        is_me=r["account_id"] == account_id) for r in rows]
 
 

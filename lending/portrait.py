@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from api.db import as_utc
 from credit.policy import PolicyBook
 from credit.scoring import HALF_LIFE_DAYS, SEVERITY_WEIGHT, RecordFact, counts
 
@@ -172,10 +173,6 @@ def grade_for(score: int) -> str:
 
 def _worse(a: str, b: str) -> str:
     return a if _GRADE_ORDER[a] >= _GRADE_ORDER[b] else b
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _weight(record: EnterpriseRecord, as_of: datetime) -> float:
@@ -331,7 +328,7 @@ def _sources(records: Iterable[EnterpriseRecord], as_of: datetime) -> tuple[dict
     out = []
     for source in sorted(grouped):
         items = grouped[source]
-        latest = max(_utc(r.received_at) for r in items)
+        latest = max(as_utc(r.received_at) for r in items)
         out.append({"source": source, "records": len(items), "categories": sorted({r.category for r in items}),
                     "last_received_at": latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "age_days": max(0, (as_of - latest).days)})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.db import as_utc
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
 from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
@@ -43,10 +44,6 @@ EDITABLE = ("name", "description", "amount_min_fen", "amount_max_fen", "term_min
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +94,7 @@ def _view(row: Mapping[str, Any]) -> ProductView:
         min_score=row["min_score"], industries=tuple(row["industries"].split()), regions=tuple(row["regions"].split()),
         min_years_in_business=int(row["min_years_in_business"]), max_open_penalties=row["max_open_penalties"],
         tax_grade_floor=row["tax_grade_floor"], first_loan_friendly=bool(row["first_loan_friendly"]),
-        status=row["status"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]))
+        status=row["status"], created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]))
 
 
 def validate(fields: Mapping[str, Any]) -> None:

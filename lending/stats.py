@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from api.db import as_utc
 from credit.objections import CITY_TZ
 from lending.applications import APPROVED, DISBURSED, REJECTED
 from lending.schemas import LendingFigures, LendingMonth, LendingStats
@@ -33,18 +34,14 @@ MAX_MONTHS = 36
 _APP_PK = LoanApplication._meta.primary_key
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def month_of(moment: datetime) -> str:
     """`YYYY-MM` of `moment` on the city's calendar."""
-    return _utc(moment).astimezone(CITY_TZ).strftime("%Y-%m")
+    return as_utc(moment).astimezone(CITY_TZ).strftime("%Y-%m")
 
 
 def last_months(now: datetime, count: int) -> list[str]:
     """The `count` city-calendar months ending with the current one, oldest first."""
-    local: date = _utc(now).astimezone(CITY_TZ).date()
+    local: date = as_utc(now).astimezone(CITY_TZ).date()
     year, month = local.year, local.month
     out: list[str] = []
     for _ in range(count):
@@ -118,7 +115,7 @@ async def lending_stats(*, months: int = 12, bank: str | None = None, now: datet
         app = apps.get(pk)
         if app is None:
             continue
-        at = _utc(event["at"])
+        at = as_utc(event["at"])
         if event["status"] in (APPROVED, REJECTED) and pk not in first_decision:
             first_decision[pk] = (at, event["status"])
         elif event["status"] == DISBURSED:
@@ -133,7 +130,7 @@ async def lending_stats(*, months: int = 12, bank: str | None = None, now: datet
                     bucket.first_loans += 1
                     bucket.first_loan_amount_fen += amount
     for pk, (at, status) in first_decision.items():
-        days = (at - _utc(apps[pk]["created_at"])).total_seconds() / 86_400
+        days = (at - as_utc(apps[pk]["created_at"])).total_seconds() / 86_400
         for bucket in (total, per_month[month_of(at)]):
             if status == APPROVED:
                 bucket.approvals += 1

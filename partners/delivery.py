@@ -32,6 +32,7 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
+from api.db import as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.tables import Authorization, OutboxEvent
 from partners.ssrf import Outcome, SafeHttpClient
@@ -287,12 +288,6 @@ _VIEW_COLUMNS = (_outbox_id, OutboxEvent.public_id, OutboxEvent.topic, OutboxEve
                  OutboxEvent.created_at, OutboxEvent.next_attempt_at, OutboxEvent.delivered_at)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 async def _views(rows: list[dict[str, Any]]) -> list[DeliveryView]:
     last: dict[str, AttemptView] = {}
     if rows:
@@ -303,14 +298,14 @@ async def _views(rows: list[dict[str, Any]]) -> list[DeliveryView]:
             _attempt_id, ascending=False)
         for a in attempts:
             last.setdefault(a["event_id"], AttemptView(
-                at=_utc(a["attempted_at"]) or datetime.now(UTC), status_code=a["status_code"], error=a["error"],
-                duration_ms=int(a["duration_ms"])))
+                at=as_utc_or_none(a["attempted_at"]) or datetime.now(UTC), status_code=a["status_code"],
+                error=a["error"], duration_ms=int(a["duration_ms"])))
     return [DeliveryView(
         id=r["public_id"], topic=r["topic"], status=r["status"], attempts=int(r["attempts"]),
-        created_at=_utc(r["created_at"]) or datetime.now(UTC),
+        created_at=as_utc_or_none(r["created_at"]) or datetime.now(UTC),
         # Only a scheduled (or leased) event has a meaningful next attempt.
-        next_attempt_at=_utc(r["next_attempt_at"]) if r["status"] in (PENDING, FAILED, DELIVERING) else None,
-        delivered_at=_utc(r["delivered_at"]), last_attempt=last.get(r["public_id"])) for r in rows]
+        next_attempt_at=as_utc_or_none(r["next_attempt_at"]) if r["status"] in (PENDING, FAILED, DELIVERING) else None,
+        delivered_at=as_utc_or_none(r["delivered_at"]), last_attempt=last.get(r["public_id"])) for r in rows]
 
 
 async def list_deliveries(*, client_id: str, limit: int, status: str | None = None, cursor: str | None = None

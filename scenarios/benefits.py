@@ -34,6 +34,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
 from api import db
+from api.db import as_utc
 from api.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
 from api.store import Store
 from credit.identity import mask_name, new_public_id
@@ -70,10 +71,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 # ---------------------------------------------------------------- rules
 
 
@@ -83,7 +80,7 @@ def period_key(period: str, at: datetime) -> str:
     Raises:
         ValueError: `period` is not day, week, month, year or once.
     """
-    local = _utc(at).astimezone(CITY_TZ)
+    local = as_utc(at).astimezone(CITY_TZ)
     if period == "day":
         return local.strftime("%Y-%m-%d")
     if period == "week":
@@ -113,9 +110,9 @@ class Eligibility:
 
 def _local_text(at: datetime) -> str:
     try:
-        return _utc(at).astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
+        return as_utc(at).astimezone(CITY_TZ).strftime("%Y-%m-%d %H:%M")
     except OverflowError:  # the last hours of year 9999 have no city time; never fail a citizen's list on it
-        return _utc(at).strftime("%Y-%m-%d %H:%M UTC")
+        return as_utc(at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def evaluate(rule: BenefitRule, *, tier: str, total: int, used: int, now: datetime) -> Eligibility:
@@ -526,8 +523,8 @@ def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> Redemp
         id=row["public_id"], verification_id=row["verification_id"], benefit_id=row["benefit_id"],
         benefit_name=row["benefit_name"], kind=row["benefit_kind"], value=int(row["benefit_value"]),
         scenario=row["scenario"], order_ref=row["order_ref"], status=row["status"], period_key=row["period_key"],
-        remaining_quota=remaining, redeemed_at=_utc(row["created_at"]),
-        cancelled_at=None if row["cancelled_at"] is None else _utc(row["cancelled_at"]))
+        remaining_quota=remaining, redeemed_at=as_utc(row["created_at"]),
+        cancelled_at=None if row["cancelled_at"] is None else as_utc(row["cancelled_at"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,12 +564,12 @@ async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
     return [MyRedemptionView(
         id=r["public_id"], benefit_id=r["benefit_id"], benefit_name=r["benefit_name"], kind=r["benefit_kind"],
         value=int(r["benefit_value"]), scenario=r["scenario"], merchant_name=r["merchant_name"],
-        order_ref=r["order_ref"], status=r["status"], redeemed_at=_utc(r["created_at"]),
-        cancelled_at=None if r["cancelled_at"] is None else _utc(r["cancelled_at"])) for r in page], next_cursor
+        order_ref=r["order_ref"], status=r["status"], redeemed_at=as_utc(r["created_at"]),
+        cancelled_at=None if r["cancelled_at"] is None else as_utc(r["cancelled_at"])) for r in page], next_cursor
 
 
 __all__ = ["CITY_TZ", "BenefitCodeInvalid", "Eligibility", "IssuedCode", "Merchant", "MyBenefitView",

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc
 from api.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
 from credit.scoring import TIERS
@@ -55,10 +56,6 @@ _BENEFIT_PK = Benefit._meta.primary_key
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- views
@@ -111,8 +108,8 @@ _BENEFIT_COLUMNS = (_BENEFIT_PK, Benefit.public_id, Benefit.scenario, Benefit.na
 
 def _scenario(row: Mapping[str, Any]) -> ScenarioInfo:
     return ScenarioInfo(code=row["code"], name=row["name"], description=row["description"], status=row["status"],
-                        sort_order=int(row["sort_order"]), created_at=_utc(row["created_at"]),
-                        updated_at=_utc(row["updated_at"]))
+                        sort_order=int(row["sort_order"]), created_at=as_utc(row["created_at"]),
+                        updated_at=as_utc(row["updated_at"]))
 
 
 def _rule(row: Mapping[str, Any]) -> BenefitRule:
@@ -121,9 +118,9 @@ def _rule(row: Mapping[str, Any]) -> BenefitRule:
         description=row["description"], kind=row["kind"], value=int(row["value"]), min_tier=row["min_tier"],
         min_score=None if row["min_score"] is None else int(row["min_score"]),
         quota_per_period=int(row["quota_per_period"]), period=row["period"],
-        merchants=tuple(row["merchants"].split()), valid_from=_utc(row["valid_from"]),
-        valid_until=None if row["valid_until"] is None else _utc(row["valid_until"]), status=row["status"],
-        created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]))
+        merchants=tuple(row["merchants"].split()), valid_from=as_utc(row["valid_from"]),
+        valid_until=None if row["valid_until"] is None else as_utc(row["valid_until"]), status=row["status"],
+        created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]))
 
 
 # ---------------------------------------------------------------- the in-process cache

@@ -43,6 +43,7 @@ from typing import Any
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
+from api.db import as_utc, as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Store
 from api.tables import CitizenAccount
@@ -101,14 +102,6 @@ _RESERVE_SQL = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 def _transaction() -> Any:
@@ -177,13 +170,13 @@ def _view(row: dict[str, Any]) -> OrderView:
         id=row["public_id"], person_id=int(row["person"]), merchant_client_id=row["merchant_client_id"],
         merchant_name=row["merchant_name"], scenario=row["scenario"], kind=row["kind"],
         amount_fen=int(row["amount_fen"]), merchant_order_no=row["merchant_order_no"],
-        description=row["description"], status=row["status"], due_at=_utc(row["due_at"]),
-        grace_until=_utc_or_none(row["grace_until"]),
+        description=row["description"], status=row["status"], due_at=as_utc(row["due_at"]),
+        grace_until=as_utc_or_none(row["grace_until"]),
         default_amount_fen=None if default_amount is None else int(default_amount),
-        record_id=row["record_public_id"], created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
-        finished_at=_utc_or_none(row["finished_at"]), cancelled_at=_utc_or_none(row["cancelled_at"]),
-        defaulted_at=_utc_or_none(row["defaulted_at"]), settled_at=_utc_or_none(row["settled_at"]),
-        recorded_at=_utc_or_none(row["recorded_at"]))
+        record_id=row["record_public_id"], created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
+        finished_at=as_utc_or_none(row["finished_at"]), cancelled_at=as_utc_or_none(row["cancelled_at"]),
+        defaulted_at=as_utc_or_none(row["defaulted_at"]), settled_at=as_utc_or_none(row["settled_at"]),
+        recorded_at=as_utc_or_none(row["recorded_at"]))
 
 
 async def _row(order_id: str) -> dict[str, Any] | None:
@@ -425,7 +418,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
                        code="verification_not_found")
     person_id = verification.person_id
     try:
-        due = _utc(due_at).astimezone(UTC)
+        due = as_utc(due_at).astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
         raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
                             code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}]) from None
@@ -507,7 +500,7 @@ async def _after_race(*, order_id: str, merchant_client_id: str, target: str, ac
 
 def fulfilment_month(at: datetime) -> tuple[datetime, datetime]:
     """The calendar month (China time) `at` falls in, as a UTC [start, end) window."""
-    local = _utc(at).astimezone(CITY_TZ)
+    local = as_utc(at).astimezone(CITY_TZ)
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = (start + timedelta(days=32)).replace(day=1)
     return start.astimezone(UTC), end.astimezone(UTC)
