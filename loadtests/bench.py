@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -345,18 +346,29 @@ def bench_settings(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-async def _ensure_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet (a fresh checkout)."""
-    import asyncpg  # noqa: PLC0415 - only the benchmark needs a raw admin connection
+async def prepare_database(url: str, *, reset: bool = False, tool: str = "xinyi bench") -> bool:
+    """Create the database at `url` if it is missing (a fresh checkout); with `reset`, drop it first (only a
+    load-test database). Returns whether it is new. `tool` names the command in error messages."""
+    import asyncpg  # noqa: PLC0415 - only the load tools need a raw admin connection
 
-    base, _, name = url.rpartition("/")
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        raise SystemExit(f"{tool}: unsupported database name {name!r}")
     try:
-        connection = await asyncpg.connect(f"{base}/postgres")
+        connection = await asyncpg.connect(parts._replace(path="/postgres").geturl())
     except (OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"PostgreSQL is not reachable at {base}: {exc}") from exc
+        raise SystemExit(f"{tool}: PostgreSQL is not reachable at {parts.hostname}:{parts.port}: {exc}") from exc
     try:
-        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        exists = bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        if exists and reset:
+            if "loadtest" not in name:
+                raise SystemExit(f"{tool}: --reset-db only drops load-test databases, not {name!r}")
+            await connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = False
+        if not exists:
             await connection.execute(f'CREATE DATABASE "{name}"')
+        return not exists
     finally:
         await connection.close()
 
@@ -370,7 +382,7 @@ def run(*, duration: int, warmup: int, connections: int, threads: int, persons: 
     os.environ.update(env)
     settings = Settings.from_env(env)
     assert settings.database_url is not None
-    asyncio.run(_ensure_database(settings.database_url))
+    asyncio.run(prepare_database(settings.database_url))
     say("preparing fixtures")
     supply = _SUPPLY_RPS * (duration + warmup)
     fixtures = asyncio.run(prepare(settings, persons=persons, supply=supply))

@@ -28,7 +28,7 @@ import httpx
 
 from api import db
 from api.settings import Settings
-from loadtests.bench import _ensure_database, _free_port, _serve, _wait_ready, bench_settings, prepare
+from loadtests.bench import _free_port, _serve, _wait_ready, bench_settings, prepare, prepare_database
 
 
 @dataclass
@@ -101,7 +101,7 @@ def run(*, rounds: int, seconds: float, concurrency: int, workers: int) -> dict[
     os.environ.update(env)
     settings = Settings.from_env(env)
     assert settings.database_url is not None
-    asyncio.run(_ensure_database(settings.database_url))
+    asyncio.run(prepare_database(settings.database_url, tool="loadtests.crash"))
     fixtures = asyncio.run(prepare(settings, persons=300, supply=0))
     reports: list[RoundReport] = []
     for _ in range(rounds):

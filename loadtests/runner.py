@@ -51,7 +51,7 @@ from api.errors import ConfigurationError
 from api.settings import Settings, generate_secret
 from loadtests import fixtures as fx
 from loadtests import report
-from loadtests.bench import _free_port
+from loadtests.bench import _free_port, prepare_database
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/xinyi_loadtest"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -72,33 +72,6 @@ def _say(message: str) -> None:
 
 def _database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
-
-
-async def _prepare_database(url: str, *, reset: bool) -> bool:
-    """Create the database if it is missing (drop it first with `reset`). Returns whether it is new."""
-    import asyncpg  # noqa: PLC0415 - only the runner needs a raw admin connection
-
-    parts = urlsplit(url)
-    name = _database_name(url)
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-        raise SystemExit(f"xinyi loadtest: unsupported database name {name!r}")
-    try:
-        connection = await asyncpg.connect(parts._replace(path="/postgres").geturl())
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"xinyi loadtest: PostgreSQL is not reachable at {parts.hostname}:{parts.port}: {exc}"
-                         ) from exc
-    try:
-        exists = bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
-        if exists and reset:
-            if "loadtest" not in name:
-                raise SystemExit(f"xinyi loadtest: --reset-db only drops load-test databases, not {name!r}")
-            await connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        return not exists
-    finally:
-        await connection.close()
 
 
 def default_state_dir() -> Path:
@@ -456,7 +429,7 @@ def run(options: Options) -> dict[str, Any]:
     database_url = env["DATABASE_URL"]
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise SystemExit("xinyi loadtest: DATABASE_URL must be a PostgreSQL URL (the figures are about PostgreSQL)")
-    created = asyncio.run(_prepare_database(database_url, reset=options.reset_db))
+    created = asyncio.run(prepare_database(database_url, reset=options.reset_db, tool="xinyi loadtest"))
     keys_file = _keys_file(options.state_dir, database_url)
     secrets, origin = _secrets(env, keys_file=keys_file, fresh=created)
     env = production_env(env, secrets)
