@@ -156,7 +156,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                                 title="Idempotency-Key must be 1-200 characters")
             return
         ctx = scope["app"].state.ctx
-        body = await _read_body(receive, limit=ctx.settings.max_body_bytes)
+        limit = ctx.settings.max_body_bytes
+        announced = headers.get(b"content-length", b"")
+        # An announced size over the limit is refused before a byte is read; an unannounced (chunked)
+        # body is read only up to the limit.
+        body = None if announced.isdigit() and int(announced) > limit else await _read_body(receive, limit=limit)
         if body is None:
             await _send_problem(send, status=413, code="payload_too_large", title="Request body too large")
             return

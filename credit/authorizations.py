@@ -215,6 +215,13 @@ async def for_person(*, public_id: str, person_id: int) -> AuthorizationView:
 
 
 async def list_for_person(*, person_id: int, limit: int, before: str | None = None) -> list[AuthorizationView]:
+    """The person's authorizations, newest first, after the cursor `before` (an authorization id).
+
+    Raises:
+        Unprocessable: the cursor is not an authorization id (`invalid_cursor`).
+    """
+    if before is not None and not _AUTHORIZATION_ID.fullmatch(before):
+        raise Unprocessable("invalid cursor", code="invalid_cursor")
     query = Authorization.select(*_COLUMNS).where(Authorization.person == person_id).order_by(
         Authorization.public_id, ascending=False).limit(limit)
     if before:

@@ -63,8 +63,9 @@ _RECORD_COLUMNS = (_RECORD_PK, CreditRecord.source_ref, CreditRecord.subject_kin
 _TRANSIENT = frozenset({"DeadlockDetectedError", "SerializationError", "OperationalError"})
 
 
-class PayloadTooLarge(DomainError):
-    status, code, title = 413, "too_many_rows", "The batch has too many rows"
+class TooManyRows(DomainError):
+    # 422, not 413: the body fits the size limit; it is the number of rows the batch contract caps.
+    status, code, title = 422, "too_many_rows", "The batch has too many rows"
 
 
 class _Rejected(Exception):
@@ -482,12 +483,12 @@ async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: 
     Raises:
         BadRequest: `malformed_json` (a JSON batch that is not JSON).
         Unprocessable: `empty_batch`, `batch_not_array`.
-        PayloadTooLarge: `too_many_rows` — more rows than `max_rows`.
+        TooManyRows: `too_many_rows` — more rows than `max_rows`.
     """
     moment = now or datetime.now(UTC)
     rows = split_rows(body=body, body_format=body_format)
     if len(rows) > max_rows:
-        raise PayloadTooLarge(f"a batch holds at most {max_rows} rows; this one has {len(rows)}")
+        raise TooManyRows(f"a batch holds at most {max_rows} rows; this one has {len(rows)}")
     report = IngestReport()
     parsed: list[_Parsed] = []
     seen: set[str] = set()
@@ -517,4 +518,4 @@ async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: 
     return report
 
 
-__all__ = ["FUTURE_SKEW", "IngestReport", "PayloadTooLarge", "Rejection", "ingest_batch", "split_rows"]
+__all__ = ["FUTURE_SKEW", "IngestReport", "Rejection", "TooManyRows", "ingest_batch", "split_rows"]

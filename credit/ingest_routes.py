@@ -22,7 +22,7 @@ Send credit records as a JSON array (`application/json`) or one JSON object per 
 Rows are keyed by (your client id, `source_ref`): the same row again counts as `duplicate`, changed
 content as `updated` (a correction). Each rejected row is listed with its 1-based line (array index
 or NDJSON line), its `source_ref` when readable, a stable `code` and a reason; the other rows land.
-At most `XINYI_INGEST_MAX_ROWS` rows (413 `too_many_rows`) and 1 MB (413 `payload_too_large`) per batch.
+At most `XINYI_INGEST_MAX_ROWS` rows (422 `too_many_rows`) and 1 MB (413 `payload_too_large`) per batch.
 """
 
 

@@ -44,6 +44,7 @@ from partners.services import find_partner
 
 MAX_PAGE = 100
 PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
+SeqCursor = Annotated[int | None, QueryParameter(ge=1, le=2**62)]  # a ledger sequence number
 
 
 async def _caller(request: Request[Any, Any, Any]) -> queries.Caller:
@@ -221,7 +222,7 @@ class MyCreditController(Controller):
         return citizen_authorization(view)
 
     @get("/access-log", summary="Every access to my credit data (tamper-evident ledger)")
-    async def access_log(self, request: Request[Any, Any, Any], cursor: FromQuery[int | None] = None,
+    async def access_log(self, request: Request[Any, Any, Any], cursor: SeqCursor = None,
                          limit: PageSize = 50) -> AccessLogPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         rows = await services.access_log(subject_id=await services.person_public_id(person_id), limit=limit + 1,
@@ -234,7 +235,8 @@ class MyCreditController(Controller):
         return AccessLogPage(items=items, next_cursor=str(page[-1]["seq"]) if len(rows) > limit and page else None)
 
 
-@get("/v1/ledger/checkpoints/latest", tags=["ledger"], summary="The latest signed checkpoint of the access ledger")
+@get("/v1/ledger/checkpoints/latest", tags=["ledger"], summary="The latest signed checkpoint of the access ledger",
+     opt={"problem_statuses": (404,)})
 async def latest_ledger_checkpoint() -> Checkpoint:
     row = await latest_checkpoint()
     if row is None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
+from api.net import ResponseTooLarge, bounded_request
 from partners.ssrf import SafeHttpClient
 from partners.tables import Partner
 
@@ -35,6 +36,10 @@ logger = logging.getLogger("xinyi.adapters")
 
 class IdentityVerificationUnavailable(Exception):
     """The external identity service could not answer; callers fail closed."""
+
+
+# A verdict is a few bytes of JSON; anything much larger is not one.
+_MAX_VERDICT_BYTES = 16 * 1024
 
 
 class IdentityVerifier(Protocol):
@@ -59,18 +64,24 @@ class HttpIdentityVerifier:
     def __init__(self, *, url: str, token: str | None, timeout_seconds: float = 3.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._url = url
+        self._timeout = timeout_seconds
         self._client = httpx.AsyncClient(timeout=timeout_seconds, headers=headers, follow_redirects=False)
 
     async def verify(self, *, name: str, id_number: str) -> bool:
         try:
-            response = await self._client.post(self._url, json={"name": name, "id_number": id_number})
-            response.raise_for_status()
-            body: dict[str, Any] = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            answer = await bounded_request(self._client, "POST", self._url, deadline_seconds=self._timeout,
+                                           max_bytes=_MAX_VERDICT_BYTES, json={"name": name, "id_number": id_number})
+            body = json.loads(answer.body) if 200 <= answer.status_code < 300 else None
+        except (httpx.HTTPError, TimeoutError, ResponseTooLarge, ValueError) as exc:
             # Never log the name or number; the class of failure is enough to investigate.
             logger.warning("identity verification failed: %s", type(exc).__name__)
             raise IdentityVerificationUnavailable(type(exc).__name__) from exc
-        return bool(body.get("match"))
+        # Only a literal boolean is a verdict: an error status, `"false"` or a list must not read as a match.
+        match = body.get("match") if isinstance(body, dict) else None
+        if not isinstance(match, bool):
+            logger.warning("identity verification failed: HTTP %s without a verdict", answer.status_code)
+            raise IdentityVerificationUnavailable("no verdict")
+        return match
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -13,7 +13,10 @@ from typing import Protocol
 
 import httpx
 
+from api.net import bounded_request
+
 logger = logging.getLogger("xinyi.sms")
+_MAX_ANSWER_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +63,21 @@ class HttpSmsGateway:
     def __init__(self, *, url: str, token: str | None, timeout_seconds: float = 3.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._url = url
+        self._timeout = timeout_seconds
         self._client = httpx.AsyncClient(timeout=timeout_seconds, headers=headers, follow_redirects=False)
 
     async def send(self, message: SmsMessage) -> None:
         try:
-            response = await self._client.post(
-                self._url, json={"phone": message.phone, "template": message.template, "text": message.text}
-            )
-        except httpx.HTTPError as exc:
+            # Only the status is used; the gateway's answer is read up to a small cap and no further.
+            answer = await bounded_request(
+                self._client, "POST", self._url, deadline_seconds=self._timeout, max_bytes=_MAX_ANSWER_BYTES,
+                cut_off=True, json={"phone": message.phone, "template": message.template, "text": message.text})
+        except (httpx.HTTPError, TimeoutError) as exc:
             logger.warning("sms gateway unreachable (%s)", type(exc).__name__)
             raise SmsDeliveryError("gateway unreachable") from exc
-        if response.status_code >= 300:
-            logger.warning("sms gateway refused message: HTTP %s", response.status_code)
-            raise SmsDeliveryError(f"gateway answered {response.status_code}")
+        if answer.status_code >= 300:
+            logger.warning("sms gateway refused message: HTTP %s", answer.status_code)
+            raise SmsDeliveryError(f"gateway answered {answer.status_code}")
 
     async def close(self) -> None:
         await self._client.aclose()

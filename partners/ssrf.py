@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from api.errors import Unprocessable
+from api.net import ResponseTooLarge, read_capped
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -248,11 +249,9 @@ class SafeHttpClient:
                 request_headers = {**headers, "Host": destination.host_header()}
                 async with self._client.stream("POST", destination.pinned_url(), content=content,
                                                headers=request_headers, extensions=extensions) as response:
-                    received = 0
-                    async for chunk in response.aiter_raw():
-                        received += len(chunk)
-                        if received >= self._max_response_bytes:
-                            break  # enough: the answer's body is never needed beyond this
+                    # Only the status matters: the body is read up to the cap (so the exchange ends
+                    # cleanly) and no further.
+                    await read_capped(response, max_bytes=self._max_response_bytes, cut_off=True)
                     status = response.status_code
         except UnsafeDestination as exc:
             return done(None, f"unsafe_destination:{exc.reason}")
@@ -282,7 +281,6 @@ class SafeHttpClient:
             return Outcome(status_code=status_code, error=error,
                            duration_ms=int((time.perf_counter() - started) * 1000))
 
-        body = bytearray()
         try:
             async with asyncio.timeout(self._timeout):
                 destination = await vet_url(url, allow_loopback=self._allow_loopback)
@@ -290,13 +288,14 @@ class SafeHttpClient:
                     else {"sni_hostname": destination.host}
                 async with self._client.stream("GET", destination.pinned_url(),
                                                headers={"Host": destination.host_header(),
-                                                        "Accept": "application/json"},
+                                                        "Accept": "application/json",
+                                                        "Accept-Encoding": "identity"},
                                                extensions=extensions) as response:
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > self._max_response_bytes:
-                            return done(response.status_code, "response_too_large"), None
                     status = response.status_code
+                    try:
+                        body = await read_capped(response, max_bytes=self._max_response_bytes, cut_off=False)
+                    except ResponseTooLarge:
+                        return done(status, "response_too_large"), None
         except UnsafeDestination as exc:
             return done(None, f"unsafe_destination:{exc.reason}"), None
         except (TimeoutError, httpx.TimeoutException):

@@ -66,7 +66,8 @@ class AdminPartnersController(Controller):
     async def list(
         self,
         kind: FromQuery[str | None] = None,
-        cursor: FromQuery[str | None] = None,
+        # A client id (the last one of the previous page): anything else is a 422, not a page.
+        cursor: Annotated[str | None, QueryParameter(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     ) -> PartnerPage:
         partners = await partner_services.list_partners(kind=kind, limit=limit + 1, after=cursor)

@@ -223,9 +223,9 @@ async def test_batch_level_problems(client, ctx, override_settings) -> None:
         assert r.json()["code"] == code
 
     with override_settings(ingest_max_rows=3):
-        problem(await push_records(client, source, [record_row(person) for _ in range(4)]), 413, "too_many_rows")
+        problem(await push_records(client, source, [record_row(person) for _ in range(4)]), 422, "too_many_rows")
         problem(await push_records(client, source, [record_row(person) for _ in range(4)], ndjson=True),
-                413, "too_many_rows")
+                422, "too_many_rows")
     problem(await push_records(client, source, []), 422, "empty_batch")
     problem(await push_records(client, source, [], ndjson=True), 422, "empty_batch")
     problem(await client.post("/v1/records/batch", headers=source.headers, json={"rows": []}), 422,
