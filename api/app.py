@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.types import Message, Scope
 
 from api import db
 from api.admin.routes import AdminPartnersController
@@ -24,6 +25,7 @@ from api.citizens.routes import MeController
 from api.context import build_context
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware
+from api.openapi import ProblemResponses
 from api.ops import MetricsController, live, metrics_middleware, ready
 from api.settings import Settings
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
@@ -93,10 +95,14 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType(f"send the body as {' or '.join(allowed)}")
 
 
-async def _security_headers(response: Response[Any]) -> Response[Any]:
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+async def _security_headers(message: Message, scope: Scope) -> None:
+    """On every answer: a `before_send` hook also sees problem+json errors, unknown routes and CORS
+    preflights, which never pass an `after_request` hook."""
+    if message["type"] == "http.response.start":
+        message.setdefault("headers", [])
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in _SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
 
 
 def _openapi_config() -> OpenAPIConfig:
@@ -161,10 +167,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         before_request=_require_json_body,
-        after_request=_security_headers,
+        before_send=[_security_headers],
         middleware=[metrics_middleware, idempotency_middleware],
         cors_config=cors,
         openapi_config=_openapi_config(),
+        plugins=[ProblemResponses()],
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )

@@ -6,15 +6,16 @@ import asyncio
 import time
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
 from api import db
 from api.auth.guards import app_context
 from api.errors import ServiceUnavailable
+from api.store import StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0
 
@@ -31,6 +32,8 @@ async def ready(request: Request[Any, Any, Any]) -> dict[str, Any]:
     async def check(name: str, probe: Any) -> tuple[str, str]:
         try:
             await asyncio.wait_for(probe, timeout=_CHECK_TIMEOUT)
+        except StoreUnavailable as exc:
+            return name, f"down: {exc}"  # names the store and the failure (e.g. "redis unreachable (…)")
         except Exception as exc:
             return name, f"down: {type(exc).__name__}"
         return name, "ok"
@@ -97,3 +100,9 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
 class MetricsController(PrometheusController):
     path = "/metrics"
     tags = ["ops"]
+
+    # Litestar's handler leaves the media type to the response, so the schema would say JSON.
+    @get(media_type=CONTENT_TYPE_LATEST, summary="Prometheus metrics (text exposition format)")
+    async def get(self) -> Response[bytes]:
+        metrics: Response[bytes] = await PrometheusController.get.fn(self)
+        return metrics

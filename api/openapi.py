@@ -1,0 +1,94 @@
+"""Every operation documents the problem+json answers it can give, from one rule instead of 105 handlers.
+
+Litestar 2 has no app-wide `responses=` (litestar#4470) and documents errors in its own
+`{status_code, detail, extra}` shape, which is not what `api.errors` sends. `ProblemResponses` is a
+route plugin: as each route is registered it adds a `ResponseSpec` of `api.errors.Problem`
+(`application/problem+json`) for every status the operation can answer with, derived from what the
+handler takes and who may call it:
+
+- any input (body, path or query parameter): 400 unreadable request, 422 invalid value;
+- a body (a `data` parameter, or `opt["media_types"]` for a handler reading it raw): 413 too large, 415 not JSON;
+- a guard: 401 no or bad token, 403 wrong caller, 404 a named or implied resource is not the caller's
+  to see, 429 rate limit or daily cap;
+- a path parameter: 404;
+- a guarded write (POST, PUT, PATCH, DELETE): 409 state conflict or idempotent request in flight;
+- `/v1/auth/…`: 401 bad grant, 429 throttled;
+- every operation: 503 a dependency (database, shared store, gateway) is unavailable.
+
+A handler adds statuses the rule cannot see with `opt={"problem_statuses": (…)}`. Statuses a handler
+documents itself in `responses=` are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+
+from api.errors import PROBLEM_JSON, Problem
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Signature names Litestar fills from the connection itself, not from the request's input.
+_CONNECTION_KWARGS = frozenset({"request", "state", "scope", "headers", "cookies", "socket", "body"})
+_AUTH_PREFIX = "/v1/auth/"
+
+_DESCRIPTIONS: dict[int, str] = {
+    400: "The request could not be read (e.g. the body is not valid JSON)",
+    401: "No token, or the token or grant is invalid, expired or revoked",
+    403: "The caller may not use this operation (principal kind, role or scope)",
+    404: "Not found, or not the caller's to see",
+    409: "Conflicts with the current state, or the same Idempotency-Key is still in flight",
+    413: "The body is larger than the limit",
+    415: "The body is not JSON",
+    422: "A value in the request is invalid",
+    429: "A rate limit, quota or daily cap was reached (see Retry-After)",
+    503: "A dependency is unavailable; try again (see Retry-After)",
+}
+
+
+def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute, method: str) -> set[int]:
+    """The problem statuses `handler` can answer with on `route` for `method` (see the module docstring)."""
+    parameters = set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
+    # A handler reading the raw body declares the media types it takes instead of a `data` parameter.
+    has_body = "data" in parameters or "media_types" in handler.opt
+    guarded = bool(handler.resolve_guards())
+    statuses = {503}
+    if parameters or route.path_parameters or has_body:
+        statuses |= {400, 422}
+    if has_body:
+        statuses |= {413, 415}
+    if guarded:
+        statuses |= {401, 403, 404, 429}
+        if method in _WRITES:
+            statuses.add(409)
+    if route.path_parameters:
+        statuses.add(404)
+    if route.path.startswith(_AUTH_PREFIX):
+        statuses |= {401, 429}
+    statuses.update(handler.opt.get("problem_statuses", ()))  # merged across layers at registration
+    return statuses
+
+
+def problem_specs(statuses: Iterable[int]) -> dict[int, ResponseSpec]:
+    return {status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
+                                 description=_DESCRIPTIONS.get(status, HTTPStatus(status).phrase))
+            for status in sorted(statuses)}
+
+
+class ProblemResponses(ReceiveRoutePlugin):
+    """Adds the problem+json responses of every HTTP operation as its route is registered."""
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            declared = dict(handler.responses or {})
+            statuses: set[int] = set()
+            for method in handler.http_methods:
+                statuses |= problem_statuses(handler, route, method)
+            # Statuses the handler documents itself win; the rest replace Litestar's default error bodies.
+            handler.responses = {**problem_specs(statuses - set(declared)), **declared}
