@@ -244,9 +244,15 @@ def _is_rejected_value(exc: Exception) -> bool:
 
 
 def _is_database_outage(exc: Exception) -> bool:
+    """What asyncpg raises while PostgreSQL restarts or is away. Besides its connection errors: the server's
+    shutdown and start-up refusals (OperatorInterventionError: admin shutdown, crash shutdown, "cannot connect
+    now"), the socket's own errors (reset, refused: builtin ConnectionError; Redis errors never get here, the
+    store wraps them), and the protocol state errors of a pooled connection the server dropped while it sat idle
+    (InternalClientError). Found by tests/faults, which restart a real PostgreSQL under load."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     return bool(names & {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
-                         "InterfaceError", "TooManyConnectionsError", "PostgresConnectionError"})
+                         "InterfaceError", "TooManyConnectionsError", "PostgresConnectionError",
+                         "OperatorInterventionError", "ConnectionError", "InternalClientError"})
 
 
 def exception_handlers() -> ExceptionHandlersMap:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from redis import asyncio as redis_asyncio
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 
 class StoreUnavailable(Exception):
@@ -242,9 +243,12 @@ class RedisStore:
         self._namespace = namespace
         # A blocking pool: a burst of more concurrent commands than connections waits (up to the timeout)
         # for a free connection instead of failing at once with MaxConnectionsError.
+        # Maintenance notifications (a Redis Enterprise feature) off: while on ("auto" by default), redis-py
+        # skips its check for connections the server closed, so after a Redis restart the first command on
+        # each pooled connection failed (503) although Redis was back.
         pool = redis_asyncio.BlockingConnectionPool.from_url(
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=15,
-            max_connections=128, timeout=2.0,
+            max_connections=128, timeout=2.0, maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         self._pool = pool
         self._redis = redis_asyncio.Redis(connection_pool=pool)
@@ -332,7 +336,8 @@ class RedisStore:
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+            # Readiness shows this text: say which store and how it failed (never the URL, which may hold a password).
+            raise StoreUnavailable(f"redis unreachable ({type(exc).__name__})") from exc
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -73,25 +73,30 @@ async def _load_and_kill(*, base: str, server: subprocess.Popen[bytes], token: s
     return await task
 
 
+async def entries_missing(engine: Any, answered: dict[int, str]) -> list[int]:
+    """Sequence numbers answered 200 whose entry is absent or is not that authorization's allowed query
+    (`answered`: ledger seq → authorization id; `engine`: an open PostgreSQL engine)."""
+    missing: list[int] = []
+    seqs = sorted(answered)
+    for start in range(0, len(seqs), 5000):
+        chunk = seqs[start:start + 5000]
+        rows = await db.fetch_all(
+            engine, "SELECT seq, authorization_id, action, outcome FROM access_ledger WHERE seq = ANY($1)", chunk)
+        found = {int(r["seq"]): r for r in rows}
+        for seq in chunk:
+            row = found.get(seq)
+            if row is None or row["authorization_id"] != answered[seq] or row["action"] != "score.query" \
+                    or row["outcome"] != "allowed":
+                missing.append(seq)
+    return missing
+
+
 async def _missing_entries(settings: Settings, answered: dict[int, str]) -> list[int]:
-    """Sequence numbers answered 200 whose entry is absent or is not that authorization's allowed query."""
     engine = db.build_engine(settings)
     db.bind_tables(engine)
     await db.open_engine(engine, settings)
     try:
-        missing: list[int] = []
-        seqs = sorted(answered)
-        for start in range(0, len(seqs), 5000):
-            chunk = seqs[start:start + 5000]
-            rows = await db.fetch_all(
-                engine, "SELECT seq, authorization_id, action, outcome FROM access_ledger WHERE seq = ANY($1)", chunk)
-            found = {int(r["seq"]): r for r in rows}
-            for seq in chunk:
-                row = found.get(seq)
-                if row is None or row["authorization_id"] != answered[seq] or row["action"] != "score.query" \
-                        or row["outcome"] != "allowed":
-                    missing.append(seq)
-        return missing
+        return await entries_missing(engine, answered)
     finally:
         await db.close_engine(engine)
 

@@ -20,6 +20,7 @@ exactly-once redemption. No HTTP objects here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -36,7 +37,7 @@ from piccolo.querystring import QueryString
 from api import db
 from api.db import as_utc
 from api.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
-from api.store import Store
+from api.store import Store, StoreUnavailable
 from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.scores import current_score
@@ -333,32 +334,39 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
         await codes.restore_code(store=store, code=code, state=state, ttl_seconds=code_ttl(code_ttl_seconds))
         await _ledger(ledger, merchant=merchant, state=state, outcome="benefit_code_other_scenario")
         raise Unprocessable("the citizen's code is for another scenario", code="benefit_code_other_scenario")
-    now = _now()
-    score = await current_score(store=store, person_id=state.person_id)
-    # Everything but the quota first: the counters are read only if a benefit that otherwise applies has one.
-    candidates = [r for r in catalog.active.get(scenario, ())
-                  if r.serves(merchant.client_id)
-                  and evaluate(r, tier=score.tier, total=score.total, used=0, now=now).applies]
-    used = (await usage_counts(person_id=state.person_id, at=now)
-            if any(r.quota_per_period for r in candidates) else {})
-    keys = period_keys(now)
-    applicable: list[tuple[BenefitRule, int | None]] = []
-    for rule in candidates:
-        verdict = evaluate(rule, tier=score.tier, total=score.total, used=_used(used, rule, keys), now=now)
-        if verdict.applies:
-            applicable.append((rule, verdict.remaining))
-    verification = codes.Verification(
-        id=new_public_id("vrf"), person_id=state.person_id, person_public_id=state.person_public_id,
-        scenario=scenario, merchant_client_id=merchant.client_id, merchant_name=merchant.name, tier=score.tier,
-        total=score.total, benefit_ids=tuple(r.id for r, _ in applicable), verified_at=now.timestamp())
-    expires_at = now + timedelta(seconds=verification_ttl_seconds)
-    digest = result_digest(_encoder.encode({
-        "verification_id": verification.id, "scenario": scenario, "masked_name": state.masked_name,
-        "benefits": [[r.id, remaining] for r, remaining in applicable]}))
-    # Both must be durable before the merchant hears anything; they do not depend on each other.
-    await asyncio.gather(
-        _ledger(ledger, merchant=merchant, state=state, outcome="allowed", digest=digest),
-        codes.save_verification(store=store, verification=verification, ttl_seconds=verification_ttl_seconds))
+    # Past this point the code is taken: if the answer cannot be made (the database or the store is away: 503),
+    # the code is given back for the rest of its lifetime, so a failed verification never spends it.
+    try:
+        now = _now()
+        score = await current_score(store=store, person_id=state.person_id)
+        # Everything but the quota first: the counters are read only if a benefit that otherwise applies has one.
+        candidates = [r for r in catalog.active.get(scenario, ())
+                      if r.serves(merchant.client_id)
+                      and evaluate(r, tier=score.tier, total=score.total, used=0, now=now).applies]
+        used = (await usage_counts(person_id=state.person_id, at=now)
+                if any(r.quota_per_period for r in candidates) else {})
+        keys = period_keys(now)
+        applicable: list[tuple[BenefitRule, int | None]] = []
+        for rule in candidates:
+            verdict = evaluate(rule, tier=score.tier, total=score.total, used=_used(used, rule, keys), now=now)
+            if verdict.applies:
+                applicable.append((rule, verdict.remaining))
+        verification = codes.Verification(
+            id=new_public_id("vrf"), person_id=state.person_id, person_public_id=state.person_public_id,
+            scenario=scenario, merchant_client_id=merchant.client_id, merchant_name=merchant.name, tier=score.tier,
+            total=score.total, benefit_ids=tuple(r.id for r, _ in applicable), verified_at=now.timestamp())
+        expires_at = now + timedelta(seconds=verification_ttl_seconds)
+        digest = result_digest(_encoder.encode({
+            "verification_id": verification.id, "scenario": scenario, "masked_name": state.masked_name,
+            "benefits": [[r.id, remaining] for r, remaining in applicable]}))
+        # Both must be durable before the merchant hears anything; they do not depend on each other.
+        await asyncio.gather(
+            _ledger(ledger, merchant=merchant, state=state, outcome="allowed", digest=digest),
+            codes.save_verification(store=store, verification=verification, ttl_seconds=verification_ttl_seconds))
+    except Exception:
+        with contextlib.suppress(StoreUnavailable):
+            await codes.restore_code(store=store, code=code, state=state, ttl_seconds=code_ttl(code_ttl_seconds))
+        raise
     return VerifyResult(verification=verification, expires_at=expires_at, masked_name=state.masked_name,
                         benefits=tuple(applicable))
 

@@ -52,7 +52,7 @@ from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, recompute_person
 from credit.services import decode_cursor, encode_cursor
-from credit.tables import CreditRecord, OutboxEvent
+from credit.tables import CreditRecord, LedgerEntry, OutboxEvent
 from scenarios.benefits import CITY_TZ
 from scenarios.catalog import CATALOG, PUBLIC_ID
 from scenarios.codes import Verification, load_verification
@@ -326,6 +326,33 @@ class _OrderNoTaken(Exception):
     """Another request inserted this merchant order number first (rolls the reservation back)."""
 
 
+def _open_event(*, merchant: Merchant, verification: Verification, kind: str, order_public_id: str,
+                outcome: str) -> AccessEvent:
+    """The ledger entry for a merchant checking the citizen's credit line to open an order."""
+    return AccessEvent(
+        actor_kind="merchant", actor_id=merchant.client_id, actor_name=merchant.name, actor_type=merchant.kind,
+        subject_kind="person", subject_id=verification.person_public_id, action="credit_order.open",
+        outcome=outcome, purpose=LEDGER_PURPOSE.get(kind), fields=("credit_line",),
+        result_digest=hashlib.sha256(f"{outcome}:{order_public_id}".encode()).hexdigest())
+
+
+async def _ensure_logged(ledger: LedgerWriter, *, merchant: Merchant, verification: Verification, kind: str,
+                         order_public_id: str) -> None:
+    """On a retry of an opened order, write its ledger entry if the first attempt never did.
+
+    The order commits before its entry is appended; if the process or the database died in between, the merchant
+    got a 503 and retries with the same order number. That retry is where the missing entry is made good (found by
+    the subject index; a retry racing the first attempt may at worst log the same check twice, never zero times).
+    """
+    event = _open_event(merchant=merchant, verification=verification, kind=kind, order_public_id=order_public_id,
+                        outcome="allowed")
+    logged = await LedgerEntry.exists().where(
+        (LedgerEntry.subject_id == event.subject_id) & (LedgerEntry.action == event.action)
+        & (LedgerEntry.result_digest == event.result_digest))
+    if not logged:
+        await ledger.append(event)
+
+
 def _same_order(row: dict[str, Any], *, person_id: int, kind: str, amount_fen: int, due_at: datetime,
                 description: str) -> OrderView:
     """A retry of an order already opened: the same order back, or 409 if the terms differ."""
@@ -428,7 +455,10 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         (CreditOrder.merchant_client_id == merchant.client_id)
         & (CreditOrder.merchant_order_no == merchant_order_no)).first()
     if existing is not None:
-        return _same_order(existing, **terms), False
+        view = _same_order(existing, **terms)
+        await _ensure_logged(ledger, merchant=merchant, verification=verification, kind=kind,
+                             order_public_id=view.id)
+        return view, False
     if due <= moment or due > moment + MAX_TERM:
         raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
                             code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}])
@@ -438,11 +468,8 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
     public_id = new_public_id("cor")
 
     async def ledger_entry(outcome: str) -> None:
-        await ledger.append(AccessEvent(
-            actor_kind="merchant", actor_id=merchant.client_id, actor_name=merchant.name, actor_type=merchant.kind,
-            subject_kind="person", subject_id=verification.person_public_id, action="credit_order.open",
-            outcome=outcome, purpose=LEDGER_PURPOSE.get(kind), fields=("credit_line",),
-            result_digest=hashlib.sha256(f"{outcome}:{public_id}".encode()).hexdigest()))
+        await ledger.append(_open_event(merchant=merchant, verification=verification, kind=kind,
+                                        order_public_id=public_id, outcome=outcome))
 
     order = CreditOrder(
         public_id=public_id, person=person_id, merchant_client_id=merchant.client_id, merchant_name=merchant.name,
@@ -462,7 +489,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         if raced is None:  # inserted and rolled back meanwhile: the caller may simply retry
             raise Conflict("this merchant order number is being used by another request; retry",
                            code="merchant_order_no_in_use") from None
-        return _same_order(raced, **terms), False
+        return _same_order(raced, **terms), False  # the winner is logging it right now
     await ledger_entry("allowed")
     return _view(row), True
 

@@ -8,6 +8,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +37,17 @@ STORE = "redis" if os.environ.get("REDIS_URL") else "memory"
 
 def pytest_report_header() -> str:
     return f"xinyi backends: database={BACKEND} store={STORE}"
+
+
+_FAULTS = Path(__file__).parent / "faults"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/faults stops and restarts services of its own: collected only when asked for (`.ci/faults`)."""
+    if collection_path != _FAULTS:
+        return None
+    asked = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return not any(p == _FAULTS or _FAULTS in p.parents for p in asked)
 
 
 @pytest.fixture(scope="session")

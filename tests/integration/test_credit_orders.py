@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -762,3 +763,31 @@ async def test_concurrent_completions_for_one_citizen_at_many_merchants_do_not_d
     assert await _reserved_of(citizen) == 0
     records = [r for r in await _records(client, citizen) if r["category"] == "contract_fulfilment"]
     assert sorted(r["source"] for r in records) == sorted(m.client_id for m in merchants)
+
+
+async def test_a_retry_writes_the_ledger_entry_a_crash_left_out(client, ctx, monkeypatch) -> None:
+    """The order commits before its ledger entry is appended: when the database goes away in between, the merchant
+    gets a 503 and retries, and the retry makes the entry good so no opened order is missing from the access log."""
+    citizen = await bound_citizen(client, ctx, name="卫四")
+    merchant = await _merchant(client)
+    verification_id = await _verify(client, merchant, citizen)
+    real_append = ctx.ledger.append
+
+    async def database_gone(event: Any) -> None:
+        raise ConnectionResetError("the database went away after the order committed")
+
+    monkeypatch.setattr(ctx.ledger, "append", database_gone)
+    due = _due(3)
+    failed = await _open(client, merchant, verification_id, order_no="CRASH-1", due_at=due)
+    assert failed.status_code == 503, failed.text
+    monkeypatch.setattr(ctx.ledger, "append", real_append)
+
+    retried = await _open(client, merchant, verification_id, order_no="CRASH-1", due_at=due)
+    assert retried.status_code == 200, retried.text
+    digest = hashlib.sha256(f"allowed:{retried.json()['id']}".encode()).hexdigest()
+    entries = await LedgerEntry.count().where(
+        (LedgerEntry.action == "credit_order.open") & (LedgerEntry.result_digest == digest))
+    assert entries == 1
+    again = await _open(client, merchant, verification_id, order_no="CRASH-1", due_at=due)
+    assert again.status_code == 200
+    assert await LedgerEntry.count().where(LedgerEntry.result_digest == digest) == 1  # logged once, not per retry
