@@ -314,10 +314,14 @@ async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, ass
 
 
 async def operator_login(*, ctx: AppContext, username: str, password: str) -> IssuedTokens:
-    """Username + password for credit office operators, throttled per username."""
+    """Username + password for credit office operators, throttled per username.
+
+    Every attempt counts against the hour's allowance up front (so parallel guesses cannot slip past it), and a
+    successful login clears the count: only failed attempts lock an account, not an operator's own logins.
+    """
+    throttle_key = f"oplogin:{_sha256(username.lower())[:24]}"
     attempts = await ctx.store.incr_with_limit(
-        "auth", f"oplogin:{_sha256(username.lower())[:24]}",
-        limit=ctx.settings.operator_login_attempts_per_hour, ttl_seconds=3600)
+        "auth", throttle_key, limit=ctx.settings.operator_login_attempts_per_hour, ttl_seconds=3600)
     if not attempts.allowed:
         raise RateLimited("too many login attempts", code="login_throttled", retry_after=attempts.ttl_seconds)
     row = await Operator.select(Operator.public_id, Operator.password_hash, Operator.role, Operator.status).where(
@@ -326,6 +330,7 @@ async def operator_login(*, ctx: AppContext, username: str, password: str) -> Is
         raise InvalidGrant("wrong username or password", code="invalid_credentials")
     if row["status"] != "active":
         raise Forbidden("this operator account is disabled", code="account_suspended")
+    await ctx.store.delete("auth", throttle_key)
     return await _issue_session(ctx, kind="operator", subject=row["public_id"], family_id=None, role=row["role"])
 
 

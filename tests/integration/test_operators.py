@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.factories import operator_session
+import secrets
+from typing import Any
+
+from tests.factories import create_operator, operator_session
 
 
 async def test_partner_admin_registers_a_partner_and_sees_the_secret_once(client) -> None:
@@ -54,6 +57,25 @@ async def test_wrong_password_and_login_throttle(client, override_settings) -> N
                                                           "password": "wrong-password"})
             codes.append(r.json()["code"])
     assert codes == ["invalid_credentials"] * 3 + ["login_throttled"]
+
+
+async def test_only_failed_logins_count_towards_the_throttle(client, override_settings) -> None:
+    username, password = f"op-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    await create_operator(username=username, password=password, role="auditor")
+
+    async def login(secret: str) -> Any:
+        return await client.post("/v1/auth/token", json={"grant_type": "password", "username": username,
+                                                         "password": secret})
+
+    with override_settings(operator_login_attempts_per_hour=3):
+        for _ in range(5):  # an operator who logs in all day long is never locked out by their own logins
+            assert (await login("wrong-password")).json()["code"] == "invalid_credentials"
+            assert (await login(password)).status_code == 200
+        for _ in range(3):
+            await login("wrong-password")
+        locked = await login(password)  # after the hour's allowance of failures, even the right password waits
+        assert locked.status_code == 429
+        assert locked.json()["code"] == "login_throttled"
 
 
 async def test_operator_refresh_keeps_the_role(client, ctx) -> None:
