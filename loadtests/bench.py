@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -95,7 +96,9 @@ async def _lifted_partner(settings: Settings, *, kind: str, scenario: str | None
 
 async def prepare(settings: Settings, *, persons: int, supply: int) -> Fixtures:
     """Seed if needed and build every fixture the paths need (nothing here is measured)."""
-    await migrate_async()
+    # Piccolo reports migrations with print(); stdout is kept for the one-line `--json` answer.
+    with contextlib.redirect_stdout(sys.stderr):
+        await migrate_async()
     engine = db.build_engine(settings)
     db.bind_tables(engine)
     await db.open_engine(engine, settings)
