@@ -72,7 +72,8 @@ class HttpIdentityVerifier:
             answer = await bounded_request(self._client, "POST", self._url, deadline_seconds=self._timeout,
                                            max_bytes=_MAX_VERDICT_BYTES, json={"name": name, "id_number": id_number})
             body = json.loads(answer.body) if 200 <= answer.status_code < 300 else None
-        except (httpx.HTTPError, TimeoutError, ResponseTooLarge, ValueError) as exc:
+        # RecursionError: a few KB of `[[[[…` nest deeper than the JSON parser goes (a 500 otherwise).
+        except (httpx.HTTPError, TimeoutError, ResponseTooLarge, ValueError, RecursionError) as exc:
             # Never log the name or number; the class of failure is enough to investigate.
             logger.warning("identity verification failed: %s", type(exc).__name__)
             raise IdentityVerificationUnavailable(type(exc).__name__) from exc

@@ -306,5 +306,5 @@ class SafeHttpClient:
             return done(status, "redirect_not_followed" if 300 <= status < 400 else "http_status"), None
         try:
             return done(status, None), json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return done(status, "invalid_json"), None

@@ -211,6 +211,9 @@ async def test_postgres_restart_under_load(*, fault: str, services: Services, se
         load.stop.set()
         await asyncio.gather(*tasks)
 
+    # The fault was felt: without an answer it failed, the checks below would pass without testing anything.
+    assert any(a.status is not None and a.status >= 500 for a in load.answers if struck <= a.at < recovered), \
+        "no request met the outage"
     unclean = [(a.kind, a.status, a.code) for a in load.answers if not _clean(a)]
     assert not unclean, f"answers other than 2xx or 503 database_unavailable: {unclean[:20]}"
     await _database_consistent(ctx, world, load.answers, services)

@@ -266,6 +266,27 @@ async def test_concurrent_verifications_of_one_code_consume_it_once(client, ctx)
     assert sorted(r.status_code for r in results) == [200] + [422] * 19
 
 
+async def test_a_verification_that_fails_gives_the_code_back_for_one_more_use(client, ctx, monkeypatch) -> None:
+    """The database goes away after the code was taken: the merchant gets a 503 and the citizen's code is not
+    spent. It is given back once: of the merchants that race for it afterwards, exactly one gets an answer."""
+    merchant = await merchant_session(client, "lodging", rate_limit_per_second=10_000)
+    citizen = await bound_citizen(client, ctx, name="韩六")
+    code = await benefit_code(client, citizen)
+    real_append = ctx.ledger.append
+
+    async def database_gone(event: Any) -> None:
+        raise ConnectionResetError("the database went away while the verification was ledgered")
+
+    monkeypatch.setattr(ctx.ledger, "append", database_gone)
+    failed = await verify_response(client, merchant, code)
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["code"] == "database_unavailable"
+    monkeypatch.setattr(ctx.ledger, "append", real_append)
+
+    results = await asyncio.gather(*(verify_response(client, merchant, code) for _ in range(5)))
+    assert sorted(r.status_code for r in results) == [200] + [422] * 4
+
+
 async def test_a_merchant_outside_the_scenario_is_refused_and_the_code_stays_usable(client, ctx) -> None:
     travel = await merchant_session(client, "travel")
     bikes = await merchant_session(client, "transit")

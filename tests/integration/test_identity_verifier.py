@@ -14,7 +14,7 @@ from tests.factories import citizen_login, registry_person
 
 
 class _Gateway(BaseHTTPRequestHandler):
-    verdicts: dict[str, bool] = {}
+    verdicts: dict[str, object] = {}  # id number → the `match` value answered (JSON)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -61,3 +61,21 @@ async def test_external_verifier_decides_after_the_registry_match(client, ctx, g
         await ctx.identity.close()
         ctx.identity = original
     assert outcomes == [(200, None), (422, "identity_mismatch"), (503, "identity_verifier_unavailable")]
+
+
+async def test_only_a_literal_boolean_is_a_verdict(client, ctx, gateway) -> None:
+    """A `match` of "false", 1 or [true] is no verdict: never read as a match (it fails closed), nothing is bound."""
+    people = [await registry_person(ctx, name=n) for n in ("周一", "吴二", "郑三")]
+    _Gateway.verdicts = {p.id_number: v for p, v in zip(people, ("false", 1, [True]), strict=True)}
+    original = ctx.identity
+    ctx.identity = HttpIdentityVerifier(url=gateway, token="t")
+    try:
+        for person in people:
+            session = await citizen_login(client)
+            r = await client.post("/v1/me/identity", headers=session.headers,
+                                  json={"name": person.name, "id_number": person.id_number})
+            assert (r.status_code, r.json().get("code")) == (503, "identity_verifier_unavailable"), r.text
+            assert (await client.get("/v1/me", headers=session.headers)).json()["identity"] is None
+    finally:
+        await ctx.identity.close()
+        ctx.identity = original

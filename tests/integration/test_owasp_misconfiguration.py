@@ -49,7 +49,8 @@ def test_production_refuses_each_development_placeholder(secret: str) -> None:
         Settings.from_env({**PRODUCTION, var: base64.b64encode(dev_secret(secret)).decode()})
 
 
-@pytest.mark.parametrize("origins", ["*", f"{H5},*", "null", "http://h5.xinyi.example"])
+@pytest.mark.parametrize("origins", ["*", f"{H5},*", "null", "http://h5.xinyi.example", "https://*",
+                                     "https://*.xinyi.example"])
 def test_production_refuses_open_or_plain_http_cors(origins: str) -> None:
     with pytest.raises(ConfigurationError, match="XINYI_CORS_ORIGINS"):
         Settings.from_env({**PRODUCTION, "XINYI_CORS_ORIGINS": origins})

@@ -367,7 +367,8 @@ class MisbehavingServer:
 
     - `dribble`: one body byte every 20 ms, for ever (each read succeeds, so only a total deadline ends it);
     - `endless`: 64 KiB body chunks as fast as the client takes them, for ever (chunked);
-    - `announced`: announces a 1 GiB `Content-Length` and sends 64 KiB chunks for ever.
+    - `announced`: announces a 1 GiB `Content-Length` and sends 64 KiB chunks for ever;
+    - `nested`: a complete, small JSON answer nested deeper than Python's parser goes (`[[[[…`).
     """
 
     def __init__(self, mode: str) -> None:
@@ -403,6 +404,13 @@ class MisbehavingServer:
             length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)
             await reader.readexactly(length)
+            if self.mode == "nested":
+                body = b"[" * 8000
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(body), body))
+                await writer.drain()
+                writer.close()
+                return
             if self.mode == "announced":
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n")
             else:
@@ -531,6 +539,27 @@ async def test_the_guarded_client_bounds_every_answer(misbehaving: MisbehavingSe
     else:
         assert posted.ok
         assert fetched.error == "response_too_large"
+
+
+async def test_an_answer_nested_too_deep_is_no_answer_not_a_500(client: Any, ctx: AppContext,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few KB of `[[[[…` make `json.loads` raise RecursionError, not ValueError: still no verdict, no keys."""
+    person = await registry_person(ctx, name="周深")
+    citizen = await citizen_login(client)
+    async with MisbehavingServer("nested") as server:
+        async with SafeHttpClient(allow_loopback=True, timeout_seconds=1.0, max_response_bytes=CHUNK) as http:
+            fetched, document = await http.get_json(server.url("/jwks.json"))
+        verifier = HttpIdentityVerifier(url=server.url("/verify"), token=None, timeout_seconds=1.0)
+        monkeypatch.setattr(ctx, "identity", verifier)
+        try:
+            r = await client.post("/v1/me/identity", headers=citizen.headers,
+                                  json={"name": person.name, "id_number": person.id_number})
+        finally:
+            await verifier.close()
+    assert (fetched.status_code, fetched.error, document) == (200, "invalid_json", None)
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "identity_verifier_unavailable"
+    assert (await client.get("/v1/me", headers=citizen.headers)).json()["identity"] is None
 
 
 async def test_a_refused_connection_is_a_failure_not_a_hang(client: Any, ctx: AppContext,
