@@ -489,7 +489,12 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         if raced is None:  # inserted and rolled back meanwhile: the caller may simply retry
             raise Conflict("this merchant order number is being used by another request; retry",
                            code="merchant_order_no_in_use") from None
-        return _same_order(raced, **terms), False  # the winner is logging it right now
+        view = _same_order(raced, **terms)
+        # Usually the winner is logging it right now and this logs the same check a second time (the merchant did
+        # send it twice); but if the winner dies before its entry, this answer must not go out with none.
+        await _ensure_logged(ledger, merchant=merchant, verification=verification, kind=kind,
+                             order_public_id=view.id)
+        return view, False
     await ledger_entry("allowed")
     return _view(row), True
 
