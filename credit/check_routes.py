@@ -3,14 +3,15 @@ operators' measure and list catalogs (`/v1/admin/measures`, `/v1/admin/lists`)."
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.errors import NotFound
+from api.pagination import PageSize
 from credit import checks
 from credit.partner_schemas import (
     AdminListEntry,
@@ -30,9 +31,6 @@ from credit.partner_schemas import (
 )
 from credit.schemas import PersonSubject
 from partners.services import find_partner
-
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 
 
 def _check_answer(view: checks.CheckView) -> CreditCheckAnswer:

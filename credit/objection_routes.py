@@ -4,15 +4,16 @@ export, and the operators' review of objections and repairs (`/v1/admin`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import ResponseHeader
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import account_view, bound_person_id
+from api.pagination import PageSize
 from credit import export, objections
 from credit.schemas import (
     AdminObjection,
@@ -30,8 +31,6 @@ from credit.schemas import (
     RepairDecision,
 )
 
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 _NO_STORE = [ResponseHeader(name="Cache-Control", value="no-store"), ResponseHeader(name="Pragma", value="no-cache")]
 
 

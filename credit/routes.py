@@ -4,16 +4,17 @@ and the public ledger checkpoint."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound, Unprocessable
+from api.pagination import PageSize, SeqCursor
 from credit import authorizations as authz
 from credit import queries, scores, services
 from credit.catalog import PURPOSES
@@ -41,10 +42,6 @@ from credit.schemas import (
     ScoreQueryAnswer,
 )
 from partners.services import find_partner
-
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-SeqCursor = Annotated[int | None, QueryParameter(ge=1, le=2**62)]  # a ledger sequence number
 
 
 async def _caller(request: Request[Any, Any, Any]) -> queries.Caller:

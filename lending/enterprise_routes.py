@@ -6,13 +6,14 @@ enterprise — unknown or not theirs — answers 404 `enterprise_not_found`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
+from api.pagination import PageSize, SeqCursor
 from credit import authorizations as authz
 from credit import services
 from credit.export import citizen_authorization
@@ -26,10 +27,6 @@ from credit.schemas import (
 )
 from lending import enterprises
 from lending.portrait_schemas import EnterpriseBind, EnterpriseList, EnterpriseOut, MemberAdd, MemberList, MemberOut
-
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-SeqCursor = Annotated[int | None, QueryParameter(ge=1, le=2**62)]
 
 
 def _enterprise_out(item: enterprises.MyEnterprise) -> EnterpriseOut:

@@ -11,14 +11,13 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import guards
 from api.errors import DomainError, NotFound
+from api.pagination import PageSize
 from credit.queries import Caller
 from lending import encryption, enterprises, portraits
 from lending.inputs import SAFE_ID, decode_version_cursor
 from lending.portrait_schemas import BankPortraitAnswer, PortraitOut, PortraitVersion, PortraitVersionPage
 from partners.services import find_partner
 
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 _encoder = msgspec.json.Encoder()
 
 

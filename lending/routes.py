@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.errors import Forbidden, NotFound
+from api.pagination import PageSize
 from lending import applications, demands, products, stats
 from lending.inputs import SAFE_ID
 from lending.schemas import (
@@ -31,8 +32,6 @@ from lending.schemas import (
     ProductPatch,
 )
 
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 Amount = Annotated[int | None, QueryParameter(ge=1, le=1_000_000_000_000)]
 Term = Annotated[int | None, QueryParameter(ge=1, le=360)]
 Rate = Annotated[int | None, QueryParameter(ge=1, le=3600)]

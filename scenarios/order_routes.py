@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound
+from api.pagination import PageSize
 from scenarios import orders
 from scenarios.order_schemas import (
     MERCHANT_ORDER_NO_PATTERN,
@@ -25,8 +26,6 @@ from scenarios.order_schemas import (
     OrderStatus,
 )
 
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 OrderNoFilter = Annotated[str | None, QueryParameter(pattern=MERCHANT_ORDER_NO_PATTERN)]
 
 

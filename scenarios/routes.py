@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound
+from api.pagination import PageSize
 from scenarios import benefits, catalog
 from scenarios.schemas import (
     AdminBenefit,
@@ -39,8 +40,6 @@ from scenarios.schemas import (
     VerifyRequest,
 )
 
-MAX_PAGE = 100
-PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
 IdempotencyKey = Annotated[str | None, HeaderParameter(
     name="Idempotency-Key", required=False,
     description="Required: the same key and body get the first answer again (retries never redeem twice)")]

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import guards
 from api.context import AppContext
 from api.errors import NotFound
+from api.pagination import PageSize
 from partners import services as partner_services
 from partners.adapters import peer_registry
 from partners.routes import partner_detail, partner_view, usage_view
@@ -29,7 +30,6 @@ from partners.schemas import (
 from partners.services import PartnerRecord
 from partners.webhooks import clear_webhook_endpoint, set_webhook_endpoint
 
-MAX_PAGE = 100
 _READERS = guards.operator("partner_admin", "officer", "auditor")
 _WRITERS = guards.operator("partner_admin")
 
@@ -68,7 +68,7 @@ class AdminPartnersController(Controller):
         kind: FromQuery[str | None] = None,
         # A client id (the last one of the previous page): anything else is a 422, not a page.
         cursor: Annotated[str | None, QueryParameter(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+        limit: PageSize = 50,
     ) -> PartnerPage:
         partners = await partner_services.list_partners(kind=kind, limit=limit + 1, after=cursor)
         page = partners[:limit]

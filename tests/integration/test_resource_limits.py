@@ -27,6 +27,7 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from api import pagination
 from api.context import AppContext
 from credit.tables import CreditRecord, OutboxEvent
 from partners.adapters import HttpIdentityVerifier, JwksPeerCities
@@ -49,7 +50,7 @@ from tests.factories import (
 from tests.lending_factories import data_source, owned_enterprise
 from tests.scenario_factories import merchant_session
 
-MAX_PAGE = 100
+MAX_PAGE = pagination.MAX_PAGE  # the one cap every list route must keep
 CHUNK = 64 * 1024
 # Collections that are not paged because they cannot grow without bound, and why.
 BOUNDED_BY_NATURE = {
