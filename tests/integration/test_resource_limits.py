@@ -441,16 +441,21 @@ async def misbehaving(request: pytest.FixtureRequest) -> AsyncIterator[Misbehavi
 MODES = ["dribble", "endless", "announced"]
 
 
+async def _otp_through(client: Any, ctx: AppContext, monkeypatch: pytest.MonkeyPatch, *, url: str,
+                       token: str | None) -> Any:
+    """Ask for a login code while the app's SMS gateway is an HTTP gateway at `url`."""
+    gateway = HttpSmsGateway(url=url, token=token, timeout_seconds=1.0)
+    monkeypatch.setattr(ctx, "sms", gateway)
+    try:
+        return await client.post("/v1/auth/otp", json={"phone": phone()}, headers={"X-Forwarded-For": address()})
+    finally:
+        await gateway.close()
+
+
 @pytest.mark.parametrize("misbehaving", MODES, indirect=True)
 async def test_a_stalling_sms_gateway_is_a_503(client: Any, ctx: AppContext, misbehaving: MisbehavingServer,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    gateway = HttpSmsGateway(url=misbehaving.url("/sms"), token="t", timeout_seconds=1.0)
-    monkeypatch.setattr(ctx, "sms", gateway)
-    try:
-        r = await client.post("/v1/auth/otp", json={"phone": phone()},
-                              headers={"X-Forwarded-For": address()})
-    finally:
-        await gateway.close()
+    r = await _otp_through(client, ctx, monkeypatch, url=misbehaving.url("/sms"), token="t")
     assert misbehaving.requests == 1
     if misbehaving.mode == "dribble":
         # The status came, the body never ends: the deadline decides.
@@ -567,13 +572,7 @@ async def test_a_refused_connection_is_a_failure_not_a_hang(client: Any, ctx: Ap
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     async with MisbehavingServer("dribble") as server:
         url = server.url("/sms")
-    gateway = HttpSmsGateway(url=url, token=None, timeout_seconds=1.0)  # nothing listens there any more
-    monkeypatch.setattr(ctx, "sms", gateway)
-    try:
-        r = await client.post("/v1/auth/otp", json={"phone": phone()},
-                              headers={"X-Forwarded-For": address()})
-    finally:
-        await gateway.close()
+    r = await _otp_through(client, ctx, monkeypatch, url=url, token=None)  # nothing listens there any more
     assert r.status_code == 503
     assert r.json()["code"] == "sms_unavailable"
 
