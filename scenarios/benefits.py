@@ -5,7 +5,8 @@ exactly-once redemption. No HTTP objects here.
   (`benefit_usages`). Periods are counted on the city's calendar (China time, UTC+08:00, no DST): the
   key of a period is `2026-11-23` (day), `2026-W48` (ISO week), `2026-11` (month), `2026` (year) or
   `once`.
-- Verification is a hot path: the catalog comes from the in-process cache (`scenarios.catalog.CATALOG`),
+- Verification is a hot path: the catalog comes from the in-process cache (`scenarios.catalog.CATALOG`,
+  never older than `CATALOG_MAX_AGE_SECONDS`; redemption's participating-merchant check uses the same bound),
   the score from the store and the remaining quotas from one hand-written query. The merchant learns
   which benefits apply and a masked name, never the score, tier or identity; the read is ledgered.
 - Redemption is one short transaction of hand-written SQL: claim the (verification, benefit) slot

@@ -1,15 +1,19 @@
 """The 信易+ catalog: scenarios and their benefit rules, seeded with defaults and managed by operators.
 
 No HTTP objects here. Operators create and change scenarios and benefits (`/v1/admin/...`); every rule
-is validated as a whole on each write. Reads on hot paths (merchant verification, redemption, the
-citizen's own list) go through `CATALOG`, a small in-process cache refreshed every few seconds, so a
-verification never builds ORM objects for the catalog.
+is validated as a whole on each write. Reads on hot paths (merchant verification, redemption, credit orders,
+the citizen's own list) go through `CATALOG`, a small in-process cache, so a verification never builds ORM
+objects for the catalog.
 
-Freshness: a write through this module drops the cache of the process that made it, so the change shows
-at once there; other workers see it within `CATALOG_TTL_SECONDS`. Redemption does not depend on the cache
-for the benefit's status, validity window and quota or for its scenario's status (it re-reads them in its
-own transaction), so a paused or retired benefit, or one of a paused scenario, can never be redeemed, even
-on a worker whose cache is a few seconds old.
+Freshness, the bound: no worker ever acts on a catalog read more than `CATALOG_MAX_AGE_SECONDS` (5 s) before
+the request arrived. An operator's change therefore applies on every worker of every process within 5 s of
+its commit, and at once on the worker that made it (a write here drops that worker's cache). A snapshot is
+re-read in the background once it is half that age, so a busy worker does not wait for it; a worker that was
+idle longer than the bound makes its next caller wait for a fresh read (a few milliseconds) rather than
+answer from an old one. The bound holds for every path alike: verification, redemption, credit orders and
+the listings. Redemption and credit orders do not depend on the cache for the benefit's status, validity
+window and quota or for its scenario's status at all (they re-read them in their own transaction), so a
+paused or retired benefit, or one of a paused scenario, stops at once on every worker.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from credit.scoring import TIERS
 from partners.tables import Partner
 from scenarios.tables import Benefit, Scenario
 
-CATALOG_TTL_SECONDS: Final = 5.0
-"""How long a worker serves its cached catalog before re-reading it (admin changes show within this)."""
+CATALOG_MAX_AGE_SECONDS: Final = 5.0
+"""The bound: no request acts on a catalog read longer ago than this (changes reach every worker within it)."""
 
 KINDS: Final = ("percent_discount", "fixed_discount", "deposit_waiver", "pay_later_limit", "extra_quota")
 PERIODS: Final = ("day", "week", "month", "year", "once")
@@ -161,45 +165,60 @@ async def load_snapshot() -> CatalogSnapshot:
 
 
 class CatalogCache:
-    """The catalog as this worker last read it, re-read after `ttl_seconds`.
+    """The catalog as this worker last read it, never used once it is older than `max_age_seconds`.
 
-    When the snapshot is stale the first caller starts one re-read and everyone keeps the stale snapshot
-    until it lands (a few seconds more of an old catalog is the documented bound anyway); only a worker
-    with no snapshot at all, or one whose snapshot was invalidated, makes its callers wait.
+    The age of a snapshot counts from the moment its read started, so whatever was committed before then
+    is in it. A caller gets the cached snapshot while it is younger than the bound; from half the bound on,
+    the first caller also starts one re-read in the background for those who come next. A caller arriving
+    when the snapshot is older than the bound (an idle worker, or a re-read that failed) waits for a read
+    that started no earlier than the bound before it arrived: the one in flight if it is recent enough,
+    else a new one. A failed read reaches the callers waiting for it; nobody falls back to an old snapshot.
     """
 
-    def __init__(self, ttl_seconds: float = CATALOG_TTL_SECONDS) -> None:
-        self._ttl = ttl_seconds
+    def __init__(self, max_age_seconds: float = CATALOG_MAX_AGE_SECONDS) -> None:
+        self._max_age = max_age_seconds
         self._snapshot: CatalogSnapshot | None = None
-        self._expires = 0.0
+        self._read_at = 0.0  # time.monotonic() when the cached snapshot's read started
         self._generation = 0
         self._loading: asyncio.Task[CatalogSnapshot] | None = None
+        self._loading_since = 0.0
 
     async def get(self) -> CatalogSnapshot:
+        arrived = time.monotonic()
+        oldest = arrived - self._max_age
         snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() < self._expires:
+        if snapshot is not None and self._read_at > oldest:
+            if self._read_at <= arrived - self._max_age / 2 and not self._reading():
+                self._start_read(arrived)
             return snapshot
         task = self._loading
-        if task is None or task.done():
-            task = self._loading = asyncio.ensure_future(self._load(self._generation))
-            task.add_done_callback(_consume_exception)
-        if snapshot is not None:
-            return snapshot
+        if task is None or task.done() or self._loading_since <= oldest:
+            task = self._start_read(arrived)
         return await asyncio.shield(task)
 
-    async def _load(self, generation: int) -> CatalogSnapshot:
+    def _reading(self) -> bool:
+        return self._loading is not None and not self._loading.done()
+
+    def _start_read(self, now: float) -> asyncio.Task[CatalogSnapshot]:
+        task = self._loading = asyncio.ensure_future(self._load(self._generation, now))
+        self._loading_since = now
+        task.add_done_callback(_consume_exception)
+        return task
+
+    async def _load(self, generation: int, started: float) -> CatalogSnapshot:
         snapshot = await load_snapshot()
-        # A read that started before an invalidation may hold what the write replaced: do not keep it.
-        if generation == self._generation:
+        # A read that started before an invalidation may hold what the write replaced: do not keep it;
+        # nor replace a snapshot read later than this one.
+        if generation == self._generation and started >= self._read_at:
             self._snapshot = snapshot
-            self._expires = time.monotonic() + self._ttl
+            self._read_at = started
         return snapshot
 
     def invalidate(self) -> None:
         """Forget the snapshot: the next read on this worker sees the database."""
         self._generation += 1
         self._snapshot = None
-        self._expires = 0.0
+        self._read_at = 0.0
         self._loading = None
 
 
@@ -530,8 +549,8 @@ async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> Bene
     return await get_benefit(benefit_id=benefit_id)
 
 
-__all__ = ["BENEFIT_STATUSES", "CATALOG", "CATALOG_TTL_SECONDS", "DEFAULT_BENEFITS", "DEFAULT_SCENARIOS", "EARLIEST",
-           "KINDS", "LATEST", "PERIODS", "PUBLIC_ID", "SCENARIO_CODE", "SCENARIO_STATUSES", "TIER_NAMES",
+__all__ = ["BENEFIT_STATUSES", "CATALOG", "CATALOG_MAX_AGE_SECONDS", "DEFAULT_BENEFITS", "DEFAULT_SCENARIOS",
+           "EARLIEST", "KINDS", "LATEST", "PERIODS", "PUBLIC_ID", "SCENARIO_CODE", "SCENARIO_STATUSES", "TIER_NAMES",
            "BenefitRule", "CatalogCache", "CatalogSnapshot", "ScenarioInfo", "create_benefit", "create_scenario",
            "get_benefit", "get_scenario", "list_benefits", "list_scenarios", "load_snapshot",
            "seed_default_scenarios", "update_benefit", "update_scenario", "validate_rule"]

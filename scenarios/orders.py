@@ -392,8 +392,9 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
 async def _check_offered(*, verification: Verification, kind: str, merchant_client_id: str, now: datetime) -> None:
     """The verification offered a benefit for this kind of order, and it and its scenario are still active.
 
-    Kinds come from the catalog cache (a benefit's kind never changes); statuses are read from the database,
-    as redemption does, so a pause stops new orders at once on every worker.
+    Kinds and participating merchants come from the catalog cache (never older than the catalog's bound,
+    `CATALOG_MAX_AGE_SECONDS`); statuses are read from the database, as redemption does, so a pause stops
+    new orders at once on every worker.
 
     Raises:
         Conflict: `scenario_not_active`; `benefit_not_active` (paused, retired or out of its window since).
