@@ -443,10 +443,10 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
         raise Unprocessable("this benefit did not apply when the code was verified", code="benefit_not_applicable")
     rule = (await CATALOG.get()).benefits.get(benefit_id)
     if rule is None or not rule.serves(merchant_client_id):
-        # Verified on a worker that already knew a benefit (or its new participating merchant) this worker's
-        # cache has not caught up with: look again before refusing.
-        CATALOG.invalidate()
-        rule = (await CATALOG.get()).benefits.get(benefit_id)
+        # Verified on a worker that may have known a benefit (or its new participating merchant) this worker's
+        # cache has not caught up with: before refusing, look at a catalog read after the verification (the
+        # cached one if it already is, so a merchant taken off the benefit cannot make every retry a read).
+        rule = (await CATALOG.get(read_after=verification.verified_at)).benefits.get(benefit_id)
     if rule is None:
         raise NotFound("benefit not found", code="benefit_not_found")
     if not rule.serves(merchant_client_id):

@@ -8,12 +8,15 @@ objects for the catalog.
 Freshness, the bound: no worker ever acts on a catalog read more than `CATALOG_MAX_AGE_SECONDS` (5 s) before
 the request arrived. An operator's change therefore applies on every worker of every process within 5 s of
 its commit, and at once on the worker that made it (a write here drops that worker's cache). A snapshot is
-re-read in the background once it is half that age, so a busy worker does not wait for it; a worker that was
-idle longer than the bound makes its next caller wait for a fresh read (a few milliseconds) rather than
+re-read in the background once it is 4 s old, so a busy worker does not wait for it; a worker that was
+idle longer than the bound makes its next caller wait for a fresh read (three small queries) rather than
 answer from an old one. The bound holds for every path alike: verification, redemption, credit orders and
-the listings. Redemption and credit orders do not depend on the cache for the benefit's status, validity
-window and quota or for its scenario's status at all (they re-read them in their own transaction), so a
-paused or retired benefit, or one of a paused scenario, stops at once on every worker.
+the listings. A redemption or order whose verification (made on another worker) names a benefit or merchant
+this worker's snapshot lacks looks at a catalog read after that verification before refusing: at most one
+read, however often a merchant that was taken off the benefit retries. Redemption and credit orders do
+not depend on the cache for the benefit's status, validity window and quota or for its scenario's status
+at all (they re-read them in their own transaction), so a paused or retired benefit, or one of a paused
+scenario, stops at once on every worker.
 """
 
 from __future__ import annotations
@@ -168,31 +171,45 @@ class CatalogCache:
     """The catalog as this worker last read it, never used once it is older than `max_age_seconds`.
 
     The age of a snapshot counts from the moment its read started, so whatever was committed before then
-    is in it. A caller gets the cached snapshot while it is younger than the bound; from half the bound on,
-    the first caller also starts one re-read in the background for those who come next. A caller arriving
-    when the snapshot is older than the bound (an idle worker, or a re-read that failed) waits for a read
-    that started no earlier than the bound before it arrived: the one in flight if it is recent enough,
-    else a new one. A failed read reaches the callers waiting for it; nobody falls back to an old snapshot.
+    is in it. A caller gets the cached snapshot while it is younger than the bound; from `REFRESH_AT` of the
+    bound on, the first caller also starts one re-read in the background for those who come next. A caller
+    arriving when the snapshot is older than the bound (an idle worker, or a re-read that failed) waits for
+    a read that started no earlier than the bound before it arrived: the one in flight if it is recent
+    enough, else a new one. A failed read reaches the callers waiting for it; nobody falls back to an old
+    snapshot.
     """
+
+    REFRESH_AT: Final = 0.8
 
     def __init__(self, max_age_seconds: float = CATALOG_MAX_AGE_SECONDS) -> None:
         self._max_age = max_age_seconds
         self._snapshot: CatalogSnapshot | None = None
         self._read_at = 0.0  # time.monotonic() when the cached snapshot's read started
+        self._read_at_wall = 0.0  # the same moment as time.time(), to compare with other workers' timestamps
         self._generation = 0
         self._loading: asyncio.Task[CatalogSnapshot] | None = None
         self._loading_since = 0.0
+        self._loading_since_wall = 0.0
 
-    async def get(self) -> CatalogSnapshot:
+    async def get(self, *, read_after: float | None = None) -> CatalogSnapshot:
+        """The catalog, read at most `max_age_seconds` ago.
+
+        Args:
+            read_after: a wall-clock timestamp (`time.time()`) the read must have started after, when the
+                caller knows another worker saw a later catalog (a verification made there); waits for such
+                a read unless the cached snapshot already is one.
+        """
         arrived = time.monotonic()
         oldest = arrived - self._max_age
         snapshot = self._snapshot
-        if snapshot is not None and self._read_at > oldest:
-            if self._read_at <= arrived - self._max_age / 2 and not self._reading():
+        recent_enough = read_after is None or self._read_at_wall > read_after
+        if snapshot is not None and self._read_at > oldest and recent_enough:
+            if self._read_at <= arrived - self._max_age * self.REFRESH_AT and not self._reading():
                 self._start_read(arrived)
             return snapshot
         task = self._loading
-        if task is None or task.done() or self._loading_since <= oldest:
+        if (task is None or task.done() or self._loading_since <= oldest
+                or (read_after is not None and self._loading_since_wall <= read_after)):
             task = self._start_read(arrived)
         return await asyncio.shield(task)
 
@@ -200,25 +217,25 @@ class CatalogCache:
         return self._loading is not None and not self._loading.done()
 
     def _start_read(self, now: float) -> asyncio.Task[CatalogSnapshot]:
-        task = self._loading = asyncio.ensure_future(self._load(self._generation, now))
-        self._loading_since = now
+        self._loading_since, self._loading_since_wall = now, time.time()
+        task = self._loading = asyncio.ensure_future(self._load(self._generation, now, self._loading_since_wall))
         task.add_done_callback(_consume_exception)
         return task
 
-    async def _load(self, generation: int, started: float) -> CatalogSnapshot:
+    async def _load(self, generation: int, started: float, started_wall: float) -> CatalogSnapshot:
         snapshot = await load_snapshot()
         # A read that started before an invalidation may hold what the write replaced: do not keep it;
         # nor replace a snapshot read later than this one.
         if generation == self._generation and started >= self._read_at:
             self._snapshot = snapshot
-            self._read_at = started
+            self._read_at, self._read_at_wall = started, started_wall
         return snapshot
 
     def invalidate(self) -> None:
         """Forget the snapshot: the next read on this worker sees the database."""
         self._generation += 1
         self._snapshot = None
-        self._read_at = 0.0
+        self._read_at = self._read_at_wall = 0.0
         self._loading = None
 
 

@@ -54,7 +54,7 @@ from credit.scores import current_score, recompute_person
 from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent
 from scenarios.benefits import CITY_TZ
-from scenarios.catalog import CATALOG, PUBLIC_ID
+from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
 from scenarios.tables import Benefit, CreditLineUsage, CreditOrder, Scenario
 
@@ -389,6 +389,13 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
     return row
 
 
+def _offering(catalog: CatalogSnapshot, verification: Verification, *, wanted: str,
+              merchant_client_id: str) -> list[str]:
+    """The verification's benefits of kind `wanted` the merchant takes part in, as `catalog` has them."""
+    return [rule.id for rule in (catalog.benefits.get(b) for b in verification.benefit_ids)
+            if rule is not None and rule.kind == wanted and rule.serves(merchant_client_id)]
+
+
 async def _check_offered(*, verification: Verification, kind: str, merchant_client_id: str, now: datetime) -> None:
     """The verification offered a benefit for this kind of order, and it and its scenario are still active.
 
@@ -402,12 +409,12 @@ async def _check_offered(*, verification: Verification, kind: str, merchant_clie
     """
     wanted = ORDER_BENEFIT_KIND[kind]
     catalog = await CATALOG.get()
-    if any(b not in catalog.benefits for b in verification.benefit_ids):
-        # Verified on a worker that already knew a benefit this worker's cache has not caught up with.
-        CATALOG.invalidate()
-        catalog = await CATALOG.get()
-    matching = [rule.id for rule in (catalog.benefits.get(b) for b in verification.benefit_ids)
-                if rule is not None and rule.kind == wanted and rule.serves(merchant_client_id)]
+    matching = _offering(catalog, verification, wanted=wanted, merchant_client_id=merchant_client_id)
+    if not matching or any(b not in catalog.benefits for b in verification.benefit_ids):
+        # Verified on a worker that may have known a benefit (or its new participating merchant) this worker's
+        # cache has not caught up with: look at a catalog read after the verification before refusing.
+        catalog = await CATALOG.get(read_after=verification.verified_at)
+        matching = _offering(catalog, verification, wanted=wanted, merchant_client_id=merchant_client_id)
     scenario = await Scenario.select(Scenario.status).where(Scenario.code == verification.scenario).first()
     if scenario is None or scenario["status"] != "active":
         raise Conflict("the scenario is paused; no new credit orders", code="scenario_not_active")

@@ -76,7 +76,7 @@ def _redemption(view: benefits.RedemptionView) -> RedemptionOut:
 
 @get("/v1/scenarios", tags=["scenarios"], summary="The 信易+ scenarios and their benefits (public)",
      description="Active scenarios with their active, unexpired benefits and rules. Served from a per-worker "
-                 "cache: operators' changes show within a few seconds.")
+                 "cache: operators' changes show within 5 s (the catalog's bound).")
 async def public_scenarios() -> list[CatalogScenario]:
     snapshot = await catalog.CATALOG.get()
     now = datetime.now(UTC)

@@ -530,6 +530,7 @@ async def test_a_merchant_just_added_elsewhere_redeems_on_a_worker_with_an_older
     other = await merchant_session(client, scenario)
     citizen = await bound_citizen(client, ctx, name="金十六")
     benefit = await admin_benefit(client, officer=officer, scenario=scenario, merchants=[other.client_id])
+    read_before = time.time()
     older = await CATALOG.get()
     joined = await client.patch(f"/v1/admin/benefits/{benefit['id']}", headers=officer.headers,
                                 json={"merchants": [other.client_id, merchant.client_id]})
@@ -537,7 +538,8 @@ async def test_a_merchant_just_added_elsewhere_redeems_on_a_worker_with_an_older
     answer = await verification_for(client, merchant, citizen)
     assert _ids(answer) == [benefit["id"]]
     monkeypatch.setattr(CATALOG, "_snapshot", older)  # what another worker still holds
-    monkeypatch.setattr(CATALOG, "_read_at", time.monotonic())  # and read just now
+    monkeypatch.setattr(CATALOG, "_read_at", time.monotonic())  # within the bound,
+    monkeypatch.setattr(CATALOG, "_read_at_wall", read_before)  # but read before the verification was made
     r = await _redeem(client, merchant, answer["verification_id"], benefit["id"])
     assert r.status_code == 201, r.text
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scenarios.catalog import CATALOG_MAX_AGE_SECONDS, CatalogCache
+from scenarios.catalog import CATALOG, CATALOG_MAX_AGE_SECONDS, CatalogCache
 from scenarios.tables import Benefit
 from tests.factories import Citizen, bound_citizen, operator_session
 from tests.scenario_factories import Merchant, admin_benefit, benefit_code, merchant_session, verify_code
@@ -156,3 +156,40 @@ async def test_a_change_shows_on_the_next_redeem_and_verification(client, ctx) -
     await _wait_out_the_bound(time.monotonic())
     late = await _redeem(client, kept, kept_held["verification_id"], benefit["id"])
     assert (late.status_code, late.json().get("code")) == (422, "benefit_not_applicable"), late.text
+
+
+async def test_a_read_after_a_moment_is_made_only_when_the_cached_one_is_older(client) -> None:
+    """A merchant retrying with a verification made before it was taken off a benefit costs no catalog reads."""
+    cache = CatalogCache()
+    before = time.time()
+    first = await cache.get()
+    assert await cache.get(read_after=before) is first  # read after `before`: nothing to do
+    after = time.time()
+    second = await cache.get(read_after=after)
+    assert second is not first
+    assert await cache.get(read_after=after) is second
+    assert await cache.get() is second
+
+
+async def test_a_merchant_just_added_elsewhere_opens_an_order_on_a_worker_with_an_older_catalog(
+        client, ctx, monkeypatch) -> None:
+    """Verified where the new participating list is known, the order opened where the cache is seconds older."""
+    officer = await operator_session(client)
+    scenario = await _own_scenario(client, officer)
+    merchant = await merchant_session(client, scenario)
+    other = await merchant_session(client, scenario)
+    citizen = await bound_citizen(client, ctx, name="温十九")
+    waiver = await admin_benefit(client, officer=officer, scenario=scenario, kind="deposit_waiver", value=50_000,
+                                 merchants=[other.client_id])
+    read_before = time.time()
+    older = await CATALOG.get()
+    joined = await client.patch(f"/v1/admin/benefits/{waiver['id']}", headers=officer.headers,
+                                json={"merchants": [other.client_id, merchant.client_id]})
+    assert joined.status_code == 200, joined.text
+    answer = await verify_code(client, merchant, await benefit_code(client, citizen))
+    assert _ids(answer) == [waiver["id"]]
+    monkeypatch.setattr(CATALOG, "_snapshot", older)  # what another worker still holds: within the bound,
+    monkeypatch.setattr(CATALOG, "_read_at", time.monotonic())
+    monkeypatch.setattr(CATALOG, "_read_at_wall", read_before)  # but read before the verification was made
+    r = await _open_order(client, merchant, answer["verification_id"])
+    assert r.status_code == 201, r.text
