@@ -53,7 +53,7 @@ _CONNECTION_KWARGS = frozenset({"request", "state", "scope", "headers", "cookies
 _AUTH_PREFIX = "/v1/auth/"
 
 _DESCRIPTIONS: dict[int, str] = {
-    400: "The request could not be read (e.g. the body is not valid JSON)",
+    400: "The request could not be read (the body is not valid JSON, or nests deeper than the parser goes)",
     401: "No token, or the token or grant is invalid, expired or revoked",
     403: "The caller may not use this operation (principal kind, role or scope)",
     404: "Not found, or not the caller's to see",

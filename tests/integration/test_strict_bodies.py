@@ -74,9 +74,11 @@ async def _deep_targets(client: Any, ctx: Any) -> list[tuple[str, str, dict[str,
 async def test_any_nesting_depth_is_a_4xx_problem_on_every_kind_of_route(client, ctx) -> None:
     targets = await _deep_targets(client, ctx)
     for method, path, headers in targets:
-        for body in _deep_bodies():
-            r = await client.request(method, path, content=body, headers={**headers, **JSON})
-            _assert_4xx_problem(r)
+        # Every JSON media type the app takes (application/json and any +json; NDJSON for record batches).
+        for media_type in ("application/json", "application/merge-patch+json"):
+            for body in _deep_bodies():
+                r = await client.request(method, path, content=body, headers={**headers, "content-type": media_type})
+                _assert_4xx_problem(r)
     assert (await client.get("/health/live")).status_code == 200
 
 
