@@ -21,11 +21,12 @@ from api import db
 from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, jwks
 from api.background import run_forever
+from api.bodies import StrictBodies, StrictBodyRequest
 from api.citizens.routes import MeController
 from api.context import build_context
 from api.errors import DomainError, exception_handlers
-from api.idempotency import idempotency_middleware
-from api.openapi import ProblemResponses
+from api.idempotency import idempotency_middleware, refuse_invalid_key
+from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, metrics_middleware, ready
 from api.settings import Settings
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
@@ -93,6 +94,13 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
     allowed = request.route_handler.opt.get("media_types", _JSON_TYPES)
     if media_type not in allowed and not (media_type.endswith("+json") and "application/json" in allowed):
         raise UnsupportedMediaType(f"send the body as {' or '.join(allowed)}")
+
+
+async def _before_handler(request: Request[Any, Any, Any]) -> None:
+    """What every handler needs of a request once its guards have passed (so a caller without credentials
+    gets 401 before any complaint about its body or headers)."""
+    await _require_json_body(request)
+    await refuse_invalid_key(request)
 
 
 async def _security_headers(message: Message, scope: Scope) -> None:
@@ -166,12 +174,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"ctx": ctx}),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
-        before_request=_require_json_body,
+        before_request=_before_handler,
         before_send=[_security_headers],
         middleware=[metrics_middleware, idempotency_middleware],
         cors_config=cors,
         openapi_config=_openapi_config(),
-        plugins=[ProblemResponses()],
+        plugins=[ProblemResponses(), StrictBodies(), StrictStructSchemas()],
+        request_class=StrictBodyRequest,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )

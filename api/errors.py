@@ -82,6 +82,20 @@ class RateLimited(DomainError):
         self.retry_after = max(1, int(retry_after))
 
 
+class MalformedBody(DomainError):
+    status, code, title = 400, "malformed_json", "The body is not valid JSON"
+
+
+class BodyTooDeep(DomainError):
+    status, code, title = 400, "json_too_deep", "The body nests deeper than the parser goes"
+
+
+class InvalidBody(DomainError):
+    """The body is JSON but not of the operation's schema (carries per-field `errors`)."""
+
+    status, code, title = 422, "validation_failed", "The request is invalid"
+
+
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "service_unavailable", "A dependency is unavailable"
 
@@ -175,6 +189,12 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     return errors
 
 
+def _only_the_cursor(exc: ValidationException) -> bool:
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return bool(items) and all(isinstance(item, dict) and item.get("key") == "cursor" and item.get("source") == "query"
+                               for item in items)
+
+
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     headers = dict(exc.headers or {})
@@ -188,6 +208,12 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
                          detail="The request body could not be parsed as JSON.", instance=request.url.path),
                 headers=headers,
             )
+        if _only_the_cursor(exc):
+            # The published cursor format (api.pagination) is checked by Litestar; answer as the routes do for
+            # a well-formed cursor that is not one of ours.
+            return problem_response(
+                _problem(422, code="invalid_cursor", title="The request cannot be processed",
+                         detail="invalid cursor", instance=request.url.path), headers=headers)
         return problem_response(
             _problem(422, code="validation_failed", title="The request is invalid",
                      detail="One or more fields are invalid.", instance=request.url.path,

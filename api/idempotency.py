@@ -1,6 +1,7 @@
 """`Idempotency-Key` on POST requests (DESIGN §4 conventions).
 
-Same key + same body → the first answer again (status, body and content type), without running the
+An empty or over-long key is a 422 `invalid_idempotency_key`, decided after the route's guards (authentication
+first). Same key + same body → the first answer again (status, body and content type), without running the
 handler twice. Same key + another body → 422 `idempotency_key_reused`. Same key while the first
 request is still running → 409 `idempotency_request_in_progress`. Keys are scoped to the caller (the
 token's subject, or the client address for anonymous calls) and the route, and live 24 hours in the
@@ -15,8 +16,10 @@ or replayed, and their grants are single-use by design.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import msgspec
+from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,
@@ -29,7 +32,7 @@ from litestar.types import (
     Send,
 )
 
-from api.errors import PROBLEM_JSON, Problem
+from api.errors import PROBLEM_JSON, DomainError, Problem
 from api.store import Store, StoreUnavailable
 
 TTL_SECONDS = 24 * 3600
@@ -38,6 +41,7 @@ MAX_KEY_LENGTH = 200
 _IN_FLIGHT = b"in-flight"
 _NOT_REMEMBERED = frozenset({401, 403, 409, 429})
 _EXCLUDED_PREFIXES = ("/v1/auth/",)
+_INVALID_KEY = "invalid_idempotency_key"
 
 
 class _Stored(msgspec.Struct):
@@ -140,6 +144,17 @@ async def _run_and_remember(app: ASGIApp, scope: Scope, receive: Receive, send: 
     await store.set("idem", slot, _encoder.encode(stored), ttl_seconds=TTL_SECONDS)
 
 
+class InvalidIdempotencyKey(DomainError):
+    status, code, title = 422, "invalid_idempotency_key", "Idempotency-Key must be 1-200 characters"
+
+
+async def refuse_invalid_key(request: Request[Any, Any, Any]) -> None:
+    """A `before_request` step (it runs after the guards): refuse the request whose Idempotency-Key the
+    middleware found empty or too long."""
+    if request.scope.get("state", {}).get(_INVALID_KEY):
+        raise InvalidIdempotencyKey
+
+
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware factory (Litestar `middleware=[...]`)."""
 
@@ -152,8 +167,10 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY_LENGTH:
-            await _send_problem(send, status=422, code="invalid_idempotency_key",
-                                title="Idempotency-Key must be 1-200 characters")
+            # Refused by `refuse_invalid_key` once the route's guards have passed: a caller without credentials
+            # learns that first (401), whatever its headers.
+            scope.setdefault("state", {})[_INVALID_KEY] = True
+            await app(scope, receive, send)
             return
         ctx = scope["app"].state.ctx
         limit = ctx.settings.max_body_bytes

@@ -17,19 +17,35 @@ handler takes and who may call it:
 
 A handler adds statuses the rule cannot see with `opt={"problem_statuses": (…)}`. Statuses a handler
 documents itself in `responses=` are left alone.
+
+The request bodies say what api.bodies enforces: `StrictStructSchemas` gives every Struct that forbids unknown
+fields `additionalProperties: false`, and `OptionalBodyOperation` publishes a body that may be left out as
+`required: false` with the object's schema alone (Litestar says `required: true`, object or `null`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
+import msgspec
+
+# Litestar's Struct schema plugin is not exported; extending it keeps every other detail of its schemas.
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
 from api.errors import PROBLEM_JSON, Problem
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Signature names Litestar fills from the connection itself, not from the request's input.
@@ -37,7 +53,7 @@ _CONNECTION_KWARGS = frozenset({"request", "state", "scope", "headers", "cookies
 _AUTH_PREFIX = "/v1/auth/"
 
 _DESCRIPTIONS: dict[int, str] = {
-    400: "The request could not be read (e.g. the body is not valid JSON)",
+    400: "The request could not be read (the body is not valid JSON, or nests deeper than the parser goes)",
     401: "No token, or the token or grant is invalid, expired or revoked",
     403: "The caller may not use this operation (principal kind, role or scope)",
     404: "Not found, or not the caller's to see",
@@ -92,3 +108,30 @@ class ProblemResponses(ReceiveRoutePlugin):
                 statuses |= problem_statuses(handler, route, method)
             # Statuses the handler documents itself win; the rest replace Litestar's default error bodies.
             handler.responses = {**problem_specs(statuses - set(declared)), **declared}
+
+
+class StrictStructSchemas(StructSchemaPlugin):
+    """Litestar's Struct schemas, plus `additionalProperties: false` for a Struct with `forbid_unknown_fields`.
+    Registered as an app plugin, it is asked before Litestar's own Struct plugin."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """An operation whose body may be left out; a body that is sent must be the object, never `null`."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.request_body, RequestBody):
+            return
+        self.request_body.required = False
+        for media in (self.request_body.content or {}).values():
+            schema = media.schema
+            if isinstance(schema, Schema) and schema.one_of:
+                kept = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
+                media.schema = kept[0] if len(kept) == 1 else Schema(one_of=kept)

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.errors import NotFound
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from credit import checks
 from credit.partner_schemas import (
     AdminListEntry,
@@ -131,7 +131,7 @@ class AdminListsController(Controller):
          summary="Red and black list memberships, newest first (`active=false` for delisted ones)")
     async def list(self, list_code: FromQuery[str | None] = None,
                    subject_kind: FromQuery[Literal["person", "enterprise"] | None] = None,
-                   active: FromQuery[bool | None] = True, cursor: FromQuery[str | None] = None,
+                   active: FromQuery[bool | None] = True, cursor: Cursor = None,
                    limit: PageSize = 50) -> AdminListEntryPage:
         views, next_cursor = await checks.list_entries(list_code=list_code, subject_kind=subject_kind, active=active,
                                                        limit=limit, cursor=cursor)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits: `\d` also takes full-width ones
 _CIPHER_VERSION = b"\x01"
 
 

@@ -35,7 +35,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
 from api.db import as_utc
-from api.errors import BadRequest, DomainError, Unprocessable
+from api.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
 from api.store import Store
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
@@ -130,7 +130,8 @@ def split_rows(*, body: bytes, body_format: BodyFormat) -> list[tuple[int, bytes
     """The batch's rows as (1-based line, raw JSON) pairs.
 
     Raises:
-        BadRequest: `malformed_json` — a JSON batch is not JSON at all.
+        BadRequest: `malformed_json` — a JSON batch is not JSON at all; `json_too_deep` — a row nests deeper
+            than the parser goes.
         Unprocessable: `empty_batch`, `batch_not_array`.
     """
     if not body.strip():
@@ -146,6 +147,8 @@ def split_rows(*, body: bytes, body_format: BodyFormat) -> list[tuple[int, bytes
                                 code="batch_not_array") from None
         except msgspec.DecodeError:
             raise BadRequest("the body is not valid JSON", code="malformed_json") from None
+        except RecursionError:  # a row nested deeper than the parser goes (its end cannot be found)
+            raise BodyTooDeep("a row is nested too deeply to be read") from None
         rows = [(n, bytes(item)) for n, item in enumerate(items, start=1)]
     if not rows:
         raise Unprocessable("the batch has no rows", code="empty_batch")
@@ -156,7 +159,7 @@ def _best_effort_ref(raw: bytes) -> str | None:
     """The row's source_ref if it can be read at all (to help the source find the row)."""
     try:
         obj = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return None
     ref = obj.get("source_ref") if isinstance(obj, dict) else None
     return ref if isinstance(ref, str) and 0 < len(ref) <= 128 else None
@@ -170,6 +173,8 @@ def _decode(raw: bytes) -> IngestRow:
         raise _Rejected("invalid_row", str(exc)) from None
     except msgspec.DecodeError:
         raise _Rejected("malformed_line", "the line is not valid JSON") from None
+    except RecursionError:
+        raise _Rejected("malformed_line", "the line is nested too deeply to be read") from None
 
 
 def _validate(row: IngestRow, *, cipher: FieldCipher, now: datetime, seen: set[str]) -> tuple[str, datetime]:

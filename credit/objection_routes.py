@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import account_view, bound_person_id
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from credit import export, objections
 from credit.schemas import (
     AdminObjection,
@@ -68,7 +68,7 @@ class MyRightsController(Controller):
         return export.my_objection(view)
 
     @get("/objections", summary="My objections, newest first")
-    async def list_objections(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def list_objections(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                               limit: PageSize = 50) -> MyObjectionPage:
         views, next_cursor = await objections.objections_of_person(person_id=await _person_id(request), limit=limit,
                                                                    cursor=cursor)
@@ -81,7 +81,7 @@ class MyRightsController(Controller):
         return export.my_repair(view)
 
     @get("/repairs", summary="My credit repair applications, newest first")
-    async def list_repairs(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def list_repairs(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                            limit: PageSize = 50) -> MyRepairPage:
         views, next_cursor = await objections.repairs_of_person(person_id=await _person_id(request), limit=limit,
                                                                 cursor=cursor)
@@ -107,7 +107,7 @@ class AdminObjectionsController(Controller):
     @get("", guards=[guards.operator("officer", "auditor")],
          summary="Objections, newest first; `overdue=true` lists open ones past their due date")
     async def list(self, status: FromQuery[Literal["open", "upheld", "rejected"] | None] = None,
-                   overdue: FromQuery[bool | None] = None, cursor: FromQuery[str | None] = None,
+                   overdue: FromQuery[bool | None] = None, cursor: Cursor = None,
                    limit: PageSize = 50) -> AdminObjectionPage:
         now = datetime.now(UTC)
         views, next_cursor = await objections.list_objections(status=status, overdue=overdue, limit=limit,
@@ -135,7 +135,7 @@ class AdminRepairsController(Controller):
 
     @get("", guards=[guards.operator("officer", "auditor")], summary="Credit repair applications, newest first")
     async def list(self, status: FromQuery[Literal["pending", "approved", "rejected"] | None] = None,
-                   cursor: FromQuery[str | None] = None, limit: PageSize = 50) -> AdminRepairPage:
+                   cursor: Cursor = None, limit: PageSize = 50) -> AdminRepairPage:
         views, next_cursor = await objections.list_repairs(status=status, limit=limit, cursor=cursor)
         return AdminRepairPage(items=[_admin_repair(v) for v in views], next_cursor=next_cursor)
 

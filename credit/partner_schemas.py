@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from api.identifiers import IdNumber
 from credit.schemas import EnterpriseSubject, PersonSubject
 
 Code = Annotated[str, Meta(min_length=2, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -23,7 +24,7 @@ SeverityName = Literal["minor", "general", "serious"]
 
 
 class IngestPersonSubject(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="person"):
-    id_number: Annotated[str, Meta(min_length=15, max_length=18)]
+    id_number: IdNumber
     name: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound, Unprocessable
-from api.pagination import PageSize, SeqCursor
+from api.pagination import Cursor, PageSize, SeqCursor
 from credit import authorizations as authz
 from credit import queries, scores, services
 from credit.catalog import PURPOSES
@@ -152,7 +152,7 @@ class MyCreditController(Controller):
         return my_score(score)
 
     @get("/score/history", summary="How my score changed")
-    async def score_history(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def score_history(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                             limit: PageSize = 30) -> ScoreHistoryPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         before = None
@@ -169,7 +169,7 @@ class MyCreditController(Controller):
                                                   as_of=r["as_of"]) for r in page], next_cursor=next_cursor)
 
     @get("/records", summary="My credit records, newest first")
-    async def records(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def records(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                       limit: PageSize = 50) -> RecordPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         rows, next_cursor = await services.person_records(person_id=person_id, limit=limit, cursor=cursor)
@@ -178,7 +178,7 @@ class MyCreditController(Controller):
         return RecordPage(items=items, next_cursor=next_cursor)
 
     @get("/authorizations", summary="Every authorization asked of me, newest first")
-    async def authorizations(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def authorizations(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                              limit: PageSize = 50) -> CitizenAuthorizationPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         views = await authz.list_for_person(person_id=person_id, limit=limit + 1, before=cursor)

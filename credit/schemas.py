@@ -8,13 +8,15 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from api.identifiers import IdNumber
+
 PublicId = Annotated[str, Meta(min_length=1, max_length=40)]
 Reason = Annotated[str, Meta(max_length=500)]
 ScopeName = Literal["tier", "score_band", "score", "dimensions", "reasons", "portrait"]
 
 
 class PersonSubject(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="person"):
-    id_number: Annotated[str, Meta(min_length=15, max_length=18)]
+    id_number: IdNumber
     name: Annotated[str, Meta(min_length=1, max_length=64)]
 
 

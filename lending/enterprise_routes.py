@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
-from api.pagination import PageSize, SeqCursor
+from api.pagination import Cursor, PageSize, SeqCursor
 from credit import authorizations as authz
 from credit import services
 from credit.export import citizen_authorization
@@ -107,7 +107,7 @@ class EnterpriseController(Controller):
 
     @get("/{uscc:str}/authorizations", summary="Every authorization asked of the enterprise, newest first")
     async def authorizations(self, request: Request[Any, Any, Any], uscc: FromPath[str],
-                             cursor: FromQuery[str | None] = None, limit: PageSize = 50) -> CitizenAuthorizationPage:
+                             cursor: Cursor = None, limit: PageSize = 50) -> CitizenAuthorizationPage:
         ctx = guards.app_context(request)
         ref = await enterprises.require_member(account_id=guards.principal_of(request).subject, uscc=uscc,
                                                cipher=ctx.cipher)

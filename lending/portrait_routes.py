@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from api.auth import guards
 from api.errors import DomainError, NotFound
@@ -19,6 +19,9 @@ from lending.portrait_schemas import BankPortraitAnswer, PortraitOut, PortraitVe
 from partners.services import find_partner
 
 _encoder = msgspec.json.Encoder()
+# A portrait version cursor is a plain version number (ASCII digits; a bad one is a 422 `invalid_cursor`).
+VersionCursor = Annotated[str | None, QueryParameter(
+    pattern=r"^[0-9]{1,9}$", description="The next_cursor of the previous page (a version number)")]
 
 
 class NotAcceptable(DomainError):
@@ -41,7 +44,7 @@ class EnterprisePortraitController(Controller):
 
     @get("/versions", summary="Snapshot versions of the portrait, newest first (a version per content change)")
     async def versions(self, request: Request[Any, Any, Any], uscc: FromPath[str],
-                       cursor: FromQuery[str | None] = None, limit: PageSize = 20) -> PortraitVersionPage:
+                       cursor: VersionCursor = None, limit: PageSize = 20) -> PortraitVersionPage:
         ctx = guards.app_context(request)
         ref = await enterprises.require_member(account_id=guards.principal_of(request).subject, uscc=uscc,
                                                cipher=ctx.cipher)

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.errors import Forbidden, NotFound
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from lending import applications, demands, products, stats
 from lending.inputs import SAFE_ID
 from lending.schemas import (
@@ -87,7 +87,7 @@ class LoanProductsController(Controller):
          summary="The bank's own products in every status, newest first")
     async def mine(self, request: Request[Any, Any, Any],
                    status: FromQuery[Literal["active", "paused", "withdrawn"] | None] = None,
-                   cursor: FromQuery[str | None] = None, limit: PageSize = 50) -> ProductPage:
+                   cursor: Cursor = None, limit: PageSize = 50) -> ProductPage:
         bank = await _bank(request)
         views, next_cursor = await products.list_own(bank_client_id=bank.id, status=status, limit=limit,
                                                      cursor=cursor)
@@ -98,7 +98,7 @@ class LoanProductsController(Controller):
                      "(GB/T 4754 section letter) allowed, `max_rate_bp` at least the product's lowest rate.")
     async def catalog(self, *, guarantee_kind: FromQuery[GuaranteeKind | None] = None,
                       bank: BankQuery = None, amount_fen: Amount = None, term_months: Term = None,
-                      industry: SectionQuery = None, max_rate_bp: Rate = None, cursor: FromQuery[str | None] = None,
+                      industry: SectionQuery = None, max_rate_bp: Rate = None, cursor: Cursor = None,
                       limit: PageSize = 20) -> ProductPage:
         filters = products.ProductFilter(guarantee_kind=guarantee_kind, bank=bank, amount_fen=amount_fen,
                                          term_months=term_months, industry=industry, max_rate_bp=max_rate_bp)
@@ -126,7 +126,7 @@ class FinancingDemandsController(Controller):
             guarantee_offered=data.guarantee_offered, max_rate_bp=data.max_rate_bp)
 
     @get("", summary="The demands of an enterprise you are a member of, newest first")
-    async def list(self, request: Request[Any, Any, Any], uscc: FromQuery[str], cursor: FromQuery[str | None] = None,
+    async def list(self, request: Request[Any, Any, Any], uscc: FromQuery[str], cursor: Cursor = None,
                    limit: PageSize = 20) -> DemandPage:
         ctx = guards.app_context(request)
         items, next_cursor = await demands.list_demands(
@@ -158,7 +158,7 @@ class LoanApplicationsController(Controller):
     @get("", summary="The bank's own applications, newest first (filter by status, overdue)")
     async def list(self, request: Request[Any, Any, Any],
                    status: FromQuery[Literal["submitted", "accepted", "approved", "disbursed", "rejected"] | None]
-                   = None, overdue: FromQuery[bool | None] = None, cursor: FromQuery[str | None] = None,
+                   = None, overdue: FromQuery[bool | None] = None, cursor: Cursor = None,
                    limit: PageSize = 50) -> BankApplicationPage:
         ctx = guards.app_context(request)
         bank = await _bank(request)

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import guards
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from partners import delivery
 
 DeliveryStatus = Literal["pending", "delivering", "delivered", "failed", "dead", "no_endpoint"]
@@ -59,7 +59,7 @@ class WebhookDeliveriesController(Controller):
 
     @get("", summary="The calling partner's webhook events and how their delivery went, newest first")
     async def deliveries(self, request: Request[Any, Any, Any], status: FromQuery[DeliveryStatus | None] = None,
-                         cursor: FromQuery[str | None] = None, limit: PageSize = 50) -> DeliveryPage:
+                         cursor: Cursor = None, limit: PageSize = 50) -> DeliveryPage:
         views, next_cursor = await delivery.list_deliveries(
             client_id=guards.principal_of(request).subject, limit=limit, status=status, cursor=cursor)
         return DeliveryPage(items=[_delivery(v) for v in views], next_cursor=next_cursor)

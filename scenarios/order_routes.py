@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from scenarios import orders
 from scenarios.order_schemas import (
     MERCHANT_ORDER_NO_PATTERN,
@@ -88,7 +88,7 @@ class CreditOrdersController(Controller):
     @get("", summary="My orders, newest first (filter by my order number or status)")
     async def list(self, request: Request[Any, Any, Any],
                    merchant_order_no: OrderNoFilter = None,
-                   status: FromQuery[OrderStatus | None] = None, cursor: FromQuery[str | None] = None,
+                   status: FromQuery[OrderStatus | None] = None, cursor: Cursor = None,
                    limit: PageSize = 50) -> MerchantCreditOrderPage:
         views, next_cursor = await orders.merchant_orders(
             merchant_client_id=_client_id(request), merchant_order_no=merchant_order_no, status=status,
@@ -146,7 +146,7 @@ class MyCreditOrdersController(Controller):
 
     @get("/credit-orders", summary="My deposit-free and pay-later orders, newest first")
     async def credit_orders(self, request: Request[Any, Any, Any], status: FromQuery[OrderStatus | None] = None,
-                            cursor: FromQuery[str | None] = None, limit: PageSize = 50) -> MyCreditOrderPage:
+                            cursor: Cursor = None, limit: PageSize = 50) -> MyCreditOrderPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         views, next_cursor = await orders.person_orders(person_id=person_id, status=status, limit=limit,
                                                         cursor=cursor)

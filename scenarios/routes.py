@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from api.auth import guards
 from api.citizens.services import bound_person_id
 from api.errors import NotFound
-from api.pagination import PageSize
+from api.pagination import Cursor, PageSize
 from scenarios import benefits, catalog
 from scenarios.schemas import (
     AdminBenefit,
@@ -173,7 +173,7 @@ class MyBenefitsController(Controller):
                               scenario=issued.scenario, qr_svg=benefits.qr_svg(issued.code))
 
     @get("/redemptions", summary="Where I used my benefits, newest first")
-    async def redemptions(self, request: Request[Any, Any, Any], cursor: FromQuery[str | None] = None,
+    async def redemptions(self, request: Request[Any, Any, Any], cursor: Cursor = None,
                           limit: PageSize = 50) -> MyRedemptionPage:
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         views, next_cursor = await benefits.my_redemptions(person_id=person_id, limit=limit, cursor=cursor)

@@ -7,9 +7,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-Phone = Annotated[
-    str, Meta(min_length=11, max_length=20, description="Mainland mobile number", examples=["13800138000"])
-]
+from api.identifiers import Phone
+
 OtpCode = Annotated[str, Meta(pattern=r"^\d{6}$", description="The 6-digit code received by SMS")]
 Opaque = Annotated[str, Meta(min_length=1, max_length=4096)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=128)]

@@ -8,10 +8,12 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from api.identifiers import IdNumber
+
 
 class IdentityBindRequest(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=64, description="Name exactly as in the registry")]
-    id_number: Annotated[str, Meta(min_length=15, max_length=18, description="18-digit 公民身份号码")]
+    id_number: IdNumber
 
 
 class Identity(msgspec.Struct):
