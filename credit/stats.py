@@ -17,9 +17,9 @@ from typing import Any
 from piccolo.custom_types import Combinable
 from piccolo.query.mixins import OnConflictAction
 
+from api.calendar import CITY_TZ
 from api.db import as_utc
 from api.errors import Unprocessable
-from credit.objections import CITY_TZ
 from credit.tables import Authorization, CreditCheck, DailyStat, LedgerEntry
 
 SCORE_QUERIES_TARGET_PER_DAY = 3_000

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from api.calendar import CITY_TZ
 from api.db import as_utc
-from credit.objections import CITY_TZ
 from lending.applications import APPROVED, DISBURSED, REJECTED
 from lending.schemas import LendingFigures, LendingMonth, LendingStats
 from lending.tables import ApplicationEvent, FinancingDemand, LoanApplication
