@@ -54,7 +54,8 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
     await deliver_due(ctx=ctx)
-    await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
+    # Today's (and a just-ended yesterday's) policy indicators.
+    await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
     unknown_years = check_calendar_ahead(ctx.settings.calendar)
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
             "recorded_credit_order_defaults": recorded, "calendar_unknown_years": len(unknown_years)}

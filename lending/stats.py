@@ -145,4 +145,23 @@ async def lending_stats(*, months: int = 12, bank: str | None = None, now: datet
         timezone=TIMEZONE_NAME, generated_at=now)
 
 
-__all__ = ["MAX_MONTHS", "TIMEZONE_NAME", "last_months", "lending_stats", "month_of"]
+DAILY_METRICS = ("demands", "approvals")
+"""What lending contributes to the operators' daily statistics (api/daily_counts.py; wired by the app)."""
+
+
+async def count_window(start: datetime, end: datetime) -> dict[str, int]:
+    """Financing demands posted and applications approved in [start, end).
+
+    An application is approved at most once (its state machine never returns to a decision), so counting
+    `approved` timeline events counts approvals.
+    """
+    return {
+        "demands": await FinancingDemand.count().where(
+            (FinancingDemand.created_at >= start) & (FinancingDemand.created_at < end)),
+        "approvals": await ApplicationEvent.count().where(
+            (ApplicationEvent.status == APPROVED) & (ApplicationEvent.at >= start) & (ApplicationEvent.at < end)),
+    }
+
+
+__all__ = ["DAILY_METRICS", "MAX_MONTHS", "TIMEZONE_NAME", "count_window", "last_months", "lending_stats",
+           "month_of"]
