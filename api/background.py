@@ -1,4 +1,5 @@
-"""Background work: expire due authorizations and sign ledger checkpoints, on a fixed interval.
+"""Background work: expire due authorizations, sign ledger checkpoints, refresh statistics, and warn about
+a working-day calendar that runs out, on a fixed interval.
 
 Runs inside the app's lifespan in single-process mode and as `xinyi worker` in production. Every step
 is idempotent and safe to run from several processes at once (conditional updates; a checkpoint of an
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, date, datetime
 
+from api.calendar import CITY_TZ, WorkingCalendar
 from api.context import AppContext
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
@@ -18,6 +21,29 @@ from partners.delivery import deliver_due, emit_expiring_soon
 from scenarios.orders import record_unsettled_defaults
 
 logger = logging.getLogger("xinyi.background")
+
+CALENDAR_LOOKAHEAD_DAYS = 60
+"""Longer than any working-day deadline the service counts (30 working days around Spring Festival)."""
+_calendar_warned: dict[int, date] = {}
+"""Year → the city day this process last logged it unknown (once a day, not every pass)."""
+
+
+def check_calendar_ahead(calendar: WorkingCalendar, *, now: datetime | None = None) -> list[int]:
+    """Log an error for each year of the coming weeks the working-day calendar does not know.
+
+    Deadlines that run into such a year are refused (503 `calendar_year_unknown`); this says so in the
+    log weeks before the first refusal, so the operators can configure the year's holidays in time.
+    """
+    today = (now or datetime.now(UTC)).astimezone(CITY_TZ).date()
+    unknown = calendar.unknown_years(today, CALENDAR_LOOKAHEAD_DAYS)
+    for year in unknown:
+        if _calendar_warned.get(year) == today:
+            continue
+        _calendar_warned[year] = today
+        logger.error("the working-day calendar does not know the holidays of %d: deadlines that reach it are "
+                     "refused until XINYI_CALENDAR_HOLIDAYS / XINYI_CALENDAR_WORKDAYS cover it or chinesecalendar "
+                     "is upgraded", year)
+    return unknown
 
 
 async def run_once(ctx: AppContext) -> dict[str, int]:
@@ -28,9 +54,11 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
     await deliver_due(ctx=ctx)
-    await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
+    # Today's (and a just-ended yesterday's) policy indicators.
+    await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
+    unknown_years = check_calendar_ahead(ctx.settings.calendar)
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
-            "recorded_credit_order_defaults": recorded}
+            "recorded_credit_order_defaults": recorded, "calendar_unknown_years": len(unknown_years)}
 
 
 async def run_forever(ctx: AppContext) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from piccolo.engine.base import Engine
 
 from api.auth.tokens import TokenService
+from api.daily_counts import DailyCountRegistry
 from api.settings import Settings
 from api.store import Store, build_store
 from credit.identity import FieldCipher
@@ -30,6 +31,7 @@ class AppContext:
     partners: PartnerDirectory
     identity: IdentityVerifier
     peers: PeerCities
+    daily_counts: DailyCountRegistry
 
     async def close(self) -> None:
         """Release what the collaborators hold (the engine is opened and closed by its owner)."""
@@ -45,7 +47,20 @@ def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
     return AppContext(settings=settings, engine=engine, store=store,
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
                       ledger=LedgerWriter(engine), limiter=build_limiter(settings, store), partners=PartnerDirectory(),
-                      identity=build_identity(settings), peers=build_peers(settings))
+                      identity=build_identity(settings), peers=build_peers(settings),
+                      daily_counts=build_daily_counts())
+
+
+def build_daily_counts() -> DailyCountRegistry:
+    """The domains' contributions to the daily statistics (credit/stats.py reads them, imports neither)."""
+    # Imported here: the domains' modules import this one (for AppContext) through their routes' helpers.
+    from lending import stats as lending_stats  # noqa: PLC0415
+    from scenarios import daily_counts as scenario_counts  # noqa: PLC0415
+
+    registry = DailyCountRegistry()
+    registry.register(name="scenarios", metrics=scenario_counts.METRICS, count=scenario_counts.count_window)
+    registry.register(name="lending", metrics=lending_stats.DAILY_METRICS, count=lending_stats.count_window)
+    return registry
 
 
 def build_tokens(settings: Settings) -> TokenService:

@@ -11,10 +11,12 @@ import base64
 import hashlib
 import os
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Literal
 
 import msgspec
 
+from api.calendar import WorkingCalendar, working_calendar
 from api.errors import ConfigurationError
 
 Environment = Literal["dev", "test", "production"]
@@ -99,7 +101,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ("*", (("AAA", "AA"), ("AA", "A"), ("A", "A"), ("B", "B"), ("C", "C"))),)
     # 信易贷 (lending)
     lending_response_working_days: int = 3  # a bank answers an application within this
+    # Working-day calendar overrides (api/calendar.py): days off and make-up working days (调休) for years
+    # the chinese-calendar package does not know yet, or corrections of days it does know.
+    calendar_holidays: tuple[date, ...] = ()
+    calendar_workdays: tuple[date, ...] = ()
     log_level: str = "INFO"
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The service's working-day calendar: the package's holidays with these overrides."""
+        return working_calendar(holidays=self.calendar_holidays, workdays=self.calendar_workdays)
 
     def credit_line_fen(self, tier: str) -> int:
         return dict(self.credit_lines_fen).get(tier, 0)
@@ -173,6 +184,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if not 0 <= integer("XINYI_CREDIT_ORDER_GRACE_DAYS", 7) <= 365:  # scenarios.orders.MAX_GRACE_DAYS
             raise ConfigurationError("XINYI_CREDIT_ORDER_GRACE_DAYS must be 0..365")
 
+        calendar_holidays = _dates(env, "XINYI_CALENDAR_HOLIDAYS")
+        calendar_workdays = _dates(env, "XINYI_CALENDAR_WORKDAYS")
+        if both := set(calendar_holidays) & set(calendar_workdays):
+            raise ConfigurationError(f"{min(both).isoformat()} is in both XINYI_CALENDAR_HOLIDAYS and "
+                                     "XINYI_CALENDAR_WORKDAYS")
+
         origins = tuple(o.strip() for o in env.get("XINYI_CORS_ORIGINS", "").split(",") if o.strip())
         # CORS is for the city's own mini-program and H5 origins, named one by one: a wildcard (or the
         # `null` origin of sandboxed pages and local files) would let any page call the API from a browser.
@@ -232,6 +249,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             passport_ttl_seconds=integer("XINYI_PASSPORT_TTL_SECONDS", 24 * 3600),
             peer_tier_maps=_tier_maps(env.get("XINYI_PEER_TIER_MAPS"), Settings().peer_tier_maps),
             lending_response_working_days=integer("XINYI_LENDING_RESPONSE_WORKING_DAYS", 3),
+            calendar_holidays=calendar_holidays,
+            calendar_workdays=calendar_workdays,
             log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -249,6 +268,28 @@ def _pairs(env: Mapping[str, str], var: str, default: tuple[tuple[str, int], ...
             raise ConfigurationError(f"{var} must look like AAA=1000000,AA=500000")
         pairs.append((name.strip(), convert(value.strip())))
     return tuple(pairs)
+
+
+_MAX_DATE_RANGE_DAYS = 366
+
+
+def _dates(env: Mapping[str, str], var: str) -> tuple[date, ...]:
+    """`2027-01-01,2027-02-05..2027-02-11` → the days listed, ranges inclusive, sorted and without repeats."""
+    days: set[date] = set()
+    for part in (p.strip() for p in env.get(var, "").split(",")):
+        if not part:
+            continue
+        first_text, sep, last_text = part.partition("..")
+        try:
+            first = date.fromisoformat(first_text.strip())
+            last = date.fromisoformat(last_text.strip()) if sep else first
+        except ValueError as exc:
+            raise ConfigurationError(f"{var} must list YYYY-MM-DD days or YYYY-MM-DD..YYYY-MM-DD ranges, "
+                                     f"separated by commas (not {part!r})") from exc
+        if not 0 <= (last - first).days < _MAX_DATE_RANGE_DAYS:
+            raise ConfigurationError(f"{var}: the range {part!r} must run forwards and span less than a year")
+        days.update(first + timedelta(days=n) for n in range((last - first).days + 1))
+    return tuple(sorted(days))
 
 
 def _tier_maps(raw: str | None, default: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]

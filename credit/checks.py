@@ -11,7 +11,8 @@ government department runs before a business step. No HTTP objects here.
   department hears it; the department later reports which measure it applied (once).
 
 A subject the registry does not know gets the same answer as a clean one (`listed: false`, nothing
-returned): a department learns whether someone is listed, never whether they are in the registry.
+returned), after the same lookups and the same ledger write: a department learns whether someone is
+listed, never whether they are in the registry, neither from the answer nor from its timing.
 """
 
 from __future__ import annotations
@@ -540,17 +541,18 @@ class FeedbackView:
 
 async def subject_standing(*, subject_kind: str, subject_pk: int, business_type: str
                            ) -> tuple[tuple[Membership, ...], tuple[MeasureView, ...]]:
-    """The subject's current list memberships (one per list) and the active measures they trigger."""
+    """The subject's current list memberships (one per list) and the active measures they trigger.
+
+    Always the same two queries, listed or not (see `run_check`: the work must not depend on the subject).
+    """
     memberships: dict[str, Membership] = {}
     for row in await _active_entries(subject_kind=subject_kind, subject_pk=subject_pk):
         # Rows are ordered by listed_at: the first per list is when the subject went on it.
         memberships.setdefault(row["list_code"], Membership(
             list_kind=row["list_kind"], list_code=row["list_code"], list_name=row["list_name"],
             listed_at=as_utc(row["listed_at"])))
-    if not memberships:
-        return (), ()
-    measures = [m for m in (_measure_view(r) for r in await Measure.select(*_MEASURE_COLUMNS).where(
-        Measure.list_code.is_in(list(memberships)) & (Measure.status == ACTIVE))) if m.applies_to(business_type)]
+    active = [_measure_view(r) for r in await Measure.select(*_MEASURE_COLUMNS).where(Measure.status == ACTIVE)]
+    measures = [m for m in active if m.list_code in memberships and m.applies_to(business_type)]
     # Mandatory measures first, then punishments before rewards, then by code: a stable, useful order.
     measures.sort(key=lambda m: (not m.mandatory, m.kind != "punishment", m.code))
     return tuple(memberships.values()), tuple(measures)
@@ -565,33 +567,52 @@ def _result_json(*, lists: Sequence[Membership], measures: Sequence[MeasureView]
     }
 
 
+_NO_SUBJECT_PK = -1
+"""Primary key no registry row has: a subject the registry does not know is looked up under it."""
+UNREGISTERED_PREFIX = "unreg_"
+"""Ledger `subject_id` of a check whose subject the registry does not know (followed by a keyed hash)."""
+
+
+def unregistered_subject_id(*, cipher: FieldCipher, subject_kind: SubjectKind, id_number: str | None,
+                            uscc: str | None) -> str:
+    """The ledger's pseudonym for a checked identifier: a keyed hash, never the number itself.
+
+    Checks of the same unknown number share it, so an auditor can follow them without reading the number.
+    """
+    identifier = normalize_id_number(id_number or "") if subject_kind == "person" else normalize_uscc(uscc or "")
+    digest = cipher.lookup_hash(f"checked_{subject_kind}", identifier)
+    return UNREGISTERED_PREFIX + digest[:32 - len(UNREGISTERED_PREFIX)]
+
+
 async def run_check(*, cipher: FieldCipher, ledger: LedgerWriter, department: Department, subject_kind: SubjectKind,
                     business_type: str, id_number: str | None = None, name: str | None = None,
                     uscc: str | None = None) -> CheckView:
     """Check a subject's lists and the measures that apply to `business_type`; store and ledger the check.
 
-    For a subject in the registry the ledger entry is durable before this returns. A subject the registry
-    does not know (or a person whose name does not match) gets the same answer as a clean subject; its
-    check is stored without a subject and no ledger entry is written (there is no one to write it for).
+    A subject the registry does not know (or a person whose name does not match) gets the same answer as a
+    clean subject, and the same work is done for it: the same list and measure lookups (under a key no row
+    has) and a ledger entry (under `unregistered_subject_id`), so neither the answer nor its timing tells
+    whether someone is in the registry. Every check is an access a department made, so every check is
+    ledgered, durably, before this returns.
 
     Raises:
         Unprocessable: `unknown_business_type`, `invalid_id_number`, `invalid_uscc`.
     """
     _check_business_types([business_type])
     subject = await find_subject(cipher=cipher, subject_kind=subject_kind, id_number=id_number, name=name, uscc=uscc)
-    lists: tuple[Membership, ...] = ()
-    measures: tuple[MeasureView, ...] = ()
-    if subject is not None:
-        lists, measures = await subject_standing(subject_kind=subject.kind, subject_pk=subject.pk,
-                                                 business_type=business_type)
+    # Computed for every check (not only unknown subjects) so both paths cost the same.
+    pseudonym = unregistered_subject_id(cipher=cipher, subject_kind=subject_kind, id_number=id_number, uscc=uscc)
+    lists, measures = await subject_standing(subject_kind=subject_kind,
+                                             subject_pk=subject.pk if subject is not None else _NO_SUBJECT_PK,
+                                             business_type=business_type)
     result = _result_json(lists=lists, measures=measures)
     encoded = _ENCODER.encode(result)
-    if subject is not None:
-        await ledger.append(AccessEvent(
-            actor_kind="department", actor_id=department.client_id, actor_name=department.name,
-            actor_type=department.kind, subject_kind=subject.kind, subject_id=subject.public_id,
-            action="credit.check", outcome="allowed", purpose=business_type, fields=("lists", "measures"),
-            result_digest=hashlib.sha256(encoded).hexdigest()))
+    await ledger.append(AccessEvent(
+        actor_kind="department", actor_id=department.client_id, actor_name=department.name,
+        actor_type=department.kind, subject_kind=subject_kind,
+        subject_id=subject.public_id if subject is not None else pseudonym,
+        action="credit.check", outcome="allowed", purpose=business_type, fields=("lists", "measures"),
+        result_digest=hashlib.sha256(encoded).hexdigest()))
     now = _now()
     public_id = new_public_id("chk")
     await CreditCheck.insert(CreditCheck(
@@ -633,7 +654,8 @@ async def give_feedback(*, check_id: str, department_client_id: str, measure_cod
     return FeedbackView(id=check_id, measure_code=measure_code, note=clean_note, feedback_at=now)
 
 
-__all__ = ["BUSINESS_TYPES", "DEFAULT_MEASURES", "LISTS", "RECORD_LISTS", "CheckView", "Department", "FeedbackView",
-           "ListEntryView", "MeasureView", "Membership", "SubjectRef", "add_to_list", "create_measure", "delist",
-           "find_subject", "get_measure", "give_feedback", "list_entries", "list_measures", "run_check",
-           "seed_default_measures", "subject_standing", "sync_record_lists", "update_measure"]
+__all__ = ["BUSINESS_TYPES", "DEFAULT_MEASURES", "LISTS", "RECORD_LISTS", "UNREGISTERED_PREFIX", "CheckView",
+           "Department", "FeedbackView", "ListEntryView", "MeasureView", "Membership", "SubjectRef", "add_to_list",
+           "create_measure", "delist", "find_subject", "get_measure", "give_feedback", "list_entries",
+           "list_measures", "run_check", "seed_default_measures", "subject_standing", "sync_record_lists",
+           "unregistered_subject_id", "update_measure"]

@@ -62,7 +62,8 @@ class MyRightsController(Controller):
     @post("/objections", status_code=HTTP_201_CREATED,
           summary="Object to one of my records (异议); it is flagged at once and decided within the time limit")
     async def file_objection(self, request: Request[Any, Any, Any], data: JSONBody[ObjectionCreate]) -> MyObjection:
-        view = await objections.file_objection(store=guards.app_context(request).store,
+        ctx = guards.app_context(request)
+        view = await objections.file_objection(store=ctx.store, calendar=ctx.settings.calendar,
                                                person_id=await _person_id(request), record_id=data.record_id,
                                                reason=data.reason)
         return export.my_objection(view)

@@ -23,15 +23,15 @@ objection, and approving one waits (409 `record_under_objection`) until the obje
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from piccolo.columns import Timestamptz, Varchar
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.methods.select import Select
 
+from api.calendar import WorkingCalendar
 from api.db import as_utc, as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Store
@@ -48,8 +48,6 @@ DEFAULT_DECISION_WORKING_DAYS = 5
 """Working days an officer has to decide an objection (the city plans' default)."""
 MAX_DECISION_CALENDAR_DAYS = 20
 """Hard ceiling on the decision period, whatever the working-day count and holidays."""
-CITY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""Working days are counted on the city's calendar (China has one offset and no DST)."""
 
 OBJECTION_OPEN = "open"
 REPAIR_PENDING = "pending"
@@ -90,30 +88,21 @@ async def _sync_lists(record: dict[str, Any], *, now: datetime) -> None:
 # ---------------------------------------------------------------- the decision deadline
 
 
-def decision_due_at(filed_at: datetime, *, working_days: int = DEFAULT_DECISION_WORKING_DAYS,
-                    holidays: Iterable[date] = ()) -> datetime:
+def decision_due_at(filed_at: datetime, *, calendar: WorkingCalendar,
+                    working_days: int = DEFAULT_DECISION_WORKING_DAYS) -> datetime:
     """When an objection filed at `filed_at` must be decided by (UTC).
 
-    The filing day itself does not count; then `working_days` working days (Monday to Friday, minus
-    `holidays`) are counted on the city's calendar, and the objection is due at the end of the last
-    one (local midnight). It is never due later than `MAX_DECISION_CALENDAR_DAYS` after filing.
+    The filing day itself does not count; then `working_days` working days of the service's calendar
+    (statutory holidays off, make-up working days on) are counted on the city's calendar, and the
+    objection is due at the end of the last one (local midnight). It is never due later than
+    `MAX_DECISION_CALENDAR_DAYS` after filing.
 
     Raises:
         ValueError: `working_days` is not positive.
+        CalendarYearUnknown: the count runs into a year the calendar does not know.
     """
-    if working_days < 1:
-        raise ValueError("working_days must be at least 1")
-    off = frozenset(holidays)
-    ceiling = as_utc(filed_at) + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
-    day = as_utc(filed_at).astimezone(CITY_TZ).date()
-    last_day = ceiling.astimezone(CITY_TZ).date()
-    counted = 0
-    while counted < working_days and day <= last_day:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in off:
-            counted += 1
-    end_of_day = datetime.combine(day + timedelta(days=1), time(0), tzinfo=CITY_TZ)
-    return min(end_of_day, ceiling).astimezone(UTC)
+    return calendar.deadline(filed_at, working_days=working_days,
+                             at_most=timedelta(days=MAX_DECISION_CALENDAR_DAYS))
 
 
 # ---------------------------------------------------------------- views
@@ -289,20 +278,22 @@ async def _page(query: Select[Any], *, created_at: Timestamptz, public_id: Varch
 # ---------------------------------------------------------------- objections (异议)
 
 
-async def file_objection(*, store: Store, person_id: int, record_id: str, reason: str,
-                         working_days: int = DEFAULT_DECISION_WORKING_DAYS, holidays: Iterable[date] = (),
-                         now: datetime | None = None) -> ObjectionView:
+async def file_objection(*, store: Store, calendar: WorkingCalendar, person_id: int, record_id: str, reason: str,
+                         working_days: int = DEFAULT_DECISION_WORKING_DAYS, now: datetime | None = None
+                         ) -> ObjectionView:
     """The subject disputes one of their active records; it is flagged at once.
 
     Raises:
         NotFound: `record_not_found` — no such record, or not the subject's.
         Conflict: `objection_already_open` — the record is already under objection.
         Unprocessable: `record_not_objectable` — the record is not active (repaired, withdrawn, expired).
+        CalendarYearUnknown: the decision deadline falls in a year the calendar does not know (nothing
+            is filed).
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
     moment = now or _now()
     public_id = new_public_id("obj")
-    due_at = decision_due_at(moment, working_days=working_days, holidays=holidays)
+    due_at = decision_due_at(moment, calendar=calendar, working_days=working_days)
     async with _transaction():
         # The conditional update is the lock: of two concurrent filings only one flags the record.
         flagged = await CreditRecord.update({CreditRecord.status: "objected", CreditRecord.updated_at: moment}).where(

@@ -198,6 +198,17 @@ class StatsTargets(msgspec.Struct):
     credit_checks_per_year: int
 
 
+class Rate(msgspec.Struct):
+    """A rate and what it is made of; `value` is null, with the reason in `unavailable`, when it cannot be
+    computed (e.g. nothing to divide by), never 0."""
+
+    value: float | None
+    numerator: int | None
+    denominator: int | None
+    unavailable: str | None  # no_check_returned_a_measure | no_repair_requested | no_record_ingested |
+    #                          calendar_year_unknown | not_counted
+
+
 class DayStats(msgspec.Struct):
     day: date
     score_queries: int
@@ -206,10 +217,19 @@ class DayStats(msgspec.Struct):
     authorizations_granted: int
     authorizations_active: int
     authorized_citizens: int
-    redemptions: int
-    credit_orders: int
-    demands: int
-    approvals: int
+    redemptions: int | None  # null: not counted (no contributor wired)
+    credit_orders: int | None
+    demands: int | None
+    approvals: int | None
+    checks_with_measures: int  # credit checks answered with at least one measure
+    measures_applied: int  # feedback given that day (the department applied a returned measure)
+    repairs_requested: int
+    repairs_approved: int
+    records_ingested: int
+    records_timely: int | None  # ingested within 7 working days of their decision date; null: calendar unknown
+    feedback_rate: Rate  # 联合奖惩 feedback: measures_applied / checks_with_measures
+    repair_rate: Rate  # repairs_approved / repairs_requested
+    timeliness_rate: Rate  # 双公示-style: records_timely / records_ingested
     refreshed_at: datetime | None
 
 
@@ -219,6 +239,13 @@ class StatsTotals(msgspec.Struct):
     authorizations_granted: int
     score_queries_per_day_vs_target: float
     credit_checks_annualized_vs_target: float
+    redemptions: int | None
+    credit_orders: int | None
+    demands: int | None
+    approvals: int | None
+    feedback_rate: Rate
+    repair_rate: Rate
+    timeliness_rate: Rate
 
 
 class DailyStatsReport(msgspec.Struct):

@@ -12,9 +12,10 @@ Every decision is a conditional `UPDATE … WHERE status = <the status it was de
 transaction with its timeline event and the outbox notice to the enterprise's owner, so of two concurrent
 decisions exactly one wins and the other gets 409. The first decision sets `first_response_at`.
 
-Deadlines: a bank answers within `settings.lending_response_working_days` working days (Monday to Friday
-on the city's calendar). The submission day does not count; the application is due at the end of the
-last working day (local midnight). It is overdue while there is no first response and that time has passed.
+Deadlines: a bank answers within `settings.lending_response_working_days` working days (the service's
+calendar, api/calendar.py: statutory holidays off, make-up working days on). The submission day does not
+count; the application is due at the end of the last working day (local midnight). It is overdue while
+there is no first response and that time has passed.
 
 首贷 (first loan): an application is a first loan when the enterprise had no disbursed loan here when it
 applied; on disbursement this is checked again, so of two loans disbursed to one enterprise only the
@@ -30,21 +31,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
+from api.calendar import WorkingCalendar
 from api.db import as_utc, as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
 from api.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
-from credit.objections import CITY_TZ
 from credit.tables import Authorization, Enterprise, OutboxEvent
 from lending import matching
 from lending.enterprises import EnterpriseRef, current_owner_account, is_active_member
@@ -94,25 +95,18 @@ def _now() -> datetime:
 # ---------------------------------------------------------------- the response deadline
 
 
-def respond_by(submitted_at: datetime, *, working_days: int, holidays: Iterable[date] = ()) -> datetime:
+def respond_by(submitted_at: datetime, *, calendar: WorkingCalendar, working_days: int) -> datetime:
     """When a bank must first answer an application submitted at `submitted_at` (UTC).
 
-    The submission day does not count; then `working_days` working days (Monday to Friday, minus
-    `holidays`) are counted on the city's calendar, and the answer is due at the end of the last one.
+    The submission day does not count; then `working_days` working days of the service's calendar
+    (statutory holidays off, make-up working days on) are counted on the city's calendar, and the answer
+    is due at the end of the last one.
 
     Raises:
         ValueError: `working_days` is not positive.
+        CalendarYearUnknown: the count runs into a year the calendar does not know.
     """
-    if working_days < 1:
-        raise ValueError("working_days must be at least 1")
-    off = frozenset(holidays)
-    day = as_utc(submitted_at).astimezone(CITY_TZ).date()
-    counted = 0
-    while counted < working_days:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in off:
-            counted += 1
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CITY_TZ).astimezone(UTC)
+    return calendar.deadline(submitted_at, working_days=working_days)
 
 
 # ---------------------------------------------------------------- records
@@ -292,7 +286,8 @@ async def _usable_grants(grants: dict[str, str], *, now: datetime) -> dict[str, 
 
 
 async def submit(*, demand_pk: int, demand_id: str, enterprise: EnterpriseRef, cipher: FieldCipher, account_id: str,
-                 product_ids: list[str], working_days: int, terms: Mapping[str, Any]) -> list[str]:
+                 product_ids: list[str], calendar: WorkingCalendar, working_days: int, terms: Mapping[str, Any]
+                 ) -> list[str]:
     """Create one application per chosen product (skipping those already submitted), in one transaction.
 
     Each chosen bank gets the enterprise's authorization (purpose loan_application, scope portrait, 90 days)
@@ -315,7 +310,7 @@ async def submit(*, demand_pk: int, demand_id: str, enterprise: EnterpriseRef, c
     assert uscc_row is not None
     uscc = cipher.decrypt("uscc", uscc_row["uscc_enc"])
     now = _now()
-    due = respond_by(now, working_days=working_days)
+    due = respond_by(now, calendar=calendar, working_days=working_days)
     created: list[str] = []
     async with transaction(LoanApplication):
         # Concurrent submissions of this demand queue here, so the second sees the first's applications and

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from api.calendar import WorkingCalendar
 from api.db import as_utc
 from api.errors import NotFound, Unprocessable
 from api.store import Store
@@ -273,7 +274,8 @@ async def _check_still_fits(row: DemandRow, *, portrait: PortraitView, chosen: l
 
 
 async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, demand_id: str,
-                        product_ids: list[str], consent: object, working_days: int) -> DemandOut:
+                        product_ids: list[str], consent: object, calendar: WorkingCalendar, working_days: int
+                        ) -> DemandOut:
     """Send the demand to the banks of the chosen matched products, with the enterprise's authorization.
 
     Raises:
@@ -282,6 +284,7 @@ async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, d
             current portrait carries a hard risk flag), `product_no_longer_matches` (the product or the
             portrait changed since matching so that the product no longer fits).
         NotFound: `demand_not_found`.
+        CalendarYearUnknown: the banks' answer deadline falls in a year the calendar does not know.
     """
     if consent is not True:
         raise Unprocessable("the enterprise must consent (consent: true) to authorize the chosen banks",
@@ -299,7 +302,8 @@ async def submit_demand(*, store: Store, cipher: FieldCipher, account_id: str, d
         raise Unprocessable(matching.HARD_RISK_FLAGS[flags[0]], code="hard_risk_flag")
     await _check_still_fits(row, portrait=portrait, chosen=chosen)
     await applications.submit(demand_pk=row.pk, demand_id=row.id, enterprise=ref, cipher=cipher,
-                              account_id=account_id, product_ids=chosen, working_days=working_days,
+                              account_id=account_id, product_ids=chosen, calendar=calendar,
+                              working_days=working_days,
                               terms={"amount_fen": row.amount_fen, "term_months": row.term_months,
                                      "purpose": row.purpose, "guarantee_offered": row.guarantee_offered,
                                      "max_rate_bp": row.max_rate_bp})

@@ -145,7 +145,7 @@ class FinancingDemandsController(Controller):
         ctx = guards.app_context(request)
         return await demands.submit_demand(
             store=ctx.store, cipher=ctx.cipher, account_id=guards.principal_of(request).subject, demand_id=demand_id,
-            product_ids=data.product_ids, consent=data.consent,
+            product_ids=data.product_ids, consent=data.consent, calendar=ctx.settings.calendar,
             working_days=ctx.settings.lending_response_working_days)
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from api.calendar import CITY_TZ
 from api.db import as_utc
-from credit.objections import CITY_TZ
 from lending.applications import APPROVED, DISBURSED, REJECTED
 from lending.schemas import LendingFigures, LendingMonth, LendingStats
 from lending.tables import ApplicationEvent, FinancingDemand, LoanApplication
@@ -145,4 +145,23 @@ async def lending_stats(*, months: int = 12, bank: str | None = None, now: datet
         timezone=TIMEZONE_NAME, generated_at=now)
 
 
-__all__ = ["MAX_MONTHS", "TIMEZONE_NAME", "last_months", "lending_stats", "month_of"]
+DAILY_METRICS = ("demands", "approvals")
+"""What lending contributes to the operators' daily statistics (api/daily_counts.py; wired by the app)."""
+
+
+async def count_window(start: datetime, end: datetime) -> dict[str, int]:
+    """Financing demands posted and applications approved in [start, end).
+
+    An application is approved at most once (its state machine never returns to a decision), so counting
+    `approved` timeline events counts approvals.
+    """
+    return {
+        "demands": await FinancingDemand.count().where(
+            (FinancingDemand.created_at >= start) & (FinancingDemand.created_at < end)),
+        "approvals": await ApplicationEvent.count().where(
+            (ApplicationEvent.status == APPROVED) & (ApplicationEvent.at >= start) & (ApplicationEvent.at < end)),
+    }
+
+
+__all__ = ["DAILY_METRICS", "MAX_MONTHS", "TIMEZONE_NAME", "count_window", "last_months", "lending_stats",
+           "month_of"]

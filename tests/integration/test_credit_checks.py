@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from credit.checks import DEFAULT_MEASURES, seed_default_measures
-from credit.tables import CreditCheck
+from credit.tables import CreditCheck, LedgerEntry
 from tests.factories import (
     bound_citizen,
     id_number,
@@ -108,6 +108,30 @@ async def test_clean_and_unknown_subjects_get_the_same_not_listed_answer(client,
         assert answer["measures"] == []
     assert set(known) == set(unknown)
     assert await CreditCheck.exists().where(CreditCheck.public_id == unknown["id"])
+
+
+async def test_every_check_is_ledgered_whether_or_not_the_registry_knows_the_subject(client, ctx) -> None:
+    """The same work for a registered and an unknown subject (timing must not tell membership): each check
+    writes one ledger entry; an unknown number is recorded under a keyed pseudonym, never in the clear."""
+    clean = await registry_person(ctx, name="沈五")
+    department_id, _, department = await partner_session(client, kind="government")
+    unknown_number = id_number(birth="19910404")
+    unknown = {"kind": "person", "id_number": unknown_number, "name": "无此人"}
+    for subject in (_person(clean), unknown, unknown, {**_person(clean), "name": "沈六"},
+                    {"kind": "enterprise", "uscc": "91330402MA2B8TQ532"}):
+        await _check(client, department, subject)
+
+    entries = await LedgerEntry.select(LedgerEntry.subject_kind, LedgerEntry.subject_id, LedgerEntry.action,
+                                       LedgerEntry.outcome).where(
+        LedgerEntry.actor_id == department_id).order_by(LedgerEntry.seq)
+    assert len(entries) == 5
+    assert {(e["action"], e["outcome"]) for e in entries} == {("credit.check", "allowed")}
+    ids = [e["subject_id"] for e in entries]
+    assert ids[0] == clean.public_id
+    assert ids[1] == ids[2] != ids[3]  # the same unknown number, the same pseudonym
+    assert all(i.startswith("unreg_") and len(i) == 32 for i in ids[1:])
+    assert entries[4]["subject_kind"] == "enterprise"
+    assert unknown_number not in str(entries)
 
 
 async def test_feedback_rules(client, ctx) -> None:

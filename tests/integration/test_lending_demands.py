@@ -10,6 +10,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from api.calendar import WorkingCalendar, working_calendar
 from credit.tables import Authorization, LedgerEntry, OutboxEvent
 from lending.applications import respond_by
 from lending.tables import ApplicationEvent, LoanApplication
@@ -434,31 +435,41 @@ async def test_bank_a_never_sees_or_touches_bank_b_applications(client, ctx) -> 
 
 def test_the_response_deadline_counts_working_days_on_the_city_calendar() -> None:
     cst = "+08:00"
+    calendar = working_calendar()
 
     def at(text: str) -> datetime:
         return datetime.fromisoformat(text + cst)
 
+    def due(text: str, working_days: int = 3, on: WorkingCalendar = calendar) -> datetime:
+        return respond_by(at(text), calendar=on, working_days=working_days)
+
     due_wednesday = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # end of Wed 2 Dec, China time
     # Friday 10:00: Monday, Tuesday, Wednesday count; the weekend does not
-    assert respond_by(at("2026-11-27T10:00:00"), working_days=3) == due_wednesday
+    assert due("2026-11-27T10:00:00") == due_wednesday
     # Friday 23:59 China time is still Friday (it is Friday afternoon in UTC)
-    assert respond_by(at("2026-11-27T23:59:00"), working_days=3) == due_wednesday
+    assert due("2026-11-27T23:59:00") == due_wednesday
     # Saturday and Sunday submissions wait for Monday too
-    assert respond_by(at("2026-11-28T00:30:00"), working_days=3) == due_wednesday
-    assert respond_by(at("2026-11-29T18:00:00"), working_days=3) == due_wednesday
+    assert due("2026-11-28T00:30:00") == due_wednesday
+    assert due("2026-11-29T18:00:00") == due_wednesday
     # Monday: Tuesday, Wednesday, Thursday
-    assert respond_by(at("2026-11-30T09:00:00"), working_days=3) == datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    assert due("2026-11-30T09:00:00") == datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
     # one working day from a Friday is the end of Monday
-    assert respond_by(at("2026-11-27T10:00:00"), working_days=1) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
-    # holidays are skipped like weekends
-    assert respond_by(at("2026-11-27T10:00:00"), working_days=3,
-                      holidays=[date(2026, 11, 30)]) == datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    assert due("2026-11-27T10:00:00", 1) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    # an operator-configured day off is skipped like a weekend
+    assert due("2026-11-27T10:00:00", on=working_calendar(holidays=[date(2026, 11, 30)])) == datetime(
+        2026, 12, 3, 16, 0, tzinfo=UTC)
+    # Spring Festival 2026: Fri 13 and the make-up Saturday 14 Feb count, 15-23 Feb are off, Tue 24 is the third
+    assert due("2026-02-12T10:00:00") == datetime(2026, 2, 24, 16, 0, tzinfo=UTC)
+    # Spring Festival 2025: the make-up Sunday 26 Jan and Mon 27 count, 28 Jan-4 Feb are off, Wed 5 Feb is third
+    assert due("2025-01-24T10:00:00") == datetime(2025, 2, 5, 16, 0, tzinfo=UTC)
+    # National Day 2026: 1-7 Oct off; Thu 8, Fri 9 and the make-up Saturday 10 Oct count
+    assert due("2026-09-30T10:00:00") == datetime(2026, 10, 10, 16, 0, tzinfo=UTC)
 
 
 async def test_applications_carry_their_deadline_and_overdue_flags(client, ctx, override_settings) -> None:
     owned, _, bank, product, demand, app = await _one_application(client, ctx, owner_name="逾期企业主")
     created = datetime.fromisoformat(app["created_at"])
-    assert datetime.fromisoformat(app["respond_by"]) == respond_by(created, working_days=3)
+    assert datetime.fromisoformat(app["respond_by"]) == respond_by(created, calendar=working_calendar(), working_days=3)
     assert app["overdue"] is False
 
     # the number of working days is configurable
@@ -466,7 +477,7 @@ async def test_applications_carry_their_deadline_and_overdue_flags(client, ctx, 
         other = await post_demand(client, owned)
         quick = (await _submitted(client, owned, other["id"], [product["id"]]))["applications"][0]
     assert datetime.fromisoformat(quick["respond_by"]) == respond_by(datetime.fromisoformat(quick["created_at"]),
-                                                                     working_days=1)
+                                                                     calendar=working_calendar(), working_days=1)
 
     # the deadline passes without an answer
     await LoanApplication.update({LoanApplication.respond_by: datetime.now(UTC) - timedelta(minutes=1)}).where(

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from api.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
 from credit.checks import sync_record_lists
-from credit.objections import CITY_TZ, MAX_DECISION_CALENDAR_DAYS, decision_due_at
+from credit.objections import MAX_DECISION_CALENDAR_DAYS, decision_due_at, file_objection
 from credit.scoring import base_total
 from credit.tables import CreditListEntry, CreditRecord, Objection, OutboxEvent, Person
 from tests.factories import add_record, bound_citizen, operator_session
@@ -54,27 +55,74 @@ async def _all_admin(client: Any, op: Any, path: str, **params: Any) -> list[dic
 # ---------------------------------------------------------------- the deadline
 
 
+CALENDAR = working_calendar()
+
+
 def test_deadline_counts_working_days_on_the_city_calendar() -> None:
     friday = datetime(2026, 11, 27, 10, 0, tzinfo=CITY_TZ)
     # Mon..Fri of the next week are the five working days; due at the end of that Friday (local midnight).
-    assert decision_due_at(friday) == datetime(2026, 12, 5, 0, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(friday, calendar=CALENDAR) == datetime(2026, 12, 5, 0, 0, tzinfo=CITY_TZ)
     saturday = datetime(2026, 11, 28, 9, 0, tzinfo=CITY_TZ)
-    assert decision_due_at(saturday) == datetime(2026, 12, 5, 0, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(saturday, calendar=CALENDAR) == datetime(2026, 12, 5, 0, 0, tzinfo=CITY_TZ)
     monday = datetime(2026, 11, 23, 23, 30, tzinfo=CITY_TZ)  # the filing day itself never counts
-    assert decision_due_at(monday) == datetime(2026, 12, 1, 0, 0, tzinfo=CITY_TZ)
-    assert decision_due_at(monday, working_days=1) == datetime(2026, 11, 25, 0, 0, tzinfo=CITY_TZ)
-    holidays = [date(2026, 11, 30), date(2026, 12, 1)]
-    assert decision_due_at(friday, holidays=holidays) == datetime(2026, 12, 9, 0, 0, tzinfo=CITY_TZ)
-    assert decision_due_at(friday).tzinfo is not None
+    assert decision_due_at(monday, calendar=CALENDAR) == datetime(2026, 12, 1, 0, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(monday, calendar=CALENDAR, working_days=1) == datetime(2026, 11, 25, 0, 0, tzinfo=CITY_TZ)
+    local_days_off = working_calendar(holidays=[date(2026, 11, 30), date(2026, 12, 1)])
+    assert decision_due_at(friday, calendar=local_days_off) == datetime(2026, 12, 9, 0, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(friday, calendar=CALENDAR).tzinfo is not None
+
+
+def test_deadline_skips_statutory_holidays_and_counts_make_up_saturdays() -> None:
+    # Spring Festival 2026: Sat 14 Feb is a make-up working day (调休), 15-23 Feb are off.
+    before_spring_festival = datetime(2026, 2, 13, 10, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(before_spring_festival, calendar=CALENDAR) == datetime(2026, 2, 28, 0, 0, tzinfo=CITY_TZ)
+    # National Day 2025: Sun 28 Sep works, 1-8 Oct are off.
+    before_national_day = datetime(2025, 9, 26, 15, 0, tzinfo=CITY_TZ)
+    assert decision_due_at(before_national_day, calendar=CALENDAR) == datetime(2025, 10, 11, 0, 0, tzinfo=CITY_TZ)
 
 
 def test_deadline_never_exceeds_twenty_calendar_days() -> None:
     filed = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    assert decision_due_at(filed, working_days=30) == filed + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
-    a_month_off = [date(2026, 11, 28) + timedelta(days=i) for i in range(40)]
-    assert decision_due_at(filed, holidays=a_month_off) == filed + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
+    assert decision_due_at(filed, calendar=CALENDAR, working_days=30) == filed + timedelta(
+        days=MAX_DECISION_CALENDAR_DAYS)
+    a_month_off = working_calendar(holidays=[date(2026, 11, 28) + timedelta(days=i) for i in range(40)])
+    assert decision_due_at(filed, calendar=a_month_off) == filed + timedelta(days=MAX_DECISION_CALENDAR_DAYS)
     with pytest.raises(ValueError, match="working_days"):
-        decision_due_at(filed, working_days=0)
+        decision_due_at(filed, calendar=CALENDAR, working_days=0)
+
+
+async def test_an_operator_configured_day_off_moves_the_deadline_of_a_filed_objection(client, ctx,
+                                                                                      override_settings) -> None:
+    citizen = await bound_citizen(client, ctx, name="秦九")
+    first = await add_record(ctx, citizen.person, category="contract_default", days_ago=20)
+    second = await add_record(ctx, citizen.person, category="contract_default", days_ago=21)
+    usual = await _object(client, citizen, first)
+    filed_day = _at(usual["created_at"]).astimezone(CITY_TZ).date()
+    next_two_weeks = [filed_day + timedelta(days=n) for n in range(1, 15)]
+    with override_settings(calendar_holidays=tuple(next_two_weeks[:7])):
+        moved = await _object(client, citizen, second)
+    assert _at(moved["due_at"]) == decision_due_at(_at(moved["created_at"]),
+                                                   calendar=working_calendar(holidays=next_two_weeks[:7]))
+    assert _at(moved["due_at"]) > _at(usual["due_at"])
+
+
+async def test_an_objection_whose_deadline_no_calendar_knows_is_refused_and_not_filed(client, ctx) -> None:
+    citizen = await bound_citizen(client, ctx, name="秦十")
+    record_id = await add_record(ctx, citizen.person, category="contract_default", days_ago=20)
+    person_pk = (await Person.select(Person._meta.primary_key).where(
+        Person.public_id == citizen.person.public_id).first())["id"]  # type: ignore[index]
+    late_december = datetime(max(PACKAGE_YEARS), 12, 28, 10, 0, tzinfo=CITY_TZ)
+    with pytest.raises(CalendarYearUnknown):
+        await file_objection(store=ctx.store, calendar=CALENDAR, person_id=person_pk, record_id=record_id,
+                             reason="这条记录不是我的", now=late_december)
+    assert (await _record(client, citizen, record_id))["status"] == "active"
+    assert not await Objection.exists().where(Objection.person == person_pk)
+    # Once the operators configure the year, the same filing goes through.
+    next_year = max(PACKAGE_YEARS) + 1
+    configured = working_calendar(holidays=[date(next_year, 1, 1)])
+    view = await file_objection(store=ctx.store, calendar=configured, person_id=person_pk, record_id=record_id,
+                                reason="这条记录不是我的", now=late_december)
+    assert view.due_at == decision_due_at(late_december, calendar=configured)
 
 
 # ---------------------------------------------------------------- filing
@@ -90,7 +138,7 @@ async def test_filing_flags_the_record_at_once(client, ctx) -> None:
     assert objection["record_id"] == record_id
     assert objection["status"] == "open"
     assert objection["record"]["status"] == "objected"
-    assert _at(objection["due_at"]) == decision_due_at(_at(objection["created_at"]))
+    assert _at(objection["due_at"]) == decision_due_at(_at(objection["created_at"]), calendar=CALENDAR)
     assert set(objection) >= {"id", "record_id", "status", "due_at", "created_at", "reason"}
 
     record = await _record(client, citizen, record_id)
