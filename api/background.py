@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from api.auth.revocations import purge_expired_revocations
 from api.context import AppContext
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
@@ -29,8 +30,9 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     recorded = await record_unsettled_defaults(store=ctx.store)
     await deliver_due(ctx=ctx)
     await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
+    purged = await purge_expired_revocations()
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
-            "recorded_credit_order_defaults": recorded}
+            "recorded_credit_order_defaults": recorded, "purged_revocations": purged}
 
 
 async def run_forever(ctx: AppContext) -> None:
