@@ -452,6 +452,10 @@ class RedisStore:
         """Seed the emptied store from the marker sources, then write a new epoch; or wait for the process
         that is doing it. Raises `StoreUnavailable` when that takes too long (the caller answers 503)."""
         epoch_key, lock_key = self._key(_SEED_DOMAIN, _EPOCH_KEY), self._key(_SEED_DOMAIN, _SEED_LOCK_KEY)
+        if not self._seeding.sources:
+            # A process that knows no marker sources (a tool, not the app) must never vouch for an empty store:
+            # every worker would trust its epoch.
+            raise StoreUnavailable("the store was emptied and this process cannot seed it")
         async with self._seeding.lock:  # one seeding (or wait) per process; the others find the epoch back
             if await self._redis.exists(epoch_key):
                 return

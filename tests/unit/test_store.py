@@ -22,6 +22,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         s: Store = RedisStore(os.environ["REDIS_URL"], namespace)
     else:
         s = MemoryStore(namespace)
+
+    async def nothing_revoked() -> list[Marker]:
+        return []
+
+    s.add_marker_source(nothing_revoked)
     yield s
     await s.close()
 
@@ -92,7 +97,7 @@ async def test_an_emptied_store_is_seeded_again_before_any_probe_trusts_it(store
         return revoked
 
     dropped: list[int] = []
-    store.add_marker_source(source)
+    store.add_marker_source(source)  # after the fixture's own, which has nothing to seed
     store.on_reseed(lambda: dropped.append(1))
     first = await store.probe_and_count(probe=[("auth", "jti:gone")])
     assert (first.found, first.reseeded) == (True, True)  # the first probe of a process sees a new epoch
@@ -133,3 +138,13 @@ async def test_two_processes_seed_an_emptied_redis_once_and_both_drop_their_view
     finally:
         for p in processes:
             await p.close()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="only a shared store is trusted by other processes")
+async def test_a_process_with_nothing_to_seed_from_never_vouches_for_an_emptied_redis() -> None:
+    tool = RedisStore(os.environ["REDIS_URL"], f"xinyi-unit-{secrets.token_hex(4)}")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await tool.exists_any("auth", ["jti:x"])
+    finally:
+        await tool.close()
