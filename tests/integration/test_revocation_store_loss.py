@@ -6,9 +6,14 @@ cleared); tests/faults/test_redis_revocations.py kills a real Redis under a two-
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
+
+from api.auth.revocations import purge_expired_revocations
 from api.context import AppContext
+from api.tables import RevokedToken
 from tests.factories import authorization_for, bound_citizen, empty_store, partner_session, revoke_three_tokens
 
 
@@ -50,3 +55,19 @@ async def test_revoked_authorization_stays_refused_when_the_store_is_emptied(cli
     for _ in range(3):
         refused = await client.post("/v1/scores/query", headers=bank.headers, json=body)
         assert (refused.status_code, refused.json().get("code")) == (403, "authorization_not_active"), refused.text
+
+
+async def test_revocations_are_kept_until_their_tokens_expire_then_purged(client: Any) -> None:
+    tokens = await revoke_three_tokens(client)
+    claims = [jwt.decode(s.access_token, options={"verify_signature": False}) for s in (tokens.citizen, tokens.bank,
+                                                                                          tokens.family)]
+    live = {f"jti:{claims[0]['jti']}", f"jti:{claims[1]['jti']}", f"fam:{claims[2]['fam']}"}
+    assert live <= {row["marker"] for row in await RevokedToken.select(RevokedToken.marker)}
+    await RevokedToken.insert(RevokedToken(marker="jti:long-expired",
+                                           expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+    await purge_expired_revocations()
+
+    kept = {row["marker"] for row in await RevokedToken.select(RevokedToken.marker)}
+    assert "jti:long-expired" not in kept
+    assert live <= kept
