@@ -12,6 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, date, datetime
 
+from api.auth.revocations import purge_expired_revocations
 from api.calendar import CITY_TZ, WorkingCalendar
 from api.context import AppContext
 from credit import authorizations
@@ -57,8 +58,10 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     # Today's (and a just-ended yesterday's) policy indicators.
     await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
     unknown_years = check_calendar_ahead(ctx.settings.calendar)
+    purged = await purge_expired_revocations()
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
-            "recorded_credit_order_defaults": recorded, "calendar_unknown_years": len(unknown_years)}
+            "recorded_credit_order_defaults": recorded, "calendar_unknown_years": len(unknown_years),
+            "purged_revocations": purged}
 
 
 async def run_forever(ctx: AppContext) -> None:

@@ -7,12 +7,15 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
+from api.auth.revocations import partner_suspension_markers, token_revocation_markers
 from api.auth.tokens import TokenService
 from api.daily_counts import DailyCountRegistry
 from api.settings import Settings
 from api.store import Store, build_store
+from credit.authorizations import ended_markers
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter
+from credit.queries import RECENT
 from partners.adapters import IdentityVerifier, JwksPeerCities, PeerCities, build_identity_verifier, parse_peer_cities
 from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
@@ -44,9 +47,11 @@ class AppContext:
 def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
     """Every collaborator the settings ask for, for the app and for CLI commands alike."""
     store = build_store(settings.redis_url, settings.redis_namespace)
+    partners = PartnerDirectory()
+    watch_store_loss(store, partners)
     return AppContext(settings=settings, engine=engine, store=store,
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
-                      ledger=LedgerWriter(engine), limiter=build_limiter(settings, store), partners=PartnerDirectory(),
+                      ledger=LedgerWriter(engine), limiter=build_limiter(settings, store), partners=partners,
                       identity=build_identity(settings), peers=build_peers(settings),
                       daily_counts=build_daily_counts())
 
@@ -61,6 +66,15 @@ def build_daily_counts() -> DailyCountRegistry:
     registry.register(name="scenarios", metrics=scenario_counts.METRICS, count=scenario_counts.count_window)
     registry.register(name="lending", metrics=lending_stats.DAILY_METRICS, count=lending_stats.count_window)
     return registry
+
+
+def watch_store_loss(store: Store, partners: PartnerDirectory) -> None:
+    """What an emptied store is seeded with again (every revocation marker, from the database), and the
+    in-memory views each process drops when it sees that happened."""
+    for source in (token_revocation_markers, partner_suspension_markers, ended_markers):
+        store.add_marker_source(source)
+    store.on_reseed(RECENT.clear)
+    store.on_reseed(partners.clear)
 
 
 def build_tokens(settings: Settings) -> TokenService:

@@ -6,12 +6,23 @@ Keys are namespaced as `<namespace>:<domain>:<key>` so domains never collide.
 
 When Redis is configured and unreachable, operations raise `StoreUnavailable` (mapped to 503): a
 check that needs the store fails closed, it is never silently skipped.
+
+The store is a cache of what matters, never its only copy. Revocation markers (tokens, partner suspensions,
+ended authorizations) are written to PostgreSQL too, and a store that lost its data (a Redis restart without
+persistence, a failover to an empty replica, a flush) is detected and seeded again from there before any
+check trusts it: seeding ends by writing an *epoch* key, which `probe_and_count` reads in the same atomic
+round trip as the markers it probes. No epoch means "emptied": the caller seeds the store again (one process
+at a time, under a lock in the store; the others wait for the new epoch) from the registered
+`MarkerSource`s, and only then probes. A new epoch tells each process to drop the in-memory views it built
+on the old store's data (`on_reseed` listeners); the probe that saw it says so (`ProbeResult.reseeded`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,10 +66,61 @@ class ProbeResult:
     found: bool
     counts: tuple[CounterResult, ...]
     values: tuple[bytes | None, ...]
+    # This process had not seen the store's current epoch before this call: the store lost its data and
+    # was seeded again since (or this is the process's first call). What it keeps in memory is stale.
+    reseeded: bool = False
 
     @property
     def over_limit(self) -> CounterResult | None:
         return next((c for c in self.counts if not c.allowed), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A key that seeding writes back into an emptied store: `domain`, `key`, living `ttl_seconds` (None: until
+    deleted)."""
+
+    domain: str
+    key: str
+    ttl_seconds: int | None
+    value: bytes = b"1"
+
+
+# Reads the source of truth (the database) and returns the markers that must be in the store.
+MarkerSource = Callable[[], Awaitable[Iterable[Marker]]]
+
+_SEED_DOMAIN = "store"
+_EPOCH_KEY = "epoch"
+_SEED_LOCK_KEY = "seeding"
+_SEED_LOCK_SECONDS = 15  # a seeder that died frees the lock after this long
+_SEED_WAIT_SECONDS = 10.0  # how long a process waits for another one's seeding before answering 503
+_SEED_POLL_SECONDS = 0.02
+_SEED_CHUNK = 1000
+
+
+class _Seeding:
+    """What both stores share about seeding: the marker sources, the reseed listeners, the epoch last seen."""
+
+    def __init__(self) -> None:
+        self.sources: list[MarkerSource] = []
+        self.listeners: list[Callable[[], None]] = []
+        self.seen: bytes | None = None
+        self.lock = asyncio.Lock()
+
+    def observe(self, epoch: bytes) -> bool:
+        """Note the epoch a probe read; True (after telling the listeners) when it is not the one last seen."""
+        if epoch == self.seen:
+            return False
+        self.seen = epoch
+        for listener in self.listeners:
+            listener()
+        return True
+
+    async def markers(self) -> list[Marker]:
+        found: list[Marker] = []
+        for source in self.sources:
+            found.extend(m for m in await source() if m.ttl_seconds is None or m.ttl_seconds > 0)
+        return found
 
 
 class Store(Protocol):
@@ -96,6 +158,14 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    def add_marker_source(self, source: MarkerSource) -> None:
+        """Register what seeding an emptied store writes back (read from the database)."""
+        ...
+
+    def on_reseed(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when this process sees that the store was emptied and seeded again (drop caches)."""
+        ...
+
 
 class MemoryStore:
     """In-process store for the embedded single-process mode and unit tests."""
@@ -106,6 +176,31 @@ class MemoryStore:
         self._namespace = namespace
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._now = time.monotonic
+        self._seeding = _Seeding()
+
+    def add_marker_source(self, source: MarkerSource) -> None:
+        self._seeding.sources.append(source)
+
+    def on_reseed(self, listener: Callable[[], None]) -> None:
+        self._seeding.listeners.append(listener)
+
+    def clear(self) -> None:
+        """Forget everything, as a restarted Redis without persistence does."""
+        self._data.clear()
+
+    async def _epoch(self) -> bytes:
+        """The current epoch, after seeding the store if it has none (at start, or after `clear`)."""
+        full = self._key(_SEED_DOMAIN, _EPOCH_KEY)
+        if (epoch := self._live(full)) is not None:
+            return epoch
+        async with self._seeding.lock:
+            epoch = self._live(full)
+            if epoch is None:
+                for m in await self._seeding.markers():
+                    await self.set(m.domain, m.key, m.value, ttl_seconds=m.ttl_seconds)
+                epoch = secrets.token_hex(16).encode()
+                self._data[full] = (epoch, None)
+            return epoch
 
     def _key(self, domain: str, key: str) -> str:
         return f"{self._namespace}:{domain}:{key}"
@@ -172,12 +267,13 @@ class MemoryStore:
         return value
 
     async def exists_any(self, domain: str, keys: list[str]) -> bool:
-        return any(self._live(self._key(domain, k)) is not None for k in keys)
+        return (await self.probe_and_count(probe=[(domain, k) for k in keys])).found
 
     async def probe_and_count(self, *, probe: Sequence[tuple[str, str]] = (), count: Sequence[Count] = (),
                               read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
+        reseeded = self._seeding.observe(await self._epoch())
         if any(self._live(self._key(d, k)) is not None for d, k in probe):
-            return ProbeResult(found=True, counts=(), values=())
+            return ProbeResult(found=True, counts=(), values=(), reseeded=reseeded)
         counts: list[CounterResult] = []
         for c in count:
             result = await self.incr_with_limit(c.domain, c.key, limit=c.limit, ttl_seconds=c.ttl_seconds)
@@ -185,13 +281,13 @@ class MemoryStore:
             if not result.allowed:
                 break
         return ProbeResult(found=False, counts=tuple(counts),
-                           values=tuple(self._live(self._key(d, k)) for d, k in read))
+                           values=tuple(self._live(self._key(d, k)) for d, k in read), reseeded=reseeded)
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._data.clear()
+        self.clear()
 
 
 # INCR and set the expiry on first use in one atomic step; returns value and remaining TTL.
@@ -204,32 +300,41 @@ return {v, ttl}
 """
 
 
-# probe_and_count in one step. KEYS = probes, counters, reads; ARGV = #probes, #counters, then limit and
-# ttl per counter. Returns {found, #counted, value1, ttl1, ..., read1, ...} (false for a missing read).
+# probe_and_count in one step. KEYS = the epoch, probes, counters, reads; ARGV = #probes, #counters, then
+# limit and ttl per counter. Returns {2} when the epoch is missing (the store was emptied: nothing is probed
+# or counted), else {found, epoch, #counted, value1, ttl1, ..., read1, ...} (false for a missing read).
 _PROBE_AND_COUNT = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then return {2} end
 local np, nc = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 1, np do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return {1} end
+for i = 2, np + 1 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {1, epoch} end
 end
-local out = {0, 0}
+local out = {0, epoch, 0}
 for i = 1, nc do
-  local k, limit, ttl = KEYS[np + i], tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local k, limit, ttl = KEYS[np + 1 + i], tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
   local v = redis.call('INCR', k)
   if v == 1 then redis.call('EXPIRE', k, ttl) end
   local t = redis.call('TTL', k)
   if t < 0 then redis.call('EXPIRE', k, ttl); t = ttl end
-  out[2] = i
+  out[3] = i
   table.insert(out, v)
   table.insert(out, t)
   if v > limit then break end
 end
-for j = np + nc + 1, #KEYS do
+for j = np + nc + 2, #KEYS do
   local value = redis.call('GET', KEYS[j])
   table.insert(out, value)
 end
 return out
 """
 
+
+# Delete the seeding lock only if it is still ours (it may have expired and been taken by another process).
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _DELETE_CHUNK = 1000
 
@@ -254,6 +359,14 @@ class RedisStore:
         self._redis = redis_asyncio.Redis(connection_pool=pool)
         self._incr = self._redis.register_script(_INCR_WITH_LIMIT)
         self._probe_and_count = self._redis.register_script(_PROBE_AND_COUNT)
+        self._release_lock = self._redis.register_script(_RELEASE_LOCK)
+        self._seeding = _Seeding()
+
+    def add_marker_source(self, source: MarkerSource) -> None:
+        self._seeding.sources.append(source)
+
+    def on_reseed(self, listener: Callable[[], None]) -> None:
+        self._seeding.listeners.append(listener)
 
     def _key(self, domain: str, key: str) -> str:
         return f"{self._namespace}:{domain}:{key}"
@@ -305,32 +418,66 @@ class RedisStore:
         return value.encode() if isinstance(value, str) else value
 
     async def exists_any(self, domain: str, keys: list[str]) -> bool:
-        if not keys:
-            return False
-        try:
-            return bool(await self._redis.exists(*(self._key(domain, k) for k in keys)))
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        # Through the epoch check: a revocation probe never trusts an emptied store.
+        return (await self.probe_and_count(probe=[(domain, k) for k in keys])).found
 
     async def probe_and_count(self, *, probe: Sequence[tuple[str, str]] = (), count: Sequence[Count] = (),
                               read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
-        keys = [self._key(d, k) for d, k in probe] + [self._key(c.domain, c.key) for c in count] \
-            + [self._key(d, k) for d, k in read]
+        keys = [self._key(_SEED_DOMAIN, _EPOCH_KEY)] + [self._key(d, k) for d, k in probe] \
+            + [self._key(c.domain, c.key) for c in count] + [self._key(d, k) for d, k in read]
         args: list[int] = [len(probe), len(count)]
         for c in count:
             args += [c.limit, c.ttl_seconds]
         try:
             reply = await self._probe_and_count(keys=keys, args=args)
+            if int(reply[0]) == 2:  # emptied: seed it again from the database, then probe the seeded store
+                await self._seed()
+                reply = await self._probe_and_count(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        if int(reply[0]) == 2:
+            raise StoreUnavailable("the store was emptied again while it was being seeded")
+        epoch = reply[1].encode() if isinstance(reply[1], str) else bytes(reply[1])
+        reseeded = self._seeding.observe(epoch)
         if int(reply[0]):
-            return ProbeResult(found=True, counts=(), values=())
-        counted = int(reply[1])
-        counts = tuple(CounterResult(value=int(reply[2 + 2 * i]), allowed=int(reply[2 + 2 * i]) <= count[i].limit,
-                                     ttl_seconds=max(1, int(reply[3 + 2 * i]))) for i in range(counted))
+            return ProbeResult(found=True, counts=(), values=(), reseeded=reseeded)
+        counted = int(reply[2])
+        counts = tuple(CounterResult(value=int(reply[3 + 2 * i]), allowed=int(reply[3 + 2 * i]) <= count[i].limit,
+                                     ttl_seconds=max(1, int(reply[4 + 2 * i]))) for i in range(counted))
         # A missing key is a Lua false, which arrives as None.
-        values = tuple(v.encode() if isinstance(v, str) else v for v in reply[2 + 2 * counted:])
-        return ProbeResult(found=False, counts=counts, values=values)
+        values = tuple(v.encode() if isinstance(v, str) else v for v in reply[3 + 2 * counted:])
+        return ProbeResult(found=False, counts=counts, values=values, reseeded=reseeded)
+
+    async def _seed(self) -> None:
+        """Seed the emptied store from the marker sources, then write a new epoch; or wait for the process
+        that is doing it. Raises `StoreUnavailable` when that takes too long (the caller answers 503)."""
+        epoch_key, lock_key = self._key(_SEED_DOMAIN, _EPOCH_KEY), self._key(_SEED_DOMAIN, _SEED_LOCK_KEY)
+        if not self._seeding.sources:
+            # A process that knows no marker sources (a tool, not the app) must never vouch for an empty store:
+            # every worker would trust its epoch.
+            raise StoreUnavailable("the store was emptied and this process cannot seed it")
+        async with self._seeding.lock:  # one seeding (or wait) per process; the others find the epoch back
+            if await self._redis.exists(epoch_key):
+                return
+            token = secrets.token_hex(16)
+            if await self._redis.set(lock_key, token, nx=True, ex=_SEED_LOCK_SECONDS):
+                try:
+                    markers = await self._seeding.markers()
+                    for start in range(0, len(markers), _SEED_CHUNK):
+                        pipe = self._redis.pipeline(transaction=False)
+                        for m in markers[start:start + _SEED_CHUNK]:
+                            pipe.set(self._key(m.domain, m.key), m.value, ex=m.ttl_seconds)
+                        await pipe.execute()
+                    # Last: a probe that reads this epoch reads every marker written above (Lua is atomic).
+                    await self._redis.set(epoch_key, secrets.token_hex(16))
+                finally:
+                    await self._release_lock(keys=[lock_key], args=[token])
+                return
+            deadline = time.monotonic() + _SEED_WAIT_SECONDS
+            while not await self._redis.exists(epoch_key):
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable("the store is being seeded from the database")
+                await asyncio.sleep(_SEED_POLL_SECONDS)
 
     async def ping(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Storage for authentication: citizen accounts, refresh tokens and operator accounts."""
+"""Storage for authentication: citizen accounts, refresh tokens, revoked access tokens and operator accounts."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ class RefreshToken(Table, tablename="refresh_tokens"):
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class RevokedToken(Table, tablename="revoked_tokens"):
+    """An access-token revocation, kept until the last token it denies has expired.
+
+    `marker` is the store key the revocation check probes (`jti:<token id>` or `fam:<refresh family>`): the
+    store holds these markers for the hot path, and an emptied store is seeded again from this table.
+    """
+
+    marker = Varchar(length=64, unique=True, index=True)
+    expires_at = Timestamptz(index=True)
 
 
 class Operator(Table, tablename="operators"):

@@ -8,10 +8,12 @@ what makes a revocation effective for the very next request on every worker.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from api import db
 from api.db import as_utc_or_none
 from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Count, Store
+from api.store import Count, Marker, Store, StoreUnavailable
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person
@@ -254,9 +256,13 @@ async def _transition(view: AuthorizationView, *, to: str, from_states: frozense
     Leaving `authorized` first sets the ended marker in the shared store (`store`), before the database
     changes: workers that keep the authorized view in memory see the marker on their very next use,
     so a revocation applies everywhere at once. If the store is down the revocation fails (503) rather
-    than half-apply.
+    than half-apply. The row is the durable record: a store that loses its data is seeded again with the
+    markers of recently ended authorizations (`ended_markers`), and the marker is set once more after the
+    commit, for a store emptied and seeded between the first write and the commit.
     """
-    if AUTHORIZED in from_states and to != AUTHORIZED and store is not None:
+    ends_use = AUTHORIZED in from_states and to != AUTHORIZED and store is not None
+    if ends_use:
+        assert store is not None
         await store.set(*ended_marker(view.id), b"1", ttl_seconds=ENDED_MARKER_TTL_SECONDS)
     changes: dict[Any, Any] = {Authorization.status: to, **(values or {})}
     if to in TERMINAL:
@@ -273,7 +279,26 @@ async def _transition(view: AuthorizationView, *, to: str, from_states: frozense
         after = await _get(view.id)
         await OutboxEvent.insert(_outbox(topic=topic, authorization=after,
                                          extra={"reason": reason} if reason else None))
+    if ends_use:
+        assert store is not None
+        # Committed: a store that is down now comes back either with the first marker or empty (then seeded).
+        with contextlib.suppress(StoreUnavailable):
+            await store.set(*ended_marker(view.id), b"1", ttl_seconds=ENDED_MARKER_TTL_SECONDS)
     return after
+
+
+async def ended_markers() -> Iterable[Marker]:
+    """Ended markers of authorizations revoked or terminated within the marker lifetime (seeding the store)."""
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=ENDED_MARKER_TTL_SECONDS)
+    rows = await Authorization.select(Authorization.public_id, Authorization.ended_at).where(
+        Authorization.status.is_in(["revoked", "terminated"]) & (Authorization.ended_at > since))
+    markers = []
+    for row in rows:
+        ended_at = as_utc_or_none(row["ended_at"]) or now
+        left = ENDED_MARKER_TTL_SECONDS - int((now - ended_at).total_seconds())
+        markers.append(Marker(*ended_marker(row["public_id"]), max(1, left)))
+    return markers
 
 
 async def _expire_if_due(view: AuthorizationView) -> AuthorizationView:

@@ -79,6 +79,10 @@ class RecentAuthorizations:
     (`valid_until`) locally, and a revocation or termination through the ended marker that
     `credit.authorizations` sets in the shared store before changing the row, read in the same round
     trip as the use count. A view whose marker is set is dropped and the row read again.
+
+    The views are only as good as the store's markers: when the store lost its data (seen in that same
+    round trip as a new epoch, `ProbeResult.reseeded`), every view is dropped (`clear`, an `on_reseed`
+    listener) and the one in use is read again from the database.
     """
 
     def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 50_000) -> None:
@@ -104,6 +108,9 @@ class RecentAuthorizations:
 
     def forget(self, public_id: str) -> None:
         self._entries.pop(public_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 RECENT = RecentAuthorizations()
@@ -141,8 +148,8 @@ async def _count_use(store: Store, view: authz.AuthorizationView, admission: Adm
 async def _use_recent(*, store: Store, ledger: LedgerWriter, client_id: str, view: authz.AuthorizationView,
                       subject_id: str, purpose: str | None, action: str, admission: Admission | None
                       ) -> _Usable | None:
-    """Use an authorized view kept in memory; None when its ended marker says it is stale (the
-    admission has run by then, the caller reads the row again)."""
+    """Use an authorized view kept in memory; None when its ended marker says it is stale, or the store
+    was emptied since the view was kept (the admission has run by then, the caller reads the row again)."""
     caller = Caller(client_id=client_id, name=view.partner_name, kind=view.partner_kind)
     refusal = _refusal(view, purpose)
     if refusal is not None:
@@ -150,7 +157,7 @@ async def _use_recent(*, store: Store, ledger: LedgerWriter, client_id: str, vie
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action=action, outcome=refusal.code)
         raise refusal
     counted = await _count_use(store, view, admission, ended_check=True)
-    if counted.values[1] is not None:
+    if counted.values[1] is not None or counted.reseeded:
         RECENT.forget(view.id)
         return None
     if (over := counted.over_limit) is not None:

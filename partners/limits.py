@@ -58,6 +58,9 @@ class PartnerDirectory:
     def forget(self, client_id: str) -> None:
         self._entries.pop(client_id, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 def _day_end(now: float) -> int:
     day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from redis import asyncio as redis_asyncio
 from stdnum.cn import ric, uscc
 
 from api.auth.operators import create_operator
 from api.context import AppContext
+from api.store import MemoryStore
 from credit.identity import new_public_id
 from credit.tables import Person
 from partners.services import create_partner
@@ -286,3 +288,60 @@ class WebhookReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# ---------------------------------------------------------------- losing the store
+
+
+async def empty_store(ctx: AppContext) -> None:
+    """Make the store lose everything, as a Redis restarted without persistence (or flushed) does: every key of
+    this run's namespace is deleted (the shared Redis also serves other runs, so no FLUSHALL)."""
+    store = ctx.store
+    if isinstance(store, MemoryStore):
+        store.clear()
+        return
+    assert ctx.settings.redis_url is not None
+    redis = redis_asyncio.from_url(ctx.settings.redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{ctx.settings.redis_namespace}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@dataclass
+class RevokedTokens:
+    """Three access tokens revoked three ways, each refused with 401 `token_revoked`; `route` is where each is
+    presented (a citizen route for citizens, a partner route for the bank)."""
+
+    citizen: Session  # revoked by POST /v1/auth/revoke
+    bank: Session  # a partner token revoked by POST /v1/auth/revoke
+    family: Session  # the access token of a refresh family revoked because its refresh token was reused
+
+    def calls(self) -> dict[str, tuple[str, str, dict[str, str]]]:
+        """name: (method, path, headers) of a request each token would be answered 200 on, were it not revoked."""
+        return {"citizen": ("GET", "/v1/me", self.citizen.headers),
+                "bank": ("GET", "/v1/partners/me", self.bank.headers),
+                "refresh family": ("GET", "/v1/me", self.family.headers)}
+
+
+async def revoke_three_tokens(client: Any, *, via: Any | None = None) -> RevokedTokens:
+    """Log in a citizen twice and a bank once (through `client`), then revoke the three ways (through `via`, the
+    server under test, or `client`)."""
+    via = via or client
+    citizen = await citizen_login(client)
+    _, _, bank = await partner_session(client, kind="bank")
+    session = await citizen_login(client)
+    rotated = await via.post("/v1/auth/token", json={"grant_type": "refresh_token",
+                                                     "refresh_token": session.refresh_token})
+    assert rotated.status_code == 200, rotated.text
+    family = Session(phone=session.phone, access_token=rotated.json()["access_token"],
+                     refresh_token=rotated.json()["refresh_token"])
+    for token in (citizen.access_token, bank.access_token):
+        r = await via.post("/v1/auth/revoke", json={"token": token})
+        assert r.status_code == 200, r.text
+    reuse = await via.post("/v1/auth/token", json={"grant_type": "refresh_token",
+                                                   "refresh_token": session.refresh_token})
+    assert reuse.json().get("code") == "refresh_token_reused", reuse.text
+    return RevokedTokens(citizen=citizen, bank=bank, family=family)

@@ -45,7 +45,7 @@ class Admission:
         returns the caller's part (its counts, in order, and its reads)."""
         result = await store.probe_and_count(probe=self.probe, count=(*self.count, *count), read=read)
         mine = self.settle(result)
-        return ProbeResult(found=False, counts=mine, values=result.values)
+        return ProbeResult(found=False, counts=mine, values=result.values, reseeded=result.reseeded)
 
 
 async def admit(store: Store, admission: Admission | None) -> None:

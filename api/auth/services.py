@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from piccolo.query.mixins import OnConflictAction
 
+from api.auth.revocations import mark_again, record_revocation
 from api.auth.tokens import Principal, PrincipalKind
 from api.context import AppContext
 from api.errors import (
@@ -181,10 +182,15 @@ async def _issue_session(ctx: AppContext, *, kind: PrincipalKind, subject: str, 
 
 
 async def _revoke_family(ctx: AppContext, family_id: str) -> None:
-    await RefreshToken.update({RefreshToken.revoked_at: _now()}).where(
-        (RefreshToken.family_id == family_id) & RefreshToken.revoked_at.is_null())
     # Access tokens of the family stay denied until the longest of them has expired.
-    await ctx.store.set("auth", f"fam:{family_id}", b"1", ttl_seconds=ctx.settings.access_token_ttl_seconds + 60)
+    ttl = ctx.settings.access_token_ttl_seconds + 60
+    marker = f"fam:{family_id}"
+    await ctx.store.set("auth", marker, b"1", ttl_seconds=ttl)  # store down: 503 before anything changed
+    async with RefreshToken._meta.db.transaction():
+        await RefreshToken.update({RefreshToken.revoked_at: _now()}).where(
+            (RefreshToken.family_id == family_id) & RefreshToken.revoked_at.is_null())
+        await record_revocation(marker, ttl_seconds=ttl)
+    await mark_again(ctx.store, marker, ttl_seconds=ttl)
 
 
 async def refresh_session(*, ctx: AppContext, refresh_token: str) -> IssuedTokens:
@@ -346,7 +352,10 @@ async def revoke_token(*, ctx: AppContext, token: str) -> None:
             return
         remaining = principal.expires_at - int(time.time()) + ctx.settings.jwt_leeway_seconds
         if remaining > 0:
-            await ctx.store.set("auth", f"jti:{principal.token_id}", b"1", ttl_seconds=remaining)
+            marker = f"jti:{principal.token_id}"
+            await ctx.store.set("auth", marker, b"1", ttl_seconds=remaining)  # store down: 503, nothing changed
+            await record_revocation(marker, ttl_seconds=remaining)
+            await mark_again(ctx.store, marker, ttl_seconds=remaining)
         return
     row = await RefreshToken.select(RefreshToken.family_id).where(
         RefreshToken.token_hash == _sha256(token)).first()

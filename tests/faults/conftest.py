@@ -90,15 +90,20 @@ def sms_gateway() -> Iterator[WebhookReceiver]:
     gateway.close()
 
 
-@pytest.fixture(scope="session")
-def server(client: Any, services: Services, sms_gateway: WebhookReceiver) -> Iterator[str]:
-    """`xinyi serve` with production settings on the private services; yields its base URL."""
+def server_env(sms_gateway: WebhookReceiver) -> dict[str, str]:
+    """The environment of `xinyi serve` with production settings on the private services."""
     env = production_env(dict(os.environ), _SECRETS)
     env["XINYI_SMS_GATEWAY_URL"] = sms_gateway.url("/sms")
     env.pop("XINYI_TRUST_FORWARDED_FOR", None)  # production default: the peer address is the client
     env["XINYI_BENEFIT_CODES_PER_HOUR"] = str(UNLIMITED)  # the load asks for codes faster than any citizen
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(client: Any, services: Services, sms_gateway: WebhookReceiver) -> Iterator[str]:
+    """`xinyi serve` with production settings on the private services; yields its base URL."""
     with xinyi_server(["serve", "--host", "127.0.0.1", "--workers", "1"], ready_path="/health/ready",
-                      env=env) as base:
+                      env=server_env(sms_gateway)) as base:
         yield base
 
 
