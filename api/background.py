@@ -1,4 +1,5 @@
-"""Background work: expire due authorizations and sign ledger checkpoints, on a fixed interval.
+"""Background work: expire due authorizations, sign ledger checkpoints and finish re-scoring that a failed
+request left undone (marks past their writer's lease), on a fixed interval.
 
 Runs inside the app's lifespan in single-process mode and as `xinyi worker` in production. Every step
 is idempotent and safe to run from several processes at once (conditional updates; a checkpoint of an
@@ -13,6 +14,7 @@ import logging
 from api.context import AppContext
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+from credit.scores import rescore_due
 from credit.stats import refresh_current_stats
 from partners.delivery import deliver_due, emit_expiring_soon
 from scenarios.orders import record_unsettled_defaults
@@ -27,10 +29,11 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     await emit_expiring_soon()
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
+    rescored = await rescore_due(store=ctx.store)  # after the defaults: their records' marks go in this pass
     await deliver_due(ctx=ctx)
     await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
-            "recorded_credit_order_defaults": recorded}
+            "recorded_credit_order_defaults": recorded, "rescored_persons": rescored}
 
 
 async def run_forever(ctx: AppContext) -> None:
