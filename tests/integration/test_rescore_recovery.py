@@ -1,46 +1,37 @@
 """Re-scoring follows every committed record, even when the request fails between its commit and the
 re-scoring: the data source's retry completes it, and so does the background job on its own.
 
-The fault is the store going away at exactly that instant: the live store's `set` raises `StoreUnavailable`
-(what `RedisStore` raises when Redis is lost) for writes of the score cache only. The records are committed
-by then, the score row may even be written, but the cached score every reader sees is the old one and the
-data source is answered 503. Timing a real Redis outage to fall between the commit and the cache write is not
-reproducible, hence this hook on the one call; everything else runs for real."""
+The fault is the store going away at exactly that instant (`tests.factories.score_cache_lost`): the records
+are committed by then, but the cached score every reader sees is the old one and the data source is answered
+503."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from api.background import run_once
 from api.context import AppContext
-from api.store import StoreUnavailable
+from credit.scores import recompute_person
 from credit.tables import CreditRecord, PendingRescore, Person
-from tests.factories import bound_citizen, partner_session, push_records, record_row
+from tests.factories import add_record, bound_citizen, partner_session, push_records, record_row, score_cache_lost
 
 
-@contextmanager
-def score_cache_lost(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """While open, writing a score to the store fails as it does when Redis is lost."""
-    real_set = ctx.store.set
-
-    async def failing_set(domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None:
-        if domain == "score":
-            raise StoreUnavailable("redis connection lost")
-        await real_set(domain, key, value, ttl_seconds=ttl_seconds)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ctx.store, "set", failing_set)
-        yield
+async def _score(client: Any, citizen: Any) -> dict[str, Any]:
+    r = await client.get("/v1/me/score", headers=citizen.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
 
 
 async def _total(client: Any, citizen: Any) -> int:
-    r = await client.get("/v1/me/score", headers=citizen.headers)
-    assert r.status_code == 200, r.text
-    return int(r.json()["total"])
+    return int((await _score(client, citizen))["total"])
+
+
+async def _pk(citizen: Any) -> int:
+    row = await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id).first()
+    assert row is not None
+    return int(row["id"])
 
 
 async def _fail_after_commit(client: Any, ctx: AppContext, monkeypatch: pytest.MonkeyPatch, *, name: str
@@ -83,6 +74,22 @@ async def test_the_background_job_alone_rescores_a_batch_that_failed_after_its_c
     report = await run_once(ctx)  # what `xinyi worker` (or the app's lifespan) runs on its interval
     assert report["rescored_persons"] >= 1
     assert await _total(client, citizen) < before
-    person = await Person.select(Person._meta.primary_key).where(Person.public_id == citizen.person.public_id).first()
-    assert person is not None
-    assert not await PendingRescore.exists().where(PendingRescore.person == person["id"])
+    assert not await PendingRescore.exists().where(PendingRescore.person == await _pk(citizen))
+
+
+async def test_an_objection_whose_rescoring_failed_is_rescored_by_the_background_job(client, ctx,
+                                                                                      monkeypatch) -> None:
+    citizen = await bound_citizen(client, ctx, name="沈三")
+    record_id = await add_record(ctx, citizen.person, category="court_judgment", severity="serious")
+    await recompute_person(store=ctx.store, person_id=await _pk(citizen), trigger="record_change")
+    assert (await _score(client, citizen))["objected_records"] == 0
+    with score_cache_lost(ctx, monkeypatch):
+        failed = await client.post("/v1/me/objections", headers=citizen.headers,
+                                   json={"record_id": record_id, "reason": "这条判决已经履行完毕"})
+    assert failed.status_code == 503, failed.text
+    assert await CreditRecord.select(CreditRecord.status).where(CreditRecord.public_id == record_id).first() == {
+        "status": "objected"}
+    assert (await _score(client, citizen))["objected_records"] == 0  # stale
+
+    assert (await run_once(ctx))["rescored_persons"] >= 1
+    assert (await _score(client, citizen))["objected_records"] == 1
