@@ -7,15 +7,33 @@ are committed by then, but the cached score every reader sees is the old one and
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
+import signal
+import time
+from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 
 from api.background import run_once
 from api.context import AppContext
+from credit.identity import new_public_id
 from credit.scores import recompute_person
-from credit.tables import CreditRecord, PendingRescore, Person
-from tests.factories import add_record, bound_citizen, partner_session, push_records, record_row, score_cache_lost
+from credit.tables import CreditRecord, CurrentScore, PendingRescore, Person
+from tests.factories import (
+    RegistryPerson,
+    add_record,
+    bound_citizen,
+    id_number,
+    partner_session,
+    push_records,
+    record_row,
+    score_cache_lost,
+)
+from tests.servers import xinyi_process, xinyi_server
 
 
 async def _score(client: Any, citizen: Any) -> dict[str, Any]:
@@ -93,3 +111,59 @@ async def test_an_objection_whose_rescoring_failed_is_rescored_by_the_background
 
     assert (await run_once(ctx))["rescored_persons"] >= 1
     assert (await _score(client, citizen))["objected_records"] == 1
+
+
+async def _many_persons(ctx: AppContext, count: int) -> list[RegistryPerson]:
+    """`count` new registry persons, inserted in bulk (as the identity data source's import would)."""
+    numbers: dict[str, str] = {}
+    while len(numbers) < count:
+        number = id_number(birth=f"{random.randrange(1984, 2006)}{random.randrange(1, 13):02d}"
+                                 f"{random.randrange(1, 29):02d}")
+        numbers[ctx.cipher.lookup_hash("id_number", number)] = number
+    hashes = list(numbers)
+    taken = {r["id_number_hash"] for start in range(0, count, 500) for r in await Person.select(
+        Person.id_number_hash).where(Person.id_number_hash.is_in(hashes[start:start + 500]))}
+    persons = [RegistryPerson(public_id=new_public_id("psn"), name=f"批量{i}", id_number=numbers[h])
+               for i, h in enumerate(hashes) if h not in taken]
+    for start in range(0, len(persons), 500):
+        await Person.insert(*(Person(
+            public_id=p.public_id, name=p.name, id_number_hash=ctx.cipher.lookup_hash("id_number", p.id_number),
+            id_number_enc=ctx.cipher.encrypt("id_number", p.id_number), gender="F", birth_date=date(1990, 1, 1),
+            region_code=p.id_number[:6]) for p in persons[start:start + 500]))
+    return persons
+
+
+async def test_a_server_killed_between_the_commit_and_the_rescoring_is_completed_by_the_retry(client, ctx) -> None:
+    """A real `xinyi serve` is SIGKILLed as soon as a big batch's records are committed, while it re-scores
+    their persons: the marks of those it had not reached survive the crash, and the data source's retry, on a
+    new server, re-scores exactly those."""
+    persons = await _many_persons(ctx, 1500)
+    pks = [int(r["id"]) for start in range(0, len(persons), 500) for r in await Person.select(
+        Person._meta.primary_key).where(Person.public_id.is_in([p.public_id for p in persons[start:start + 500]]))]
+    source_id, _, source = await partner_session(client, kind="data_source")
+    rows = [record_row(p, category="utility_arrears", title="水费欠缴") for p in persons]
+
+    with xinyi_process(["serve"], ready_path="/health/ready") as (base, process):
+        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+            sending = asyncio.create_task(http.post("/v1/records/batch", json=rows, headers=source.headers))
+            deadline = time.monotonic() + 120
+            while await CreditRecord.count().where(CreditRecord.source == source_id) < len(rows):
+                assert not sending.done(), "the batch was answered before its commit was seen"
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.005)
+            os.killpg(process.pid, signal.SIGKILL)
+            with pytest.raises(httpx.HTTPError):
+                await sending  # the data source never hears back
+
+    left = await PendingRescore.count().where(PendingRescore.person.is_in(pks))
+    unscored = len(pks) - await CurrentScore.count().where(CurrentScore.person.is_in(pks))
+    assert 0 < unscored <= left  # the records are there; some of their persons were never re-scored
+
+    with xinyi_server(["serve"], ready_path="/health/ready") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+            retry = await http.post("/v1/records/batch", json=rows, headers=source.headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["summary"] == {"accepted": 0, "updated": 0, "duplicate": len(rows), "rejected": 0}
+    assert retry.json()["rescored_persons"] == left
+    assert await PendingRescore.count().where(PendingRescore.person.is_in(pks)) == 0
+    assert await CurrentScore.count().where(CurrentScore.person.is_in(pks)) == len(pks)
