@@ -427,12 +427,18 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
                  order_ref: str | None, idempotency_key: str | None) -> RedemptionView:
     """Redeem one benefit of a verification, exactly once and within the citizen's quota.
 
+    The redemption keeps the merchant's `idempotency_key` (unique per merchant): the same key with the same
+    verification, benefit and order_ref answers the redemption it made, as first answered, whatever happened
+    since (a retry after a lost answer), and never redeems again.
+
     Raises:
         BadRequest: `idempotency_key_required`.
         NotFound: `verification_not_found` — unknown, expired, or another merchant's verification.
         Unprocessable: `benefit_not_applicable` — the benefit was not in the verification's answer,
             or the merchant no longer takes part in it.
-        Conflict: `already_redeemed` (this verification already redeemed this benefit),
+        Unprocessable: `idempotency_key_reused` — the key already redeemed another verification, benefit
+            or order_ref.
+        Conflict: `already_redeemed` (this verification already redeemed this benefit under another key),
             `benefit_quota_exhausted`, `benefit_not_active` (paused or retired since the verification),
             `scenario_not_active` (the scenario was paused since), `benefit_not_valid_now` (outside its
             validity window now).
@@ -453,34 +459,37 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
     now = _now()
     key = period_key(rule.period, now)
     public_id = new_public_id("rdm")
+    remaining: int | None = None
     async with _transaction() as sql:
         claimed = await sql.fetch_one(
             _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
             verification.merchant_name, verification.id, key, order_ref, now, idempotency_key)
-        if claimed is None:
-            # Taken by a committed redemption (ON CONFLICT waited for it): this request's own first attempt, or
-            # another request for the same verification and benefit.
-            first = await _first_answer(merchant_client_id=merchant_client_id, idempotency_key=idempotency_key,
-                                        verification_id=verification_id, benefit_id=benefit_id, order_ref=order_ref)
-            if first is not None:
-                return first
-            taken = await sql.fetch_one(_TAKEN_SQL, verification.id, rule.pk)
-            raise Conflict("this verification already redeemed this benefit"
-                           + (f" (redemption {taken['public_id']})" if taken else ""), code="already_redeemed")
-        counted = await sql.fetch_one(_COUNT_SQL, rule.pk, verification.person_id, key, now)
-        if counted is None:
-            state = await sql.fetch_one(_STATUS_SQL, rule.pk, now)
-            if state is None or state["status"] != "active":
-                raise Conflict("the benefit is no longer active", code="benefit_not_active")
-            if state["scenario_status"] != "active":
-                raise Conflict("the benefit's scenario is paused", code="scenario_not_active")
-            if not state["in_window"]:
-                raise Conflict("the benefit is not valid now", code="benefit_not_valid_now")
-            raise Conflict(f"the citizen's quota of {rule.quota_per_period} per {rule.period} is used up",
-                           code="benefit_quota_exhausted")
-        remaining = _remaining(rule.quota_per_period, int(counted["used"]))
-        if remaining is not None:
-            await sql.fetch(_ANSWERED_SQL, remaining, int(claimed["id"]))
+        if claimed is not None:
+            counted = await sql.fetch_one(_COUNT_SQL, rule.pk, verification.person_id, key, now)
+            if counted is None:
+                state = await sql.fetch_one(_STATUS_SQL, rule.pk, now)
+                if state is None or state["status"] != "active":
+                    raise Conflict("the benefit is no longer active", code="benefit_not_active")
+                if state["scenario_status"] != "active":
+                    raise Conflict("the benefit's scenario is paused", code="scenario_not_active")
+                if not state["in_window"]:
+                    raise Conflict("the benefit is not valid now", code="benefit_not_valid_now")
+                raise Conflict(f"the citizen's quota of {rule.quota_per_period} per {rule.period} is used up",
+                               code="benefit_quota_exhausted")
+            remaining = _remaining(rule.quota_per_period, int(counted["used"]))
+            if remaining is not None:
+                await sql.fetch(_ANSWERED_SQL, remaining, int(claimed["id"]))
+    if claimed is None:
+        # The slot is taken by a committed redemption (ON CONFLICT waited for it): this key's own first attempt,
+        # whose answer was lost, or another request for the same verification and benefit. Looked up after the
+        # transaction, so no request ever holds two pooled connections at once.
+        first = await _first_answer(merchant_client_id=merchant_client_id, idempotency_key=idempotency_key,
+                                    verification_id=verification_id, benefit_id=benefit_id, order_ref=order_ref)
+        if first is not None:
+            return first
+        taken = await db.fetch_one(Benefit._meta.db, _TAKEN_SQL, verification.id, rule.pk)
+        raise Conflict("this verification already redeemed this benefit"
+                       + (f" (redemption {taken['public_id']})" if taken else ""), code="already_redeemed")
     return RedemptionView(
         id=public_id, verification_id=verification.id, benefit_id=rule.id, benefit_name=rule.name, kind=rule.kind,
         value=rule.value, scenario=verification.scenario, order_ref=order_ref, status="redeemed", period_key=key,
