@@ -29,7 +29,7 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     await emit_expiring_soon()
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
-    rescored = await rescore_due(store=ctx.store)  # after the defaults: their records' marks go in this pass
+    rescored = await rescore_due(store=ctx.store)  # after the defaults: a re-scoring they failed is retried now
     await deliver_due(ctx=ctx)
     await refresh_current_stats()  # today's (and a just-ended yesterday's) policy indicators
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
