@@ -817,7 +817,8 @@ async def test_a_retry_after_the_verification_expired_answers_the_order_a_crash_
     assert (other_terms.status_code, other_terms.json()["code"]) == (409, "merchant_order_no_reused")
     retried = await _open(client, merchant, verification_id, order_no="LOST-1", due_at=due)
     assert retried.status_code == 200, retried.text
-    (order,) = await CreditOrder.select(CreditOrder.public_id).where(CreditOrder.merchant_order_no == "LOST-1")
+    (order,) = await CreditOrder.select(CreditOrder.public_id).where(
+        (CreditOrder.merchant_client_id == merchant.client_id) & (CreditOrder.merchant_order_no == "LOST-1"))
     assert (retried.json()["id"], retried.json()["status"]) == (order["public_id"], "authorized")
     digest = hashlib.sha256(f"allowed:{order['public_id']}".encode()).hexdigest()
     assert await LedgerEntry.count().where(LedgerEntry.result_digest == digest) == 1
