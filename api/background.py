@@ -1,5 +1,6 @@
-"""Background work: expire due authorizations, sign ledger checkpoints, refresh statistics, and warn about
-a working-day calendar that runs out, on a fixed interval.
+"""Background work: expire due authorizations, sign ledger checkpoints, finish re-scoring that a failed
+request left undone (marks past their writer's lease), refresh statistics, purge expired revocations and warn
+about a working-day calendar that runs out, on a fixed interval.
 
 Runs inside the app's lifespan in single-process mode and as `xinyi worker` in production. Every step
 is idempotent and safe to run from several processes at once (conditional updates; a checkpoint of an
@@ -17,6 +18,7 @@ from api.calendar import CITY_TZ, WorkingCalendar
 from api.context import AppContext
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+from credit.scores import rescore_due
 from credit.stats import refresh_current_stats
 from partners.delivery import deliver_due, emit_expiring_soon
 from scenarios.orders import record_unsettled_defaults
@@ -54,14 +56,15 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     await emit_expiring_soon()
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
+    rescored = await rescore_due(store=ctx.store)  # after the defaults: a re-scoring they failed is retried now
     await deliver_due(ctx=ctx)
     # Today's (and a just-ended yesterday's) policy indicators.
     await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
     unknown_years = check_calendar_ahead(ctx.settings.calendar)
     purged = await purge_expired_revocations()
     return {"expired_authorizations": expired, "checkpoint_seq": int(checkpoint["seq"]) if checkpoint else 0,
-            "recorded_credit_order_defaults": recorded, "calendar_unknown_years": len(unknown_years),
-            "purged_revocations": purged}
+            "recorded_credit_order_defaults": recorded, "rescored_persons": rescored,
+            "calendar_unknown_years": len(unknown_years), "purged_revocations": purged}
 
 
 async def run_forever(ctx: AppContext) -> None:

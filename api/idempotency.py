@@ -8,7 +8,9 @@ token's subject, or the client address for anonymous calls) and the route, and l
 shared store, so a retry that lands on another worker gets the same answer.
 
 Only answers the request itself earned are remembered: not a 5xx (a failed dependency), nor a
-401/403/409/429 (authentication, limits, contention), which a retry may rightly get past. Token
+401/403/409/429 (authentication, limits, contention), which a retry may rightly get past, nor a handler's
+own 422 `idempotency_key_reused` (a service that found the key already used by another request, e.g. a
+redemption whose first answer was lost): remembering it would lock the key's true request out of its answer. Token
 endpoints (`/v1/auth/…`) are left out entirely: their answers are secrets that must never be stored
 or replayed, and their grants are single-use by design.
 """
@@ -42,6 +44,7 @@ _IN_FLIGHT = b"in-flight"
 _NOT_REMEMBERED = frozenset({401, 403, 409, 429})
 _EXCLUDED_PREFIXES = ("/v1/auth/",)
 _INVALID_KEY = "invalid_idempotency_key"
+KEY_REUSED = "idempotency_key_reused"
 
 
 class _Stored(msgspec.Struct):
@@ -107,6 +110,19 @@ async def _replay(send: Send, stored: _Stored) -> None:
     await send(end)
 
 
+class _ProblemCode(msgspec.Struct):
+    code: str = ""
+
+
+def _is_key_reused(content_type: str, body: bytes) -> bool:
+    if not content_type.startswith(PROBLEM_JSON):
+        return False
+    try:
+        return msgspec.json.decode(body, type=_ProblemCode).code == KEY_REUSED
+    except msgspec.DecodeError:
+        return False
+
+
 async def _run_and_remember(app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, body: bytes,
                             store: Store, slot: str, fingerprint: str) -> None:
     """Run the request once, passing the answer through, then remember it under `slot`."""
@@ -137,10 +153,11 @@ async def _run_and_remember(app: ASGIApp, scope: Scope, receive: Receive, send: 
     except BaseException:
         await store.delete("idem", slot)
         raise
-    if status >= 500 or status in _NOT_REMEMBERED:
+    body = b"".join(parts)
+    if status >= 500 or status in _NOT_REMEMBERED or (status == 422 and _is_key_reused(content_type, body)):
         await store.delete("idem", slot)
         return
-    stored = _Stored(fingerprint=fingerprint, status=status, content_type=content_type, body=b"".join(parts))
+    stored = _Stored(fingerprint=fingerprint, status=status, content_type=content_type, body=body)
     await store.set("idem", slot, _encoder.encode(stored), ttl_seconds=TTL_SECONDS)
 
 
@@ -201,7 +218,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         else:
             stored = msgspec.json.decode(existing, type=_Stored)
             if stored.fingerprint != fingerprint:
-                await _send_problem(send, status=422, code="idempotency_key_reused",
+                await _send_problem(send, status=422, code=KEY_REUSED,
                                     title="This Idempotency-Key was used with a different request")
             else:
                 await _replay(send, stored)

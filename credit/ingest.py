@@ -16,8 +16,11 @@ Rules for corrections (the subject's own processes win over the source):
 - a record may not move to another subject (`subject_changed`): withdraw it and send a new reference;
 - `expired` is derived from the display period, so re-sending such a record as `active` changes nothing.
 
-Lists that follow from records (失信被执行人) are synced in the same transaction; scores of the persons
-whose records changed are recomputed once each after the commit. No HTTP objects here; nothing from a
+Lists that follow from records (失信被执行人) are synced in the same transaction, and the persons whose
+records changed are marked for re-scoring in it too; their scores are recomputed once each after the
+commit. A batch whose re-scoring did not happen (the process died, the store or the database failed after
+the commit) is completed by the source's retry, which re-scores every marked person the batch names even
+though its rows are now duplicates, or else by the background job. No HTTP objects here; nothing from a
 row's identity ever reaches a log or an answer.
 """
 
@@ -41,7 +44,7 @@ from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_id_number, normalize_uscc
 from credit.partner_schemas import IngestPersonSubject, IngestRow
-from credit.scores import recompute_person
+from credit.scores import mark_for_rescoring, rescore_marked
 from credit.tables import CreditRecord, Enterprise, Objection, Person
 
 logger = logging.getLogger("xinyi.ingest")
@@ -51,7 +54,6 @@ BodyFormat = Literal["json", "ndjson"]
 FUTURE_SKEW = timedelta(minutes=5)
 """How far in the future `occurred_at` may lie (clock skew between the source and us)."""
 _CHUNK = 500  # rows per IN (...) look-up and per multi-row INSERT (well under bind-parameter limits)
-_RESCORE_CONCURRENCY = 8
 _WRITE_ATTEMPTS = 3
 _PERSON_PK = Person._meta.primary_key
 _ENTERPRISE_PK = Enterprise._meta.primary_key
@@ -452,6 +454,10 @@ async def _write(source: str, candidates: list[_Candidate], now: datetime) -> _O
                 list_codes.update(touched)
         if subjects:
             await sync_record_lists(subjects=subjects, list_codes=list_codes, source=source, now=now)
+        persons = {c.subject_pk for c in outcome.accepted if c.subject_kind == "person"}
+        persons.update(u.candidate.subject_pk for u in outcome.updated if u.candidate.subject_kind == "person")
+        # With the records, not after them: a crash past the commit leaves the mark for a retry or the background.
+        await mark_for_rescoring(persons, trigger="record_change", now=now)
     return outcome
 
 
@@ -466,16 +472,6 @@ async def _write_with_retry(source: str, candidates: list[_Candidate], now: date
             logger.warning("ingest write attempt %d failed (%s); retrying", attempt, type(exc).__name__)
             await asyncio.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
-
-
-async def _rescore(store: Store, person_ids: set[int]) -> None:
-    gate = asyncio.Semaphore(_RESCORE_CONCURRENCY)
-
-    async def one(person_id: int) -> None:
-        async with gate:
-            await recompute_person(store=store, person_id=person_id, trigger="record_change")
-
-    await asyncio.gather(*(one(pid) for pid in sorted(person_ids)))
 
 
 # ---------------------------------------------------------------- the batch
@@ -513,10 +509,10 @@ async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: 
         report.accepted, report.updated, report.duplicate = (len(outcome.accepted), len(outcome.updated),
                                                              outcome.duplicate)
         report.rejections.extend(outcome.rejections)
-        persons = {c.subject_pk for c in outcome.accepted if c.subject_kind == "person"}
-        persons.update(u.candidate.subject_pk for u in outcome.updated if u.candidate.subject_kind == "person")
-        await _rescore(store, persons)
-        report.rescored_persons = len(persons)
+        # Every person the batch names, not only those whose records changed now: a retry of a batch whose
+        # first attempt committed but did not re-score finds its rows duplicate and its marks still there.
+        report.rescored_persons = await rescore_marked(
+            store=store, person_ids={c.subject_pk for c in candidates if c.subject_kind == "person"})
     report.rejections.sort(key=lambda r: r.line)
     logger.info("ingest from %s: %d accepted, %d updated, %d duplicate, %d rejected", source, report.accepted,
                 report.updated, report.duplicate, report.rejected)

@@ -23,6 +23,10 @@ Rows are keyed by (your client id, `source_ref`): the same row again counts as `
 content as `updated` (a correction). Each rejected row is listed with its 1-based line (array index
 or NDJSON line), its `source_ref` when readable, a stable `code` and a reason; the other rows land.
 At most `XINYI_INGEST_MAX_ROWS` rows (422 `too_many_rows`) and 1 MB (413 `payload_too_large`) per batch.
+
+The persons whose records changed are re-scored before the answer (`rescored_persons`). If a batch was
+answered 5xx (or not at all), send it again: rows that landed come back as `duplicate`, and any re-scoring
+the first attempt left undone is done by this retry (and otherwise by the background job within minutes).
 """
 
 

@@ -13,8 +13,9 @@ State machines (DESIGN §3, §5):
 
 Every transition is a conditional update (`UPDATE … WHERE status = …`) inside one transaction with the
 other writes it needs (record status, record-driven lists such as 失信被执行人) and its outbox event for the
-record's data source, so of two concurrent deciders exactly one wins and the other gets a 409. The score is
-recomputed after the commit (`recompute_person`).
+record's data source, so of two concurrent deciders exactly one wins and the other gets a 409. The person is
+marked for re-scoring in that transaction and re-scored after the commit (`credit.scores.rescore_marked`); a
+re-scoring that failed or never ran is finished by the background job.
 
 An objection and a repair never move the same record at once: a repair cannot be filed for a record under
 objection, and approving one waits (409 `record_under_objection`) until the objection is decided.
@@ -38,7 +39,7 @@ from api.store import Store
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
 from credit.policy import PolicyBook
-from credit.scores import recompute_person
+from credit.scores import mark_for_rescoring, rescore_marked
 from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, Objection, OutboxEvent, Person, Repair
 
@@ -310,7 +311,8 @@ async def file_objection(*, store: Store, calendar: WorkingCalendar, person_id: 
         await OutboxEvent.insert(_event(topic="objection.filed", aggregate_id=public_id, record=record,
                                         payload={"objection_id": public_id, "status": OBJECTION_OPEN,
                                                  "due_at": due_at.isoformat()}))
-    await recompute_person(store=store, person_id=person_id, trigger="objection")
+        await mark_for_rescoring([person_id], trigger="objection", now=moment)
+    await rescore_marked(store=store, person_ids=[person_id])
     return await get_objection(objection_id=public_id)
 
 
@@ -403,7 +405,8 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
                                                        ("title", correction.title)) if v is not None}
         await OutboxEvent.insert(_event(topic="objection.decided", aggregate_id=objection_id, record=record,
                                         payload=payload))
-    await recompute_person(store=store, person_id=int(record["person"]), trigger="objection")
+        await mark_for_rescoring([int(record["person"])], trigger="objection", now=moment)
+    await rescore_marked(store=store, person_ids=[int(record["person"])])
     return await get_objection(objection_id=objection_id)
 
 
@@ -512,6 +515,8 @@ async def decide_repair(*, store: Store, repair_id: str, operator_id: str, outco
         await OutboxEvent.insert(_event(topic="repair.decided", aggregate_id=repair_id, record=record, payload={
             "repair_id": repair_id, "status": outcome,
             "record_status": "repaired" if outcome == "approved" else record["status"]}))
+        if outcome == "approved":
+            await mark_for_rescoring([int(record["person"])], trigger="repair", now=moment)
     if outcome == "approved":
-        await recompute_person(store=store, person_id=int(record["person"]), trigger="repair")
+        await rescore_marked(store=store, person_ids=[int(record["person"])])
     return await get_repair(repair_id=repair_id)

@@ -17,6 +17,7 @@ from credit.tables import (
     Measure,
     Objection,
     OutboxEvent,
+    PendingRescore,
     Person,
     Repair,
     ScoreSnapshot,
@@ -28,6 +29,7 @@ APP_CONFIG = AppConfig(
     table_classes=[
         Person, Enterprise, CreditRecord, CurrentScore, ScoreSnapshot, Authorization, OutboxEvent,
         LedgerEntry, LedgerCheckpoint, Objection, Repair, CreditListEntry, Measure, CreditCheck, DailyStat,
+        PendingRescore,
     ],
     migration_dependencies=[],
     commands=[],

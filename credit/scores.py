@@ -3,16 +3,24 @@
 A person's current score lives in `current_scores` and in the store (`score:p:<person id>`). Any change
 to their records calls `recompute_person`, which rewrites both and appends a history snapshot when the
 total or tier moved. `recompute_all` does the same for everyone in set-sized batches.
+
+Re-scoring survives crashes: the transaction that changes a person's records also marks the person
+(`mark_for_rescoring`, table `pending_rescores`); the request re-scores the marked persons right after its
+commit (`rescore_marked`), and a mark its writer did not clear (a crash, a lost database or store between
+the commit and the re-scoring) is taken by the next request about the same records (a data source's retry)
+or by the background job (`rescore_due`) once the writer's lease is over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -23,10 +31,15 @@ from api import db
 from api.store import Store
 from credit.policy import PolicyBook
 from credit.scoring import Reason, RecordFact, Score, compute_score
-from credit.tables import Authorization, CreditRecord, CurrentScore, OutboxEvent, Person, ScoreSnapshot
+from credit.tables import Authorization, CreditRecord, CurrentScore, OutboxEvent, PendingRescore, Person, ScoreSnapshot
 
 CACHE_TTL_SECONDS = 6 * 3600
 _INSERT_CHUNK = 1000
+RESCORE_LEASE = timedelta(seconds=60)
+"""How long the writer of a mark (or a background pass that took it) has to re-score before the background
+job may take the mark: a writer re-scores right after its commit, so this matters only once it has died."""
+_RESCORE_CONCURRENCY = 8
+_RESCORE_BATCH = 1000
 _CACHE_DOMAIN = "score"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Score)
@@ -164,6 +177,76 @@ async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Sco
     return score
 
 
+async def mark_for_rescoring(person_ids: Iterable[int], *, trigger: str, now: datetime) -> None:
+    """Mark persons whose score must be recomputed. Call it inside the transaction that changes their records,
+    so the mark commits (or rolls back) with the change; then `rescore_marked` after the commit."""
+    ids = sorted(set(person_ids))  # one lock order for every writer: concurrent batches cannot deadlock here
+    due = now + RESCORE_LEASE
+    for start in range(0, len(ids), _INSERT_CHUNK):
+        await PendingRescore.insert(*(
+            PendingRescore(person=pid, token=secrets.token_hex(8), trigger=trigger, marked_at=now, due_at=due)
+            for pid in ids[start:start + _INSERT_CHUNK])).on_conflict(
+            target=PendingRescore.person, action=OnConflictAction.do_update,
+            values=[PendingRescore.token, PendingRescore.trigger, PendingRescore.marked_at, PendingRescore.due_at])
+
+
+async def _consume(store: Store, marks: list[dict[str, Any]]) -> int:
+    """Recompute each marked person and delete the mark read (a newer mark, with another token, stays)."""
+    gate = asyncio.Semaphore(_RESCORE_CONCURRENCY)
+
+    async def one(mark: dict[str, Any]) -> None:
+        async with gate:
+            person_id = int(mark["person"])
+            await recompute_person(store=store, person_id=person_id, trigger=mark["trigger"])
+            await PendingRescore.delete().where(
+                (PendingRescore.person == person_id) & (PendingRescore.token == mark["token"]))
+
+    outcomes = await asyncio.gather(*(one(m) for m in marks), return_exceptions=True)
+    failed = [int(m["person"]) for m, outcome in zip(marks, outcomes, strict=True)
+              if isinstance(outcome, BaseException)]
+    if failed:
+        # Hand what is left to the next background pass at once rather than after the lease (best effort: the
+        # database may be what failed; the lease then runs out on its own).
+        with contextlib.suppress(Exception):
+            for start in range(0, len(failed), _INSERT_CHUNK):
+                await PendingRescore.update({PendingRescore.due_at: _now()}).where(
+                    PendingRescore.person.is_in(failed[start:start + _INSERT_CHUNK]))
+        raise next(o for o in outcomes if isinstance(o, BaseException))
+    return len(marks)
+
+
+async def rescore_marked(*, store: Store, person_ids: Iterable[int]) -> int:
+    """Recompute the score of each of `person_ids` that carries a mark, whoever wrote it, and clear the mark;
+    returns how many were recomputed. Persons without a mark cost one indexed read, so a retry can ask for
+    every person it names and so complete whatever an earlier attempt left undone.
+
+    Raises whatever the re-scoring raised (the database or the store is away); the marks left stay for a retry
+    or the background job.
+    """
+    ids = sorted(set(person_ids))
+    marks: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _INSERT_CHUNK):
+        marks.extend(await PendingRescore.select(PendingRescore.person, PendingRescore.token,
+                                                 PendingRescore.trigger).where(
+            PendingRescore.person.is_in(ids[start:start + _INSERT_CHUNK])))
+    return await _consume(store, marks) if marks else 0
+
+
+async def rescore_due(*, store: Store, now: datetime | None = None, limit: int = _RESCORE_BATCH) -> int:
+    """The background job's part: re-score up to `limit` marks whose writer's lease is over (the writer died
+    or failed); returns how many. Each mark is first taken for a new lease by a conditional update, so several
+    workers never re-score the same person at once."""
+    moment = now or _now()
+    due = [int(r["person"]) for r in await PendingRescore.select(PendingRescore.person).where(
+        PendingRescore.due_at <= moment).order_by(PendingRescore.due_at).limit(limit)]
+    if not due:
+        return 0
+    taken = await PendingRescore.update({PendingRescore.due_at: moment + RESCORE_LEASE}).where(
+        PendingRescore.person.is_in(due) & (PendingRescore.due_at <= moment)).returning(
+        PendingRescore.person, PendingRescore.token, PendingRescore.trigger)
+    return await _consume(store, list(taken)) if taken else 0
+
+
 def cache_key(person_id: int) -> tuple[str, str]:
     """Where the person's score is cached (domain, key), for callers that fold the read into another
     store round trip (`Store.probe_and_count(read=...)`)."""
@@ -262,5 +345,6 @@ def score_band(total: int) -> str:
     return f"{low}-{low + 49 if low < 950 else 1000}"
 
 
-__all__ = ["Reason", "RecomputeReport", "Score", "current_score", "invalidate", "person_facts", "recompute_all",
-           "recompute_person", "score_band", "score_history"]
+__all__ = ["RESCORE_LEASE", "Reason", "RecomputeReport", "Score", "current_score", "invalidate",
+           "mark_for_rescoring", "person_facts", "recompute_all", "recompute_person", "rescore_due", "rescore_marked",
+           "score_band", "score_history"]

@@ -92,6 +92,22 @@ class ScoreSnapshot(Table, tablename="score_snapshots"):
     as_of = Timestamptz(index=True)
 
 
+class PendingRescore(Table, tablename="pending_rescores"):
+    """A person whose records changed and whose score has not been recomputed since.
+
+    Written in the same transaction as the change, so a crash between the commit and the re-scoring
+    cannot lose it; deleted once the score is recomputed. `token` changes at every new mark, so a
+    re-scoring that read an older mark never deletes a newer one. Until `due_at` the request that wrote
+    the mark re-scores itself; from then on the background job may take it.
+    """
+
+    person = ForeignKey(references=Person, unique=True, index=True)
+    token = Varchar(length=32)
+    trigger = Varchar(length=24)
+    marked_at = Timestamptz()
+    due_at = Timestamptz(index=True)
+
+
 class Authorization(Table, tablename="authorizations"):
     """A subject's consent for one partner, one purpose and a set of scopes (DESIGN §3).
 

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -396,11 +396,14 @@ def _remaining(quota: int, used: int) -> int | None:
     return None if quota == 0 else max(0, quota - used)
 
 
+# No conflict target: the slot is taken if (verification, benefit) or (merchant, Idempotency-Key) is.
 _CLAIM_SQL = (
     "INSERT INTO benefit_redemptions (public_id, benefit, person, scenario, merchant_client_id, merchant_name, "
-    "verification_id, period_key, order_ref, status, created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'redeemed', $10) "
-    "ON CONFLICT (verification_id, benefit) DO NOTHING RETURNING id")
+    "verification_id, period_key, order_ref, status, created_at, idempotency_key) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'redeemed', $10, $11) "
+    "ON CONFLICT DO NOTHING RETURNING id")
+# What the first answer said of the quota, kept for a retry that must say it again.
+_ANSWERED_SQL = "UPDATE benefit_redemptions SET remaining_quota = $1 WHERE id = $2"
 # The benefit's status, validity window and quota and its scenario's status are read here, in the
 # statement that counts, never from a cache: a pause or retirement stops redemptions at once on every worker.
 _COUNT_SQL = (
@@ -414,6 +417,7 @@ _COUNT_SQL = (
     "ELSE 2147483647 END FROM benefits q WHERE q.id = excluded.benefit) "  # quota 0 = unlimited
     "RETURNING used")
 # Only after the count refused: why (a paused scenario, a paused or retired benefit, its window, else the quota).
+_TAKEN_SQL = "SELECT public_id FROM benefit_redemptions WHERE verification_id = $1 AND benefit = $2"
 _STATUS_SQL = (
     "SELECT b.status, s.status AS scenario_status, "
     "CASE WHEN b.valid_from <= $2 AND (b.valid_until IS NULL OR b.valid_until > $2) THEN 1 ELSE 0 END AS in_window "
@@ -424,18 +428,78 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
                  order_ref: str | None, idempotency_key: str | None) -> RedemptionView:
     """Redeem one benefit of a verification, exactly once and within the citizen's quota.
 
+    The redemption keeps the merchant's `idempotency_key` (unique per merchant): the same key with the same
+    verification, benefit and order_ref answers the redemption it made, as first answered, whatever happened
+    since (a retry after a lost answer), and never redeems again.
+
     Raises:
         BadRequest: `idempotency_key_required`.
         NotFound: `verification_not_found` — unknown, expired, or another merchant's verification.
         Unprocessable: `benefit_not_applicable` — the benefit was not in the verification's answer,
             or the merchant no longer takes part in it.
-        Conflict: `already_redeemed` (this verification already redeemed this benefit),
+        Unprocessable: `idempotency_key_reused` — the key already redeemed another verification, benefit
+            or order_ref.
+        Conflict: `already_redeemed` (this verification already redeemed this benefit under another key),
             `benefit_quota_exhausted`, `benefit_not_active` (paused or retired since the verification),
             `scenario_not_active` (the scenario was paused since), `benefit_not_valid_now` (outside its
             validity window now).
     """
     if not idempotency_key:
         raise BadRequest("redeeming needs an Idempotency-Key header", code="idempotency_key_required")
+    try:
+        verification, rule = await _redeemable(store=store, merchant_client_id=merchant_client_id,
+                                               verification_id=verification_id, benefit_id=benefit_id)
+    except DomainError:
+        # A retry whose first attempt redeemed (its answer lost to a crash) may come after the verification
+        # expired or the merchant was taken off the benefit: the redemption it made is still its answer.
+        first = await _first_answer(merchant_client_id=merchant_client_id, idempotency_key=idempotency_key,
+                                    verification_id=verification_id, benefit_id=benefit_id, order_ref=order_ref)
+        if first is None:
+            raise
+        return first
+    now = _now()
+    key = period_key(rule.period, now)
+    public_id = new_public_id("rdm")
+    remaining: int | None = None
+    async with _transaction() as sql:
+        claimed = await sql.fetch_one(
+            _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
+            verification.merchant_name, verification.id, key, order_ref, now, idempotency_key)
+        if claimed is not None:
+            counted = await sql.fetch_one(_COUNT_SQL, rule.pk, verification.person_id, key, now)
+            if counted is None:
+                state = await sql.fetch_one(_STATUS_SQL, rule.pk, now)
+                if state is None or state["status"] != "active":
+                    raise Conflict("the benefit is no longer active", code="benefit_not_active")
+                if state["scenario_status"] != "active":
+                    raise Conflict("the benefit's scenario is paused", code="scenario_not_active")
+                if not state["in_window"]:
+                    raise Conflict("the benefit is not valid now", code="benefit_not_valid_now")
+                raise Conflict(f"the citizen's quota of {rule.quota_per_period} per {rule.period} is used up",
+                               code="benefit_quota_exhausted")
+            remaining = _remaining(rule.quota_per_period, int(counted["used"]))
+            if remaining is not None:
+                await sql.fetch(_ANSWERED_SQL, remaining, int(claimed["id"]))
+    if claimed is None:
+        # The slot is taken by a committed redemption (ON CONFLICT waited for it): this key's own first attempt,
+        # whose answer was lost, or another request for the same verification and benefit. Looked up after the
+        # transaction, so no request ever holds two pooled connections at once.
+        first = await _first_answer(merchant_client_id=merchant_client_id, idempotency_key=idempotency_key,
+                                    verification_id=verification_id, benefit_id=benefit_id, order_ref=order_ref)
+        if first is not None:
+            return first
+        taken = await db.fetch_one(Benefit._meta.db, _TAKEN_SQL, verification.id, rule.pk)
+        raise Conflict("this verification already redeemed this benefit"
+                       + (f" (redemption {taken['public_id']})" if taken else ""), code="already_redeemed")
+    return RedemptionView(
+        id=public_id, verification_id=verification.id, benefit_id=rule.id, benefit_name=rule.name, kind=rule.kind,
+        value=rule.value, scenario=verification.scenario, order_ref=order_ref, status="redeemed", period_key=key,
+        remaining_quota=remaining, redeemed_at=now, cancelled_at=None)
+
+
+async def _redeemable(*, store: Store, merchant_client_id: str, verification_id: str, benefit_id: str
+                      ) -> tuple[codes.Verification, BenefitRule]:
+    """The merchant's verification and the benefit it may redeem under it, or the refusal why not."""
     verification = await codes.load_verification(store=store, verification_id=verification_id)
     if verification is None or verification.merchant_client_id != merchant_client_id:
         raise NotFound("verification not found or expired", code="verification_not_found")
@@ -452,31 +516,28 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
     if not rule.serves(merchant_client_id):
         # Taken off the benefit's participating merchants since the verification.
         raise Unprocessable("this merchant no longer takes part in the benefit", code="benefit_not_applicable")
-    now = _now()
-    key = period_key(rule.period, now)
-    public_id = new_public_id("rdm")
-    async with _transaction() as sql:
-        claimed = await sql.fetch_one(
-            _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
-            verification.merchant_name, verification.id, key, order_ref, now)
-        if claimed is None:
-            raise Conflict("this verification already redeemed this benefit", code="already_redeemed")
-        counted = await sql.fetch_one(_COUNT_SQL, rule.pk, verification.person_id, key, now)
-        if counted is None:
-            state = await sql.fetch_one(_STATUS_SQL, rule.pk, now)
-            if state is None or state["status"] != "active":
-                raise Conflict("the benefit is no longer active", code="benefit_not_active")
-            if state["scenario_status"] != "active":
-                raise Conflict("the benefit's scenario is paused", code="scenario_not_active")
-            if not state["in_window"]:
-                raise Conflict("the benefit is not valid now", code="benefit_not_valid_now")
-            raise Conflict(f"the citizen's quota of {rule.quota_per_period} per {rule.period} is used up",
-                           code="benefit_quota_exhausted")
-    return RedemptionView(
-        id=public_id, verification_id=verification.id, benefit_id=rule.id, benefit_name=rule.name, kind=rule.kind,
-        value=rule.value, scenario=verification.scenario, order_ref=order_ref, status="redeemed", period_key=key,
-        remaining_quota=_remaining(rule.quota_per_period, int(counted["used"])), redeemed_at=now,
-        cancelled_at=None)
+    return verification, rule
+
+
+async def _first_answer(*, merchant_client_id: str, idempotency_key: str, verification_id: str, benefit_id: str,
+                        order_ref: str | None) -> RedemptionView | None:
+    """What the first request with this merchant's Idempotency-Key was answered, if it redeemed: the same
+    redemption as it was then (status `redeemed`, the remaining quota it gave), whatever happened to it since.
+    None when the key redeemed nothing.
+
+    Raises:
+        Unprocessable: `idempotency_key_reused` — the key redeemed something else (another verification,
+            benefit or order_ref), as the Idempotency-Key layer answers a key reused with another body.
+    """
+    row = await Redemption.select(*_REDEMPTION_COLUMNS, Redemption.remaining_quota).where(
+        (Redemption.merchant_client_id == merchant_client_id)
+        & (Redemption.idempotency_key == idempotency_key)).first()
+    if row is None:
+        return None
+    if (row["verification_id"], row["benefit_id"], row["order_ref"]) != (verification_id, benefit_id, order_ref):
+        raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
+    view = _redemption_view(row, remaining=row["remaining_quota"])
+    return replace(view, status="redeemed", cancelled_at=None)
 
 
 _CANCEL_SQL = (
@@ -515,16 +576,74 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
             restored = await sql.fetch_one(_RESTORE_SQL, now, cancelled["benefit"], cancelled["person"],
                                            cancelled["period_key"])
             used = int(restored["used"]) if restored is not None else 0
+    return await _own_redemption(merchant_client_id=merchant_client_id, redemption_id=redemption_id, used=used)
+
+
+async def get_redemption(*, merchant_client_id: str, redemption_id: str) -> RedemptionView:
+    """One of the merchant's redemptions as it is now, with the citizen's remaining quota in its period.
+
+    Raises:
+        NotFound: `redemption_not_found` — unknown, or another merchant's (the same answer).
+    """
+    if not PUBLIC_ID.match(redemption_id):
+        raise NotFound("redemption not found", code="redemption_not_found")
+    return await _own_redemption(merchant_client_id=merchant_client_id, redemption_id=redemption_id)
+
+
+async def _own_redemption(*, merchant_client_id: str, redemption_id: str, used: int | None = None) -> RedemptionView:
     row = await Redemption.select(*_REDEMPTION_COLUMNS).where(
         (Redemption.public_id == redemption_id) & (Redemption.merchant_client_id == merchant_client_id)).first()
     if row is None:
         raise NotFound("redemption not found", code="redemption_not_found")
+    return await _current_view(row, used=used)
+
+
+async def _current_view(row: Mapping[str, Any], *, used: int | None = None) -> RedemptionView:
     if used is None:
         counter = await db.fetch_one(
             Benefit._meta.db, "SELECT used FROM benefit_usages WHERE benefit = $1 AND person = $2 AND period_key = $3",
             int(row["benefit"]), int(row["person"]), row["period_key"])
         used = int(counter["used"]) if counter is not None else 0
     return _redemption_view(row, remaining=_remaining(int(row["benefit_quota"]), used))
+
+
+async def merchant_redemptions(*, merchant_client_id: str, idempotency_key: str | None = None,
+                               order_ref: str | None = None, limit: int, cursor: str | None
+                               ) -> tuple[list[RedemptionView], str | None]:
+    """The merchant's own redemptions as they are now, newest first, optionally only the one its
+    Idempotency-Key made or those with its `order_ref` (how a merchant whose answer was lost finds them)."""
+    query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.merchant_client_id == merchant_client_id)
+    if idempotency_key is not None:
+        query = query.where(Redemption.idempotency_key == idempotency_key)
+    if order_ref is not None:
+        query = query.where(Redemption.order_ref == order_ref)
+    rows, next_cursor = await _redemption_page(query, limit=limit, cursor=cursor)
+    return [await _current_view(r) for r in rows], next_cursor
+
+
+async def _redemption_page(query: Any, *, limit: int, cursor: str | None
+                           ) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first over (created_at, public_id), with an opaque cursor."""
+    query = query.order_by(Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
+    if cursor:
+        at_text, last_id = decode_cursor(cursor, 2)
+        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
+        # offset at the very edge of `datetime` would overflow in the database driver.
+        try:
+            at: datetime | None = datetime.fromisoformat(at_text)
+            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
+        except (ValueError, OverflowError):
+            at = None
+        if at is None or not PUBLIC_ID.match(last_id):
+            raise Unprocessable("invalid cursor", code="invalid_cursor")
+        query = query.where((Redemption.created_at < at)
+                            | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
+    rows: list[dict[str, Any]] = list(await query)
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit and page:
+        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+    return page, next_cursor
 
 
 def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> RedemptionView:
@@ -554,26 +673,8 @@ class MyRedemptionView:
 async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
                          ) -> tuple[list[MyRedemptionView], str | None]:
     """The person's redemptions, newest first, over (created_at, public_id) with an opaque cursor."""
-    query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id).order_by(
-        Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
-        # offset at the very edge of `datetime` would overflow in the database driver.
-        try:
-            at: datetime | None = datetime.fromisoformat(at_text)
-            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
-        query = query.where((Redemption.created_at < at)
-                            | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
-    rows = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+    page, next_cursor = await _redemption_page(
+        Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id), limit=limit, cursor=cursor)
     return [MyRedemptionView(
         id=r["public_id"], benefit_id=r["benefit_id"], benefit_name=r["benefit_name"], kind=r["benefit_kind"],
         value=int(r["benefit_value"]), scenario=r["scenario"], merchant_name=r["merchant_name"],
@@ -582,6 +683,6 @@ async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
 
 
 __all__ = ["CITY_TZ", "BenefitCodeInvalid", "Eligibility", "IssuedCode", "Merchant", "MyBenefitView",
-           "MyRedemptionView", "RedemptionView", "VerifyResult", "cancel_redemption", "evaluate", "issue_code",
-           "my_benefits", "my_redemptions", "period_key", "period_keys", "qr_svg", "redeem", "usage_counts",
-           "verify"]
+           "MyRedemptionView", "RedemptionView", "VerifyResult", "cancel_redemption", "evaluate", "get_redemption",
+           "issue_code", "merchant_redemptions", "my_benefits", "my_redemptions", "period_key", "period_keys",
+           "qr_svg", "redeem", "usage_counts", "verify"]

@@ -50,9 +50,9 @@ from api.tables import CitizenAccount
 from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
-from credit.scores import current_score, recompute_person
+from credit.scores import current_score, mark_for_rescoring, rescore_marked
 from credit.services import decode_cursor, encode_cursor
-from credit.tables import CreditRecord, LedgerEntry, OutboxEvent
+from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
 from scenarios.benefits import CITY_TZ
 from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
@@ -326,25 +326,30 @@ class _OrderNoTaken(Exception):
     """Another request inserted this merchant order number first (rolls the reservation back)."""
 
 
-def _open_event(*, merchant: Merchant, verification: Verification, kind: str, order_public_id: str,
+def _open_event(*, merchant: Merchant, person_public_id: str, kind: str, order_public_id: str,
                 outcome: str) -> AccessEvent:
     """The ledger entry for a merchant checking the citizen's credit line to open an order."""
     return AccessEvent(
         actor_kind="merchant", actor_id=merchant.client_id, actor_name=merchant.name, actor_type=merchant.kind,
-        subject_kind="person", subject_id=verification.person_public_id, action="credit_order.open",
+        subject_kind="person", subject_id=person_public_id, action="credit_order.open",
         outcome=outcome, purpose=LEDGER_PURPOSE.get(kind), fields=("credit_line",),
         result_digest=hashlib.sha256(f"{outcome}:{order_public_id}".encode()).hexdigest())
 
 
-async def _ensure_logged(ledger: LedgerWriter, *, merchant: Merchant, verification: Verification, kind: str,
-                         order_public_id: str) -> None:
+async def _ensure_logged(ledger: LedgerWriter, *, merchant: Merchant, view: OrderView, kind: str,
+                         person_public_id: str | None) -> None:
     """On a retry of an opened order, write its ledger entry if the first attempt never did.
 
     The order commits before its entry is appended; if the process or the database died in between, the merchant
     got a 503 and retries with the same order number. That retry is where the missing entry is made good (found by
     the subject index; a retry racing the first attempt may at worst log the same check twice, never zero times).
     """
-    event = _open_event(merchant=merchant, verification=verification, kind=kind, order_public_id=order_public_id,
+    if person_public_id is None:  # the verification expired since: the order names the person
+        person = await Person.select(Person.public_id).where(Person._meta.primary_key == view.person_id).first()
+        if person is None:
+            return
+        person_public_id = str(person["public_id"])
+    event = _open_event(merchant=merchant, person_public_id=person_public_id, kind=kind, order_public_id=view.id,
                         outcome="allowed")
     logged = await LedgerEntry.exists().where(
         (LedgerEntry.subject_id == event.subject_id) & (LedgerEntry.action == event.action)
@@ -353,12 +358,13 @@ async def _ensure_logged(ledger: LedgerWriter, *, merchant: Merchant, verificati
         await ledger.append(event)
 
 
-def _same_order(row: dict[str, Any], *, person_id: int, kind: str, amount_fen: int, due_at: datetime,
+def _same_order(row: dict[str, Any], *, person_id: int | None, kind: str, amount_fen: int, due_at: datetime,
                 description: str) -> OrderView:
-    """A retry of an order already opened: the same order back, or 409 if the terms differ."""
+    """A retry of an order already opened: the same order back, or 409 if the terms differ (the person too, when
+    the verification is still there to tell who it is)."""
     view = _view(row)
-    if (view.person_id, view.kind, view.amount_fen, view.due_at, view.description) != (
-            person_id, kind, amount_fen, due_at, description):
+    if (view.kind, view.amount_fen, view.due_at, view.description) != (kind, amount_fen, due_at, description) or (
+            person_id is not None and view.person_id != person_id):
         raise Conflict("this merchant order number was already used for another order",
                        code="merchant_order_no_reused")
     return view
@@ -447,26 +453,30 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
             the merchant learns only that the order does not fit).
     """
     moment = now or _now()
-    verification = await load_verification(store=store, verification_id=verification_id)
-    if verification is None or verification.merchant_client_id != merchant.client_id:
-        raise NotFound("verification not found or expired; verify the citizen's benefit code again",
-                       code="verification_not_found")
-    person_id = verification.person_id
     try:
         due = as_utc(due_at).astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
         raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
                             code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}]) from None
-    terms: dict[str, Any] = {"person_id": person_id, "kind": kind, "amount_fen": amount_fen, "due_at": due,
-                             "description": description.strip()}
     existing = await CreditOrder.select(*_COLUMNS).where(
         (CreditOrder.merchant_client_id == merchant.client_id)
         & (CreditOrder.merchant_order_no == merchant_order_no)).first()
+    verification = await load_verification(store=store, verification_id=verification_id)
+    if verification is not None and verification.merchant_client_id != merchant.client_id:
+        verification = None
+    terms: dict[str, Any] = {"kind": kind, "amount_fen": amount_fen, "due_at": due, "description": description.strip()}
     if existing is not None:
-        view = _same_order(existing, **terms)
-        await _ensure_logged(ledger, merchant=merchant, verification=verification, kind=kind,
-                             order_public_id=view.id)
+        # A retry, perhaps of a request whose answer was lost to a crash after its commit: the order is answered
+        # even once the verification has expired (the person is then known from the order itself).
+        view = _same_order(existing, person_id=verification.person_id if verification else None, **terms)
+        await _ensure_logged(ledger, merchant=merchant, view=view, kind=kind,
+                             person_public_id=verification.person_public_id if verification else None)
         return view, False
+    if verification is None:
+        raise NotFound("verification not found or expired; verify the citizen's benefit code again",
+                       code="verification_not_found")
+    person_id = verification.person_id
+    terms["person_id"] = person_id
     if due <= moment or due > moment + MAX_TERM:
         raise Unprocessable(f"due_at must be in the future and at most {MAX_TERM.days} days ahead",
                             code="invalid_due_at", errors=[{"field": "due_at", "message": "out of range"}])
@@ -476,7 +486,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
     public_id = new_public_id("cor")
 
     async def ledger_entry(outcome: str) -> None:
-        await ledger.append(_open_event(merchant=merchant, verification=verification, kind=kind,
+        await ledger.append(_open_event(merchant=merchant, person_public_id=verification.person_public_id, kind=kind,
                                         order_public_id=public_id, outcome=outcome))
 
     order = CreditOrder(
@@ -500,8 +510,8 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         view = _same_order(raced, **terms)
         # Usually the winner is logging it right now and this logs the same check a second time (the merchant did
         # send it twice); but if the winner dies before its entry, this answer must not go out with none.
-        await _ensure_logged(ledger, merchant=merchant, verification=verification, kind=kind,
-                             order_public_id=view.id)
+        await _ensure_logged(ledger, merchant=merchant, view=view, kind=kind,
+                             person_public_id=verification.person_public_id)
         return view, False
     await ledger_entry("allowed")
     return _view(row), True
@@ -567,6 +577,8 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
     moment = now or _now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == FINISHED:
+        # A retry: if the first attempt's re-scoring never happened (a crash after its commit), do it now.
+        await rescore_marked(store=store, person_ids=[view.person_id])
         return view
     if view.status != AUTHORIZED:
         raise _invalid(view, "complete")
@@ -589,13 +601,14 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
                     now=moment))
                 await CreditOrder.update({CreditOrder.record_public_id: record_id}).where(
                     CreditOrder.public_id == view.id)
+                await mark_for_rescoring([view.person_id], trigger="record_change", now=moment)
             await OutboxEvent.insert(_merchant_event(view, status=FINISHED, extra={
                 "finished_at": moment.isoformat(), "on_time": on_time}))
     except _Raced:
         return await _after_race(order_id=order_id, merchant_client_id=merchant_client_id, target=FINISHED,
                                  action="complete")
     if record_id is not None:
-        await recompute_person(store=store, person_id=view.person_id, trigger="record_change")
+        await rescore_marked(store=store, person_ids=[view.person_id])
     return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
 
 
@@ -727,6 +740,7 @@ async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
                 title=f"{view.merchant_name} 信用订单违约逾期未结清 {yuan(owed)}元",
                 occurred_at=view.defaulted_at or now, now=now))
             await _release(view, now=now)
+            await mark_for_rescoring([view.person_id], trigger="record_change", now=now)
             details = {"record_id": record_id, "default_amount_fen": owed, "recorded_at": now.isoformat()}
             await OutboxEvent.insert(_merchant_event(view, status=RECORDED, extra=details))
             notice = await _citizen_notice(view, topic="credit_order.recorded", payload={
@@ -760,8 +774,7 @@ async def record_unsettled_defaults(*, store: Store, now: datetime | None = None
         except Exception as exc:
             # One bad row must not hold up the others; it is retried on the next pass.
             logger.warning("recording credit order default failed: %s", type(exc).__name__)
-    for person_id in sorted(persons):
-        await recompute_person(store=store, person_id=person_id, trigger="record_change")
+    await rescore_marked(store=store, person_ids=persons)
     return recorded
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
@@ -34,6 +34,7 @@ from scenarios.schemas import (
     MyRedemptionPage,
     RedeemRequest,
     RedemptionOut,
+    RedemptionPage,
     ScenarioCreate,
     ScenarioPatch,
     VerifyAnswer,
@@ -43,6 +44,12 @@ from scenarios.schemas import (
 IdempotencyKey = Annotated[str | None, HeaderParameter(
     name="Idempotency-Key", required=False,
     description="Required: the same key and body get the first answer again (retries never redeem twice)")]
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (a NUL byte never reaches PostgreSQL)
+IdempotencyKeyFilter = Annotated[str | None, QueryParameter(
+    min_length=1, max_length=200, pattern=_PRINTABLE,
+    description="Only the redemption made with this Idempotency-Key (by you)")]
+OrderRefFilter = Annotated[str | None, QueryParameter(
+    min_length=1, max_length=64, pattern=_PRINTABLE, description="Only redemptions with this order_ref")]
 
 
 def _changes(patch_body: msgspec.Struct) -> dict[str, Any]:
@@ -218,7 +225,13 @@ class MerchantBenefitsController(Controller):
                       for r, remaining in result.benefits])
 
     @post("/redeem", status_code=HTTP_201_CREATED, guards=[guards.partner("benefits:redeem")],
-          summary="Redeem a verified benefit (exactly once; Idempotency-Key required)")
+          summary="Redeem a verified benefit (exactly once; Idempotency-Key required)",
+          description="The same Idempotency-Key and body answer the first redemption again, with the status and "
+                      "body of the first answer, even when that answer was lost to a crash and the verification "
+                      "has expired since; the same key with another verification, benefit or order_ref is 422 "
+                      "`idempotency_key_reused`; another key for a benefit this verification already redeemed is "
+                      "409 `already_redeemed`. Find a redemption later with `GET /v1/benefits/redemptions"
+                      "?idempotency_key=` or `?order_ref=`.")
     async def redeem(self, request: Request[Any, Any, Any], data: JSONBody[RedeemRequest],
                      idempotency_key: IdempotencyKey = None) -> RedemptionOut:
         view = await benefits.redeem(
@@ -226,6 +239,27 @@ class MerchantBenefitsController(Controller):
             verification_id=data.verification_id, benefit_id=data.benefit_id, order_ref=data.order_ref,
             idempotency_key=idempotency_key)
         return _redemption(view)
+
+    @get("/redemptions", guards=[guards.partner("benefits:redeem")],
+         summary="My redemptions, newest first (find one by my Idempotency-Key or order_ref)",
+         description="Your own redemptions as they are now (`status` redeemed or cancelled, the citizen's remaining "
+                     "quota in that period). `idempotency_key` finds the redemption a `POST /v1/benefits/redeem` "
+                     "with that key made, `order_ref` those carrying your reference: how you find (and can cancel) "
+                     "a redemption whose answer you never received. Other merchants' redemptions are never listed.")
+    async def redemptions(self, request: Request[Any, Any, Any], idempotency_key: IdempotencyKeyFilter = None,
+                          order_ref: OrderRefFilter = None, cursor: FromQuery[str | None] = None,
+                          limit: PageSize = 50) -> RedemptionPage:
+        views, next_cursor = await benefits.merchant_redemptions(
+            merchant_client_id=guards.principal_of(request).subject, idempotency_key=idempotency_key,
+            order_ref=order_ref, limit=limit, cursor=cursor)
+        return RedemptionPage(items=[_redemption(v) for v in views], next_cursor=next_cursor)
+
+    @get("/redemptions/{redemption_id:str}", guards=[guards.partner("benefits:redeem")],
+         summary="One of my redemptions, as it is now",
+         description="404 `redemption_not_found` for an unknown id and for another merchant's redemption alike.")
+    async def redemption(self, request: Request[Any, Any, Any], redemption_id: FromPath[str]) -> RedemptionOut:
+        return _redemption(await benefits.get_redemption(merchant_client_id=guards.principal_of(request).subject,
+                                                         redemption_id=redemption_id))
 
     @post("/redemptions/{redemption_id:str}/cancel", status_code=HTTP_200_OK,
           guards=[guards.partner("benefits:redeem")],

@@ -250,3 +250,8 @@ class RedemptionOut(msgspec.Struct):
     remaining_quota: int | None  # this citizen's remaining uses in that period; null when unlimited
     redeemed_at: datetime
     cancelled_at: datetime | None
+
+
+class RedemptionPage(msgspec.Struct):
+    items: list[RedemptionOut]
+    next_cursor: str | None

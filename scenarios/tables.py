@@ -82,6 +82,10 @@ class Redemption(Table, tablename="benefit_redemptions"):
     status = Varchar(length=12, default="redeemed")  # redeemed | cancelled
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     cancelled_at = Timestamptz(null=True, default=None)
+    # The merchant's Idempotency-Key (unique per merchant) and the remaining quota its first answer gave, so a
+    # retry whose first answer was lost (a crash after the commit) answers the same redemption the same way.
+    idempotency_key = Varchar(length=200, null=True, default=None)
+    remaining_quota = Integer(null=True, default=None)
 
 
 class CreditLineUsage(Table, tablename="credit_line_usages"):

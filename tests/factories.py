@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import pytest
 from redis import asyncio as redis_asyncio
 from stdnum.cn import ric, uscc
 
 from api.auth.operators import create_operator
 from api.context import AppContext
-from api.store import MemoryStore
+from api.store import MemoryStore, StoreUnavailable
 from credit.identity import new_public_id
 from credit.tables import Person
 from partners.services import create_partner
@@ -345,3 +348,23 @@ async def revoke_three_tokens(client: Any, *, via: Any | None = None) -> Revoked
                                                    "refresh_token": session.refresh_token})
     assert reuse.json().get("code") == "refresh_token_reused", reuse.text
     return RevokedTokens(citizen=citizen, bank=bank, family=family)
+
+
+@contextmanager
+def score_cache_lost(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """While open, writing a score to the store fails as it does when Redis is lost (`StoreUnavailable`).
+
+    A fault for the instant between a commit and the re-scoring after it: the change is committed, the cached
+    score every reader sees stays the old one and the caller is answered 503. A real Redis outage cannot be
+    timed to fall exactly there, hence this hook on the one call; everything else runs for real.
+    """
+    real_set = ctx.store.set
+
+    async def failing_set(domain: str, key: str, value: bytes, *, ttl_seconds: int | None = None) -> None:
+        if domain == "score":
+            raise StoreUnavailable("redis connection lost")
+        await real_set(domain, key, value, ttl_seconds=ttl_seconds)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ctx.store, "set", failing_set)
+        yield

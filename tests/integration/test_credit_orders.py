@@ -27,6 +27,7 @@ from tests.factories import (
     citizen_login,
     operator_session,
     partner_session,
+    score_cache_lost,
 )
 from tests.scenario_factories import Merchant, admin_benefit, merchant_session, verification_for
 
@@ -791,3 +792,53 @@ async def test_a_retry_writes_the_ledger_entry_a_crash_left_out(client, ctx, mon
     again = await _open(client, merchant, verification_id, order_no="CRASH-1", due_at=due)
     assert again.status_code == 200
     assert await LedgerEntry.count().where(LedgerEntry.result_digest == digest) == 1  # logged once, not per retry
+
+
+async def test_a_retry_after_the_verification_expired_answers_the_order_a_crash_left_unanswered(
+        client, ctx, monkeypatch, override_settings) -> None:
+    """The merchant never heard of its order (the worker died after the commit) and retries once the verification
+    is gone: the same number and terms still answer the order, and its ledger entry is made good."""
+    citizen = await bound_citizen(client, ctx, name="卫七")
+    merchant = await _merchant(client)
+    with override_settings(verification_ttl_seconds=1):
+        verification_id = await _verify(client, merchant, citizen)
+
+    async def died(event: Any) -> None:
+        raise ConnectionResetError("the worker died after the order committed")
+
+    due = _due(3)
+    with monkeypatch.context() as patch:
+        patch.setattr(ctx.ledger, "append", died)
+        lost = await _open(client, merchant, verification_id, order_no="LOST-1", due_at=due)
+    assert lost.status_code == 503, lost.text
+    await asyncio.sleep(1.5)  # the verification expires; the order stays
+
+    other_terms = await _open(client, merchant, verification_id, order_no="LOST-1", due_at=due, amount_fen=1)
+    assert (other_terms.status_code, other_terms.json()["code"]) == (409, "merchant_order_no_reused")
+    retried = await _open(client, merchant, verification_id, order_no="LOST-1", due_at=due)
+    assert retried.status_code == 200, retried.text
+    (order,) = await CreditOrder.select(CreditOrder.public_id).where(
+        (CreditOrder.merchant_client_id == merchant.client_id) & (CreditOrder.merchant_order_no == "LOST-1"))
+    assert (retried.json()["id"], retried.json()["status"]) == (order["public_id"], "authorized")
+    digest = hashlib.sha256(f"allowed:{order['public_id']}".encode()).hexdigest()
+    assert await LedgerEntry.count().where(LedgerEntry.result_digest == digest) == 1
+    new_number = await _open(client, merchant, verification_id, order_no="LOST-2", due_at=due)
+    assert (new_number.status_code, new_number.json()["code"]) == (404, "verification_not_found")
+
+
+async def test_a_retried_completion_rescores_what_a_failure_after_its_commit_left(client, ctx, monkeypatch) -> None:
+    """The positive record of an on-time completion commits, then re-scoring fails (the store is lost): the
+    merchant's retry of `complete` makes the citizen's score follow the record."""
+    citizen = await bound_citizen(client, ctx, name="卫八")
+    merchant = await _merchant(client)
+    before = (await _score(client, citizen))["total"]  # cached: what readers see until it is rewritten
+    order = await _opened(client, merchant, await _verify(client, merchant, citizen))
+    with score_cache_lost(ctx, monkeypatch):
+        failed = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
+    assert failed.status_code == 503, failed.text
+    assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 1
+    assert (await _score(client, citizen))["total"] == before
+
+    retried = await client.post(f"{ORDERS}/{order['id']}/complete", headers=merchant.headers)
+    assert (retried.status_code, retried.json()["status"]) == (200, "finished")
+    assert (await _score(client, citizen))["total"] > before

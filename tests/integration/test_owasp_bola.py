@@ -271,6 +271,8 @@ PROBES: dict[str, Callable[[World], Probe]] = {
         w.merchant_y.headers, "POST", "/v1/benefits/redeem", "verification_not_found", owner_view=_redemptions(w),
         json={"verification_id": w.ids["redeemed_with"], "benefit_id": w.ids["benefit"]},
         headers={"Idempotency-Key": w.ids["redeem_key"]}),
+    "GET /v1/benefits/redemptions/{redemption_id}": lambda w: Probe(
+        w.merchant_y.headers, "GET", f"/v1/benefits/redemptions/{w.ids['redemption']}", "redemption_not_found"),
     "POST /v1/benefits/redemptions/{redemption_id}/cancel": lambda w: Probe(
         w.merchant_y.headers, "POST", f"/v1/benefits/redemptions/{w.ids['redemption']}/cancel",
         "redemption_not_found", owner_view=_redemptions(w)),

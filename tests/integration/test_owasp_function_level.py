@@ -112,6 +112,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/v1/benefits/verify"):                           "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
     ("POST", "/v1/benefits/redeem"):                           "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
     ("POST", "/v1/benefits/redemptions/{redemption_id}/cancel"): "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
+    ("GET", "/v1/benefits/redemptions"):                       "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
+    ("GET", "/v1/benefits/redemptions/{redemption_id}"):       "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
     ("GET", "/v1/credit-orders"):                              "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
     ("POST", "/v1/credit-orders"):                             "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
     ("GET", "/v1/credit-orders/{order_id}"):                   "401 wp  wp  sc  ok  sc  sc  sc  wp  wp  wp",
