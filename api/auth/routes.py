@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
@@ -143,7 +143,7 @@ async def jwks(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return app_context(request).tokens.jwks
 
 
-@get("/.well-known/oauth-authorization-server", tags=["auth"], cache=300,
+@get("/.well-known/oauth-authorization-server", tags=["auth"], cache_control=CacheControlHeader(max_age=300),
      summary="OAuth 2.0 authorization server metadata (RFC 8414)")
 async def authorization_server_metadata(request: Request[Any, Any, Any]) -> AuthorizationServerMetadata:
     return services.authorization_server_metadata(settings=app_context(request).settings)
