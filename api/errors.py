@@ -153,7 +153,6 @@ _OAUTH_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 BASIC_CHALLENGE = 'Basic realm="xinyi", charset="UTF-8"'
 
 
-
 def problem_response(
     problem: Problem, *, headers: Mapping[str, str] | None = None
 ) -> Response[bytes]:

@@ -60,6 +60,10 @@ def media_type_of(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+def _is_json(media_type: str) -> bool:
+    return media_type == JSON or media_type.endswith("+json")
+
+
 def decode_form(body: bytes) -> dict[str, str]:
     """UTF-8 form parameters per RFC 6749 §3.2: one sent twice is an error, one sent without a value counts as
     not sent (unrecognised ones are left for the caller to ignore)."""
@@ -165,7 +169,7 @@ def parse_token_request(*, body: bytes, media_type: str, authorization: str | No
                         ) -> tuple[TokenRequest, ClientAuthentication]:
     """A token request from either encoding, with its client authentication taken apart from the grant."""
     basic = basic_credentials(authorization)
-    if media_type == JSON:
+    if _is_json(media_type):
         try:
             grant: TokenRequest = _decode_json(body, TokenRequest)
         except InvalidRequest as error:
@@ -207,7 +211,7 @@ def parse_revocation_request(*, body: bytes, media_type: str, authorization: str
                              ) -> tuple[RevokeRequest, ClientAuthentication]:
     """An RFC 7009 revocation request from either encoding."""
     basic = basic_credentials(authorization)
-    if media_type == JSON:
+    if _is_json(media_type):
         request: RevokeRequest = _decode_json(body, RevokeRequest)
     else:
         params = decode_form(body)

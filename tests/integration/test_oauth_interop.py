@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 
+from api.auth.operators import create_operator
+from api.tables import Operator
 from partners.scopes import SCOPES
 from partners.services import create_partner
 from tests.conftest import ApiClient
@@ -253,6 +255,12 @@ async def test_invalid_grant_answers(client: ApiClient) -> None:
     _oauth_problem(r, 400, "invalid_grant", "invalid_refresh_token")
     r = await client.post(TOKEN, data={"grant_type": "password", "username": "nobody", "password": "x"})
     _oauth_problem(r, 400, "invalid_grant", "invalid_credentials")
+    # a disabled operator's right password: the grant's account may not log in (was 403 before RFC statuses)
+    username, password = f"op-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    operator_id = await create_operator(username=username, password=password, role="officer")
+    await Operator.update({Operator.status: "disabled"}).where(Operator.public_id == operator_id)
+    r = await client.post(TOKEN, data={"grant_type": "password", "username": username, "password": password})
+    _oauth_problem(r, 400, "invalid_grant", "account_suspended")
 
 
 async def test_unauthorized_client_answers(client: ApiClient) -> None:
