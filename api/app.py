@@ -19,7 +19,7 @@ from litestar.types import Message, Scope
 
 from api import db
 from api.admin.routes import AdminPartnersController
-from api.auth.routes import AuthController, jwks
+from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
 from api.citizens.routes import MeController
@@ -123,6 +123,10 @@ def _openapi_config() -> OpenAPIConfig:
         components=Components(security_schemes={
             "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                                          description="Access token from POST /v1/auth/token"),
+            "ClientSecretBasic": SecurityScheme(
+                type="http", scheme="basic",
+                description="Partner client authentication at the token and revocation endpoints (RFC 6749 §2.3.1: "
+                            "form-urlencoded client id and secret)"),
         }),
         render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/scalar")],
     )
@@ -156,7 +160,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]) \
         if settings.cors_origins else None
     return Litestar(
-        route_handlers=[AuthController, jwks, MeController, MyCreditController, PartnerAuthorizationController,
+        route_handlers=[AuthController, jwks, authorization_server_metadata,
+                        MeController, MyCreditController, PartnerAuthorizationController,
                         ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
                         AdminPartnersController,
                         MyRightsController, AdminObjectionsController, AdminRepairsController,

@@ -8,6 +8,7 @@ machine `code`. Bodies never carry stack traces, SQL or secrets.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,8 +55,38 @@ class InvalidToken(Unauthorized):
     code, title = "invalid_token", "The access token is invalid"
 
 
-class InvalidGrant(DomainError):
-    status, code, title = 401, "invalid_grant", "The grant is invalid, expired or already used"
+class OAuthError(DomainError):
+    """An error of the token or revocation endpoint: `error` is its RFC 6749 §5.2 code, sent beside the stable
+    problem `code` so that OAuth clients and problem+json clients both understand the answer."""
+
+    status, code, title = 400, "invalid_request", "The token request is invalid"
+    error: str = "invalid_request"
+
+
+class InvalidRequest(OAuthError):
+    pass
+
+
+class InvalidClient(OAuthError):
+    status, code, title, error = 401, "invalid_client", "Client authentication failed", "invalid_client"
+
+
+class InvalidGrant(OAuthError):
+    status, code, title, error = 400, "invalid_grant", "The grant is invalid, expired or already used", "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    status, code, title = 400, "unauthorized_client", "The client may not use this grant type"
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    status, code, title = 400, "unsupported_grant_type", "Unsupported grant type"
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    status, code, title, error = 400, "invalid_scope", "The requested scope is invalid", "invalid_scope"
 
 
 class Forbidden(DomainError):
@@ -112,6 +143,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, str]] | None = None
     retry_after: int | None = None
     checks: dict[str, str] | None = None
+    error: str | None = None  # RFC 6749 §5.2, token and revocation endpoints only
+    error_description: str | None = None
 
 
 _STATUS_DEFAULTS: Mapping[int, tuple[str, str]] = {
@@ -130,6 +163,8 @@ _STATUS_DEFAULTS: Mapping[int, tuple[str, str]] = {
 }
 
 _problem_encoder = msgspec.json.Encoder()
+_OAUTH_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
+BASIC_CHALLENGE = 'Basic realm="xinyi", charset="UTF-8"'
 
 
 def problem_response(
@@ -162,8 +197,15 @@ def _domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> 
     if isinstance(exc, RateLimited):
         retry_after = exc.retry_after
         headers["Retry-After"] = str(retry_after)
-    if isinstance(exc, Unauthorized | InvalidGrant):
+    if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    oauth_error: str | None = None
+    if isinstance(exc, OAuthError):
+        oauth_error = exc.error
+        headers["Cache-Control"] = "no-store"
+        if isinstance(exc, InvalidClient):
+            # RFC 6749 §5.2 / RFC 7235: a 401 names the scheme the client may authenticate with.
+            headers["WWW-Authenticate"] = BASIC_CHALLENGE
     checks = exc.extra.get("checks")
     errors = exc.extra.get("errors")
     problem = _problem(
@@ -175,8 +217,20 @@ def _domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> 
         retry_after=retry_after,
         checks=checks,
         errors=errors,
+        error=oauth_error,
+        error_description=_oauth_description(exc.detail) if oauth_error else None,
     )
     return problem_response(problem, headers=headers)
+
+
+def domain_error_response(request: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    """The problem+json answer for `exc` (what the app-wide handler sends)."""
+    return _domain_error_handler(request, exc)
+
+
+def _oauth_description(detail: str) -> str | None:
+    """`error_description` may only hold printable ASCII without `"` and `\\` (RFC 6749 §5.2)."""
+    return detail if _OAUTH_DESCRIPTION.fullmatch(detail) else None
 
 
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:

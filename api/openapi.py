@@ -15,12 +15,14 @@ handler takes and who may call it:
 - `/v1/auth/…`: 401 bad grant, 429 throttled;
 - every operation: 503 a dependency (database, shared store, gateway) is unavailable.
 
-A handler adds statuses the rule cannot see with `opt={"problem_statuses": (…)}`. Statuses a handler
-documents itself in `responses=` are left alone.
+A handler adds statuses the rule cannot see with `opt={"problem_statuses": (…)}`, or names all of them with
+`opt={"problem_statuses_only": (…)}` (the OAuth endpoints, whose errors follow RFC 6749 rather than the rule).
+Statuses a handler documents itself in `responses=` are left alone.
 
 The request bodies say what api.bodies enforces: `StrictStructSchemas` gives every Struct that forbids unknown
 fields `additionalProperties: false`, and `OptionalBodyOperation` publishes a body that may be left out as
 `required: false` with the object's schema alone (Litestar says `required: true`, object or `null`).
+A handler that reads its body raw documents it with `operation_class=with_request_body(…)`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -68,6 +70,8 @@ _DESCRIPTIONS: dict[int, str] = {
 
 def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute, method: str) -> set[int]:
     """The problem statuses `handler` can answer with on `route` for `method` (see the module docstring)."""
+    if (only := handler.opt.get("problem_statuses_only")) is not None:
+        return set(only)
     parameters = set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
     # A handler reading the raw body declares the media types it takes instead of a `data` parameter.
     has_body = "data" in parameters or "media_types" in handler.opt
@@ -135,3 +139,46 @@ class OptionalBodyOperation(Operation):
             if isinstance(schema, Schema) and schema.one_of:
                 kept = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
                 media.schema = kept[0] if len(kept) == 1 else Schema(one_of=kept)
+
+
+def with_request_body(request_body: dict[str, Any]) -> type[Operation]:
+    """An `operation_class` documenting `request_body` (an OpenAPI Request Body Object) for a handler that reads
+    its body raw, e.g. in more than one media type."""
+
+    class RawBodyOperation(Operation):
+        def to_schema(self) -> dict[str, Any]:
+            schema = super().to_schema()
+            schema["requestBody"] = request_body
+            return schema
+
+    return RawBodyOperation
+
+
+def inline_schema(wire_type: Any, *, form: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a msgspec type with every `$ref` inlined (so it can sit anywhere in the document).
+
+    `form=True` describes it as `application/x-www-form-urlencoded` fields: text values, no nulls, and other
+    parameters allowed (RFC 6749 §3.2 has unrecognised parameters ignored)."""
+    document = msgspec.json.schema(wire_type)
+    definitions = document.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return resolve(definitions[node["$ref"].rsplit("/", 1)[1]])
+        resolved = {key: resolve(value) for key, value in node.items() if key != "discriminator"}
+        if form:
+            resolved.pop("additionalProperties", None)
+            if resolved.get("default", ...) is None:
+                del resolved["default"]
+            options = resolved.get("anyOf")
+            if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
+                resolved.pop("anyOf")
+                resolved.update(next(option for option in options if option != {"type": "null"}))
+        return resolved
+
+    result: dict[str, Any] = resolve(document)
+    return result

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -46,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_namespace: str = "xinyi"
 
     jwt_issuer: str = "https://xinyi.local"
+    # Where partners reach this service: the absolute URLs of the OAuth metadata document are built from it,
+    # never from a request's Host header.
+    public_url: str = "http://127.0.0.1:8000"
     jwt_audience: str = "xinyi-api"
     jwt_private_key: bytes = b""  # 32-byte Ed25519 seed, base64 in the environment
     jwt_key_id: str = "xinyi-1"
@@ -190,6 +194,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError(f"{min(both).isoformat()} is in both XINYI_CALENDAR_HOLIDAYS and "
                                      "XINYI_CALENDAR_WORKDAYS")
 
+        issuer = env.get("XINYI_JWT_ISSUER", "https://xinyi.local")
+        public_url = _public_url(env.get("XINYI_PUBLIC_URL"), issuer=issuer, production=production)
+
         origins = tuple(o.strip() for o in env.get("XINYI_CORS_ORIGINS", "").split(",") if o.strip())
         # CORS is for the city's own mini-program and H5 origins, named one by one: a wildcard (or the
         # `null` origin of sandboxed pages and local files) would let any page call the API from a browser.
@@ -202,7 +209,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             sqlite_path=env.get("XINYI_SQLITE_PATH", "xinyi.sqlite"),
             redis_url=env.get("REDIS_URL") or None,
             redis_namespace=env.get("XINYI_REDIS_NAMESPACE", "xinyi"),
-            jwt_issuer=env.get("XINYI_JWT_ISSUER", "https://xinyi.local"),
+            jwt_issuer=issuer,
+            public_url=public_url,
             jwt_audience=env.get("XINYI_JWT_AUDIENCE", "xinyi-api"),
             jwt_private_key=secret("jwt_private_key", "XINYI_JWT_PRIVATE_KEY"),
             jwt_key_id=env.get("XINYI_JWT_KEY_ID", "xinyi-1"),
@@ -253,6 +261,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             calendar_workdays=calendar_workdays,
             log_level=env.get("XINYI_LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _public_url(configured: str | None, *, issuer: str, production: bool) -> str:
+    """`XINYI_PUBLIC_URL` (default: the issuer in production, the local server in dev): an absolute http(s) URL
+    without query or fragment, kept without its trailing slash; https and equal to the issuer in production."""
+    raw = (configured or (issuer if production else "http://127.0.0.1:8000")).strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError("XINYI_PUBLIC_URL must be an absolute http(s) URL without query or fragment")
+    public_url = raw.rstrip("/")
+    if production and not public_url.startswith("https://"):
+        raise ConfigurationError("XINYI_PUBLIC_URL must be an https URL in production")
+    if production and public_url != issuer.rstrip("/"):
+        # RFC 8414 §3.3: a client must discard metadata whose issuer is not the URL it fetched it from.
+        raise ConfigurationError("XINYI_PUBLIC_URL must equal XINYI_JWT_ISSUER in production (RFC 8414 §3.3)")
+    return public_url
 
 
 def _pairs(env: Mapping[str, str], var: str, default: tuple[tuple[str, int], ...], convert: type[int]

@@ -334,16 +334,18 @@ async def revoke_three_tokens(client: Any, *, via: Any | None = None) -> Revoked
     server under test, or `client`)."""
     via = via or client
     citizen = await citizen_login(client)
-    _, _, bank = await partner_session(client, kind="bank")
+    bank_id, bank_secret, bank = await partner_session(client, kind="bank")
     session = await citizen_login(client)
     rotated = await via.post("/v1/auth/token", json={"grant_type": "refresh_token",
                                                      "refresh_token": session.refresh_token})
     assert rotated.status_code == 200, rotated.text
     family = Session(phone=session.phone, access_token=rotated.json()["access_token"],
                      refresh_token=rotated.json()["refresh_token"])
-    for token in (citizen.access_token, bank.access_token):
-        r = await via.post("/v1/auth/revoke", json={"token": token})
-        assert r.status_code == 200, r.text
+    r = await via.post("/v1/auth/revoke", json={"token": citizen.access_token})
+    assert r.status_code == 200, r.text
+    # A partner's token is revoked with the partner's own client authentication (RFC 7009 §2.1).
+    r = await via.post("/v1/auth/revoke", json={"token": bank.access_token}, auth=(bank_id, bank_secret))
+    assert r.status_code == 200, r.text
     reuse = await via.post("/v1/auth/token", json={"grant_type": "refresh_token",
                                                    "refresh_token": session.refresh_token})
     assert reuse.json().get("code") == "refresh_token_reused", reuse.text

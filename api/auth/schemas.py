@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -10,8 +10,15 @@ from msgspec import Meta
 from api.identifiers import Phone
 
 OtpCode = Annotated[str, Meta(pattern=r"^\d{6}$", description="The 6-digit code received by SMS")]
-Opaque = Annotated[str, Meta(min_length=1, max_length=4096)]
-ShortText = Annotated[str, Meta(min_length=1, max_length=128)]
+# RFC 6749 Appendix A: client ids, secrets, codes and tokens are VSCHARs (printable ASCII), a scope is
+# space-separated NQCHAR tokens, a username or password is any Unicode text without CR, LF or controls.
+_VSCHARS = r"^[\x20-\x7e]+$"
+_NQCHARS = r"[\x21\x23-\x5b\x5d-\x7e]+"
+_UNICODE_NO_CRLF = r"^[\t\x20-\x7e\x80-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+$"
+Opaque = Annotated[str, Meta(min_length=1, max_length=4096, pattern=_VSCHARS)]
+ShortText = Annotated[str, Meta(min_length=1, max_length=128, pattern=_VSCHARS)]
+Scope = Annotated[str, Meta(max_length=1024, pattern=f"^{_NQCHARS}( {_NQCHARS})*$",
+                            description="Space-separated scopes (default: every scope the partner holds)")]
 
 
 class OtpRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,27 +47,66 @@ class ClientCredentialsGrant(
     client_secret: Opaque | None = None
     client_assertion_type: ShortText | None = None
     client_assertion: Opaque | None = None
-    scope: Annotated[str, Meta(max_length=1024)] | None = None
+    scope: Scope | None = None
+
+
+class ClientParameters(msgspec.Struct, forbid_unknown_fields=True):
+    """Client authentication in a request body (RFC 6749 §2.3.1 client_secret_post; RFC 7523 private_key_jwt)."""
+
+    client_id: ShortText | None = None
+    client_secret: Opaque | None = None
+    client_assertion_type: ShortText | None = None
+    client_assertion: Opaque | None = None
 
 
 class PasswordGrant(msgspec.Struct, forbid_unknown_fields=True, tag_field="grant_type", tag="password"):
     """Operators only (credit office staff)."""
 
-    username: ShortText
-    password: Annotated[str, Meta(min_length=1, max_length=256)]
+    username: Annotated[str, Meta(min_length=1, max_length=128, pattern=_UNICODE_NO_CRLF)]
+    password: Annotated[str, Meta(min_length=1, max_length=256, pattern=_UNICODE_NO_CRLF)]
 
 
 TokenRequest = OtpGrant | RefreshGrant | ClientCredentialsGrant | PasswordGrant
 
 
+GRANT_TYPES: dict[str, type[TokenRequest]] = {
+    "otp": OtpGrant, "refresh_token": RefreshGrant, "client_credentials": ClientCredentialsGrant,
+    "password": PasswordGrant}
+
+
 class TokenResponse(msgspec.Struct, omit_defaults=True):
+    """RFC 6749 §5.1. `scope` is left out for citizen and operator sessions, which carry no OAuth scope."""
+
     access_token: str
+    token_type: Literal["Bearer"]
     expires_in: int
-    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
-    scope: str = ""
+    scope: str | None = None
     refresh_token: str | None = None
 
 
 class RevokeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """RFC 7009 §2.1, plus the client authentication of a confidential client (partners)."""
+
     token: Opaque
-    token_type_hint: Annotated[str, Meta(max_length=32)] | None = None
+    token_type_hint: Annotated[str, Meta(max_length=32, pattern=_VSCHARS)] | None = None
+    client_id: ShortText | None = None
+    client_secret: Opaque | None = None
+    client_assertion_type: ShortText | None = None
+    client_assertion: Opaque | None = None
+
+
+class AuthorizationServerMetadata(msgspec.Struct):
+    """RFC 8414 §2: what an OAuth client needs to know to talk to this authorization server."""
+
+    issuer: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_signing_alg_values_supported: list[str]
+    service_documentation: str

@@ -15,32 +15,35 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from piccolo.query.mixins import OnConflictAction
 
+from api.auth.oauth import ClientAuthentication
 from api.auth.revocations import mark_again, record_revocation
+from api.auth.schemas import AuthorizationServerMetadata
 from api.auth.tokens import Principal, PrincipalKind
 from api.context import AppContext
 from api.errors import (
-    BadRequest,
-    DomainError,
     Forbidden,
+    InvalidClient,
     InvalidGrant,
+    InvalidScope,
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
+    UnauthorizedClient,
     Unprocessable,
 )
+from api.settings import Settings
 from api.tables import CitizenAccount, Operator, RefreshToken
 from credit.identity import InvalidIdentifier, new_public_id, normalize_phone
 from partners.credentials import verify_secret
+from partners.scopes import SCOPES
 from partners.services import PartnerRecord, find_partner
 from partners.sms import DevSmsSender, SmsDeliveryError, SmsMessage
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_ASSERTION_ALGORITHMS = {"EC": "ES256", "OKP": "EdDSA"}
+ASSERTION_ALGORITHMS = {"EC": "ES256", "OKP": "EdDSA"}
 _MAX_ASSERTION_LIFETIME = 300
-
-
-class InvalidClient(DomainError):
-    status, code, title = 401, "invalid_client", "Client authentication failed"
+TOKEN_PATH = "/v1/auth/token"  # noqa: S105 - a path, not a secret
+REVOCATION_PATH = "/v1/auth/revoke"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,40 +238,49 @@ def _granted_scopes(partner: PartnerRecord, requested: str | None) -> frozenset[
         return partner.scopes
     wanted = frozenset(requested.split())
     if not wanted <= partner.scopes:
-        raise BadRequest("requested scope exceeds what the partner holds", code="invalid_scope")
+        raise InvalidScope("requested scope exceeds what the partner holds")
     return wanted
 
 
-async def client_credentials(
-    *,
-    ctx: AppContext,
-    client_id: str | None,
-    client_secret: str | None,
-    client_assertion_type: str | None,
-    client_assertion: str | None,
-    scope: str | None,
-) -> IssuedTokens:
-    """Authenticate a partner by client secret or by private_key_jwt (RFC 7523) and issue a token."""
-    if client_assertion is not None or client_assertion_type is not None:
-        partner = await _partner_from_assertion(ctx, client_id=client_id, assertion_type=client_assertion_type,
-                                                assertion=client_assertion or "")
+async def authenticate_client(*, ctx: AppContext, client: ClientAuthentication) -> PartnerRecord:
+    """The active partner that `client` authenticates as: by client secret (Basic or in the body) or by a
+    private_key_jwt assertion (RFC 7523). Raises `InvalidClient` otherwise."""
+    if client.method == "private_key_jwt":
+        partner = await _partner_from_assertion(ctx, client_id=client.client_id, assertion_type=client.assertion_type,
+                                                assertion=client.assertion or "")
+    elif client.method == "none" or not client.client_id or not client.client_secret:
+        raise InvalidClient("client authentication is required: a client secret (HTTP Basic or client_id + "
+                            "client_secret) or a client assertion")
     else:
-        if not client_id or not client_secret:
-            raise InvalidClient("client_id and client_secret (or a client assertion) are required")
-        found = await find_partner(client_id)
+        found = await find_partner(client.client_id)
         # verify_secret runs (and costs the same) even for an unknown client: no timing oracle.
         hashes: list[str | None] = list(found.secret_hashes(datetime.now(UTC))) if found else []
-        if not any(verify_secret(client_secret, h) for h in hashes or [None]) or found is None:
+        if not any(verify_secret(client.client_secret, h) for h in hashes or [None]) or found is None:
             raise InvalidClient()
         partner = found
     if partner.status != "active":
         raise InvalidClient("the partner is not active", code="partner_suspended")
+    return partner
+
+
+async def client_credentials(*, ctx: AppContext, client: ClientAuthentication, scope: str | None) -> IssuedTokens:
+    """Authenticate a partner and issue it an access token (RFC 6749 §4.4)."""
+    partner = await authenticate_client(ctx=ctx, client=client)
     scopes = _granted_scopes(partner, scope)
     ttl = ctx.settings.partner_token_ttl_seconds
     access, principal = ctx.tokens.issue(kind="partner", subject=partner.client_id, ttl_seconds=ttl,
                                          scopes=scopes, partner_kind=partner.kind)
     return IssuedTokens(access_token=access, expires_in=ttl, scope=" ".join(sorted(scopes)),
                         refresh_token=None, principal=principal)
+
+
+async def refuse_authenticated_client(*, ctx: AppContext, client: ClientAuthentication, grant_type: str) -> None:
+    """Citizen and operator grants are for the city's own (public) apps. A partner that authenticates with one
+    is told it may not use it (after its credentials are checked, so a wrong secret is still invalid_client)."""
+    if not client.authenticates:
+        return
+    await authenticate_client(ctx=ctx, client=client)
+    raise UnauthorizedClient(f"partners may use grant_type client_credentials only, not {grant_type}")
 
 
 async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, assertion_type: str | None,
@@ -287,14 +299,17 @@ async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, ass
     if partner is None:
         raise InvalidClient()
     # Only signing keys: a partner's RSA key is registered for encrypting portraits to it, never to verify.
-    key = next((k for k in partner.jwks if k.get("kid") == header.get("kid") and k.get("kty") in _ASSERTION_ALGORITHMS),
+    key = next((k for k in partner.jwks if k.get("kid") == header.get("kid") and k.get("kty") in ASSERTION_ALGORITHMS),
                None)
     if key is None:
         raise InvalidClient("no registered key matches the assertion's kid")
-    algorithm = _ASSERTION_ALGORITHMS[key["kty"]]
+    algorithm = ASSERTION_ALGORITHMS[key["kty"]]
     if header.get("alg") != algorithm:
         raise InvalidClient("assertion algorithm does not match the registered key")
-    audiences = [ctx.settings.jwt_issuer, f"{ctx.settings.jwt_issuer}/v1/auth/token"]
+    # RFC 7523 §3: the audience is this authorization server: its issuer, or the endpoint the assertion is for.
+    settings = ctx.settings
+    audiences = [settings.jwt_issuer, f"{settings.jwt_issuer}{TOKEN_PATH}", f"{settings.public_url}{TOKEN_PATH}",
+                 f"{settings.public_url}{REVOCATION_PATH}"]
     try:
         claims = jwt.decode(
             assertion, jwt.PyJWK(key, algorithm=algorithm).key, algorithms=[algorithm], audience=audiences,
@@ -343,13 +358,20 @@ async def operator_login(*, ctx: AppContext, username: str, password: str) -> Is
 # ---------------------------------------------------------------- revocation
 
 
-async def revoke_token(*, ctx: AppContext, token: str) -> None:
-    """RFC 7009: revoke an access or refresh token. Unknown tokens are silently accepted."""
+async def revoke_token(*, ctx: AppContext, token: str, client: ClientAuthentication) -> None:
+    """RFC 7009: revoke an access or refresh token.
+
+    Partners are confidential clients: a partner's token is revoked only with that partner's client
+    authentication. Citizen and operator tokens belong to the city's public apps and are revoked with the token
+    alone. Unknown, expired or already invalid tokens are accepted silently.
+    """
+    partner = await authenticate_client(ctx=ctx, client=client) if client.authenticates else None
     if token.count(".") == 2:
         try:
             principal = ctx.tokens.verify(token)
         except Unauthorized:
             return
+        _require_issued_to(partner, principal.subject if principal.kind == "partner" else None)
         remaining = principal.expires_at - int(time.time()) + ctx.settings.jwt_leeway_seconds
         if remaining > 0:
             marker = f"jti:{principal.token_id}"
@@ -360,7 +382,16 @@ async def revoke_token(*, ctx: AppContext, token: str) -> None:
     row = await RefreshToken.select(RefreshToken.family_id).where(
         RefreshToken.token_hash == _sha256(token)).first()
     if row is not None:
+        _require_issued_to(partner, None)  # refresh tokens go to citizen and operator sessions only
         await _revoke_family(ctx, row["family_id"])
+
+
+def _require_issued_to(partner: PartnerRecord | None, owner: str | None) -> None:
+    """RFC 7009 §2.1: the token must have been issued to the client that asks (`owner` None: a public app)."""
+    if owner is not None and partner is None:
+        raise InvalidClient("a partner's token is revoked with that partner's client authentication")
+    if (partner.client_id if partner else None) != owner:
+        raise InvalidGrant("the token was not issued to this client", code="token_of_another_client")
 
 
 def revocation_keys(principal: Principal) -> list[str]:
@@ -377,3 +408,33 @@ def revocation_keys(principal: Principal) -> list[str]:
 async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
     """One store round trip: is this token, or its session family, revoked?"""
     return await ctx.store.exists_any("auth", revocation_keys(principal))
+
+
+# ---------------------------------------------------------------- discovery (RFC 8414)
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+def authorization_server_metadata(*, settings: Settings) -> AuthorizationServerMetadata:
+    """What is true of this authorization server today, with absolute URLs from the configured public URL.
+
+    No authorization endpoint exists (nothing is delegated through a browser redirect), so no response type is
+    supported and the array is empty. `none` is the city's own public apps (citizen OTP, operator password,
+    refresh); partners use one of the three others.
+    """
+    base = settings.public_url
+    algorithms = sorted(set(ASSERTION_ALGORITHMS.values()))
+    return AuthorizationServerMetadata(
+        issuer=settings.jwt_issuer,
+        token_endpoint=f"{base}{TOKEN_PATH}",
+        revocation_endpoint=f"{base}{REVOCATION_PATH}",
+        jwks_uri=f"{base}/.well-known/jwks.json",
+        scopes_supported=sorted(SCOPES),
+        response_types_supported=[],
+        grant_types_supported=["client_credentials", "refresh_token", "password", "otp"],
+        token_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
+        token_endpoint_auth_signing_alg_values_supported=algorithms,
+        revocation_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
+        revocation_endpoint_auth_signing_alg_values_supported=algorithms,
+        service_documentation=f"{base}/schema/swagger",
+    )

@@ -42,8 +42,8 @@ async def test_wrong_code_is_refused_and_attempts_are_capped(client) -> None:
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):
         r = await client.post("/v1/auth/token", json={"grant_type": "otp", "phone": number, "code": wrong})
-        assert r.status_code == 401
-        assert r.json()["code"] == "invalid_otp"
+        assert r.status_code == 400  # RFC 6749 §5.2
+        assert (r.json()["code"], r.json()["error"]) == ("invalid_otp", "invalid_grant")
         assert r.headers["content-type"].startswith("application/problem+json")
     # the sixth attempt is refused even with the right code, and the code is burnt
     r = await client.post("/v1/auth/token", json={"grant_type": "otp", "phone": number, "code": code})
@@ -59,7 +59,7 @@ async def test_code_is_single_use_even_under_concurrency(client) -> None:
     results = await asyncio.gather(*(client.post("/v1/auth/token", json=body) for _ in range(5)))
     statuses = sorted(r.status_code for r in results)
     assert statuses.count(200) == 1, statuses
-    assert all(s == 401 for s in statuses if s != 200)
+    assert all(s == 400 for s in statuses if s != 200)
 
 
 async def test_codes_are_throttled_per_client_address(client, override_settings) -> None:
@@ -97,12 +97,12 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(client) -> None:
     # the old refresh token is spent: presenting it again is treated as theft
     reuse = await client.post("/v1/auth/token", json={"grant_type": "refresh_token",
                                                       "refresh_token": session.refresh_token})
-    assert reuse.status_code == 401
-    assert reuse.json()["code"] == "refresh_token_reused"
+    assert reuse.status_code == 400
+    assert (reuse.json()["code"], reuse.json()["error"]) == ("refresh_token_reused", "invalid_grant")
     # ... which ends the whole session: the rotated refresh token and every access token die with it
     after = await client.post("/v1/auth/token", json={"grant_type": "refresh_token",
                                                       "refresh_token": rotated["refresh_token"]})
-    assert after.status_code == 401
+    assert after.status_code == 400
     me = await client.get("/v1/me", headers={"Authorization": f"Bearer {rotated['access_token']}"})
     assert me.status_code == 401
     assert me.json()["code"] == "token_revoked"
@@ -130,7 +130,7 @@ async def test_revoking_a_refresh_token_ends_the_session(client) -> None:
     await client.post("/v1/auth/revoke", json={"token": session.refresh_token})
     r = await client.post("/v1/auth/token", json={"grant_type": "refresh_token",
                                                   "refresh_token": session.refresh_token})
-    assert r.status_code == 401
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
     assert (await client.get("/v1/me", headers=session.headers)).status_code == 401
 
 

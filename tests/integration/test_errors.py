@@ -38,7 +38,9 @@ async def test_unknown_fields_are_rejected(client) -> None:
 
 
 async def test_unknown_grant_type(client) -> None:
-    _problem(await client.post("/v1/auth/token", json={"grant_type": "implicit"}), 422, "validation_failed")
+    r = await client.post("/v1/auth/token", json={"grant_type": "implicit"})
+    _problem(r, 400, "unsupported_grant_type")  # RFC 6749 §5.2
+    assert r.json()["error"] == "unsupported_grant_type"
 
 
 async def test_body_over_one_megabyte(client) -> None:
@@ -67,7 +69,7 @@ async def test_unauthenticated_and_forbidden(client) -> None:
 async def test_rejected_login_writes_nothing(client) -> None:
     number = phone()
     r = await client.post("/v1/auth/token", json={"grant_type": "otp", "phone": number, "code": "123456"})
-    _problem(r, 401, "invalid_otp")
+    _problem(r, 400, "invalid_otp")
     assert await CitizenAccount.count() >= 0
     from api.context import AppContext  # noqa: F401
     h = client.app.state.ctx.cipher.lookup_hash("phone", number)

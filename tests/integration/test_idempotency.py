@@ -94,7 +94,7 @@ async def test_token_answers_are_never_stored_or_replayed(client) -> None:
     first = await client.post("/v1/auth/token", json=body, headers={"Idempotency-Key": "login-1"})
     again = await client.post("/v1/auth/token", json=body, headers={"Idempotency-Key": "login-1"})
     assert first.status_code == 200
-    assert again.status_code == 401  # the code is single use; no stored tokens come back
+    assert again.status_code == 400  # invalid_grant: the code is single use; no stored tokens come back
     assert "idempotent-replayed" not in again.headers
 
 

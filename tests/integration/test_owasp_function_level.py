@@ -33,6 +33,7 @@ ROLES = ("anon", "unbound", "citizen", "bank", "merchant", "gov", "source", "pee
 MATRIX: dict[tuple[str, str], str] = {
     #                                                          anon unb cit bank mer gov src peer padm off aud
     ("GET", "/.well-known/jwks.json"):                         "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("GET", "/.well-known/oauth-authorization-server"):        "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/health/live"):                                   "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/health/ready"):                                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/metrics"):                                       "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",

@@ -166,7 +166,7 @@ async def test_hot_score_routes_still_refuse_revoked_tokens_and_count_limits(cli
     from tests.factories import authorization_for, bound_citizen
 
     citizen = await bound_citizen(client, ctx, name="孔六")
-    client_id, _, bank = await partner_session(client, kind="bank")
+    client_id, secret, bank = await partner_session(client, kind="bank")
     authorization_id = await authorization_for(client, bank, citizen, scopes=["tier"])
     check = {"authorization_id": authorization_id, "threshold": 600, "transaction_id": "tx-admission-1"}
     assert (await client.post("/v1/scores/check", headers=bank.headers, json=check)).status_code == 200
@@ -177,7 +177,7 @@ async def test_hot_score_routes_still_refuse_revoked_tokens_and_count_limits(cli
                                    json={"authorization_id": authorization_id})).status_code for _ in range(3)]
     assert 429 in statuses
     await asyncio.sleep(1.1)  # past the one-second rate window
-    revoked = await client.post("/v1/auth/revoke", json={"token": bank.access_token})
+    revoked = await client.post("/v1/auth/revoke", data={"token": bank.access_token}, auth=(client_id, secret))
     assert revoked.status_code == 200, revoked.text
     for path, body in (("/v1/scores/query", {"authorization_id": authorization_id}), ("/v1/scores/check", check),
                        ("/v1/scores/query", {"authorization_id": "authz_unknown"})):

@@ -391,13 +391,14 @@ async def test_a_revoked_bank_token_is_refused_first_on_every_portrait_path(clie
     """The portrait route runs the bank's admission in its own store round trip; every way out of it must
     still refuse a revoked token (401) before answering anything else, and leave no ledger entry."""
     owned = await _good_enterprise(client, ctx)
-    _, bank = await bank_session(client, name="嘉兴撤销银行")
+    client_id, secret, bank = await partner_session(client, kind="bank", name="嘉兴撤销银行")
     authorization_id = await enterprise_authorization(client, bank, owned)
     ok = await client.get(f"/v1/portraits/{owned.uscc}", headers=bank.headers,
                           params={"authorization_id": authorization_id})
     assert ok.status_code == 200, ok.text
     before = len(await _ledger(owned.public_id))
-    assert (await client.post("/v1/auth/revoke", json={"token": bank.access_token})).status_code == 200
+    assert (await client.post("/v1/auth/revoke", json={"token": bank.access_token}, auth=(client_id, secret))
+            ).status_code == 200
     attempts = [
         ({"authorization_id": authorization_id}, {}, owned.uscc),
         ({"authorization_id": "authz_unknown"}, {}, owned.uscc),

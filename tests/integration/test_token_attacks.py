@@ -251,8 +251,8 @@ async def _access_token(client: Any, kind: str) -> str:
     return (await operator_session(client, role="officer")).access_token
 
 
-def _refused_with_problem(r: Any, codes: set[str], *, bearer: bool) -> None:
-    assert r.status_code == 401, r.text
+def _refused_with_problem(r: Any, codes: set[str], *, bearer: bool, status: int = 401) -> None:
+    assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] in codes, r.text
     if bearer:
@@ -281,10 +281,16 @@ async def test_every_forgery_of_every_access_token_kind_is_401(client, ctx, atta
 
 @pytest.mark.parametrize("kind", list(ACCESS_ROUTES))
 async def test_a_revoked_access_token_of_every_kind_is_401(client, kind: str) -> None:
-    token = await _access_token(client, kind)
+    if kind == "partner":  # a confidential client: it revokes its token with its own credentials (RFC 7009 §2.1)
+        client_id, secret, session = await partner_session(client, kind="bank")
+        token, revoke = session.access_token, {"token": session.access_token, "client_id": client_id,
+                                               "client_secret": secret}
+    else:
+        token = await _access_token(client, kind)
+        revoke = {"token": token}
     headers = {"Authorization": f"Bearer {token}"}
     assert (await client.get(ACCESS_ROUTES[kind], headers=headers)).status_code == 200
-    assert (await client.post("/v1/auth/revoke", json={"token": token})).status_code == 200
+    assert (await client.post("/v1/auth/revoke", json=revoke)).status_code == 200
     _refused_with_problem(await client.get(ACCESS_ROUTES[kind], headers=headers), {"token_revoked"}, bearer=True)
 
 
@@ -333,7 +339,7 @@ async def test_forged_tokens_write_nothing(client, ctx, attacker: Attacker) -> N
 # ------------------------------------------------------------------ refresh tokens (opaque, at POST /v1/auth/token)
 
 
-async def test_refresh_token_attacks_are_401_and_issue_nothing(client) -> None:
+async def test_refresh_token_attacks_are_invalid_grant_and_issue_nothing(client) -> None:
     session = await citizen_login(client)
     operator = await operator_session(client)
     assert session.refresh_token
@@ -360,8 +366,9 @@ async def test_refresh_token_attacks_are_401_and_issue_nothing(client) -> None:
         "empty_like": "A",
     }.items():
         r = await refresh(token)
-        assert r.status_code == 401, f"{name}: {r.text}"
-        _refused_with_problem(r, {"invalid_refresh_token"}, bearer=False)
+        assert r.status_code == 400, f"{name}: {r.text}"  # RFC 6749 §5.2 invalid_grant
+        _refused_with_problem(r, {"invalid_refresh_token"}, bearer=False, status=400)
+        assert r.json()["error"] == "invalid_grant"
     assert await RefreshToken.count() == before
     # The genuine ones still work: the refusals above were about the attacks, not the grant.
     assert (await refresh(session.refresh_token)).status_code == 200

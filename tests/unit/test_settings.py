@@ -73,3 +73,27 @@ def test_app_factory_refuses_unsafe_production(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ConfigurationError):
         create_app()
+
+
+def test_public_url_defaults_to_the_local_server_in_dev_and_to_the_issuer_in_production() -> None:
+    assert Settings.from_env({}).public_url == "http://127.0.0.1:8000"
+    assert Settings.from_env({"XINYI_PUBLIC_URL": "http://127.0.0.1:9000/"}).public_url == "http://127.0.0.1:9000"
+    issuer = "https://credit.jiaxing.example"
+    settings = Settings.from_env({**PRODUCTION, "XINYI_JWT_ISSUER": issuer})
+    assert (settings.public_url, settings.jwt_issuer) == (issuer, issuer)
+
+
+@pytest.mark.parametrize("value", ["credit.example", "ftp://credit.example", "https://credit.example/?a=1",
+                                   "https://credit.example/#x", "https://"])
+def test_public_url_must_be_an_absolute_http_url(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="XINYI_PUBLIC_URL"):
+        Settings.from_env({"XINYI_PUBLIC_URL": value})
+
+
+def test_production_public_url_is_https_and_the_issuer() -> None:
+    """RFC 8414 §3.3: clients discard metadata whose issuer is not the URL they fetched it from."""
+    with pytest.raises(ConfigurationError, match="https"):
+        Settings.from_env({**PRODUCTION, "XINYI_PUBLIC_URL": "http://credit.example"})
+    with pytest.raises(ConfigurationError, match="XINYI_JWT_ISSUER"):
+        Settings.from_env({**PRODUCTION, "XINYI_PUBLIC_URL": "https://credit.example",
+                           "XINYI_JWT_ISSUER": "https://other.example"})
