@@ -185,16 +185,19 @@ def test_report_shows_new_secrets_only() -> None:
             {"name": "嘉兴市图书馆", "kind": "merchant", "client_id": "merchant_2", "client_secret": None,
              "scenario": "reading"},
         ],
-        operator={"username": "operator", "password": "p" * 20, "role": "officer"},
+        operators=[{"username": "operator", "password": "p" * 20, "role": "officer"},
+                   {"username": "partner-admin", "password": "q" * 20, "role": "partner_admin"}],
         seed=1,
     )
     text = report.render()
     assert "s3cr3t" in text
     assert "p" * 20 in text
+    assert "q" * 20 in text
+    assert "partner_admin" in text
     assert "merchant/reading" in text
     assert "secret not shown" in text
     assert "10 persons" in text
-    skipped = SeedReport(0, 0, 0, 0.1, [], {"username": "operator", "password": None, "role": "officer"},
+    skipped = SeedReport(0, 0, 0, 0.1, [], [{"username": "operator", "password": None, "role": "officer"}],
                          skipped="the registry already holds data")
     assert "unchanged" in skipped.render()
     assert "password not shown" in skipped.render()
