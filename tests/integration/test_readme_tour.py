@@ -19,14 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.servers import XINYI, free_port
+from tests.servers import free_port, printed_exports, xinyi_up
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 QUICK_START = "## Quick start"
@@ -79,38 +77,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(readme: str, workdir: Path) -> Iterator[tuple[str, str]]:
     """`xinyi up` as the quick start says; yields its base URL and what it printed."""
     env_from_readme, args = up_command(bash_blocks(section(readme, QUICK_START))[0])
-    port = free_port()
     env = {**_without_backends(), "XINYI_ENV": "dev", "XINYI_SQLITE_PATH": str(workdir / "xinyi.sqlite"),
            "XINYI_LOG_LEVEL": "WARNING", **env_from_readme}
-    log = workdir / "up.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([XINYI, "up", *args, "--port", str(port)], env=env, cwd=workdir, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"`xinyi up` did not become ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield base, log.read_text()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    with xinyi_up(args, env=env, workdir=workdir) as served:
+        yield served
 
 
 def test_xinyi_up_prints_what_the_tour_needs(served: tuple[str, str]) -> None:
     base, printed = served
-    exports = dict(shlex.split(line)[1].split("=", 1) for line in printed.splitlines()
-                   if line.startswith("export "))
+    exports = printed_exports(printed)
     assert exports["API"] == base
     for name in ("BANK_ID", "BANK_SECRET", "SOURCE_ID", "SOURCE_SECRET", "MERCHANT_ID", "MERCHANT_SECRET",
                  "OFFICER_USER", "OFFICER_PASSWORD", "PARTNER_ADMIN_USER", "PARTNER_ADMIN_PASSWORD",
@@ -149,7 +124,7 @@ def test_the_quick_start_and_the_full_loop_run_as_written(readme: str, workdir: 
     assert process.returncode == 0, f"the README's commands failed:\n{output[-4000:]}\nbank.log:\n{bank_log}"
 
     # what the reader is told they will see
-    citizen_name = dict(shlex.split(line)[1].split("=", 1) for line in exports)["CITIZEN_NAME"]
+    citizen_name = printed_exports(printed)["CITIZEN_NAME"]
     identity = re.search(r'^\{\s*"person_id".*?^\}', output, flags=re.S | re.M)
     assert identity is not None, output
     assert json.loads(identity.group(0))["name"] == citizen_name
