@@ -181,8 +181,11 @@ def cmd_up(args: argparse.Namespace) -> None:
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - mapping, not binding
     api_url = f"http://{host}:{args.port}"
     if settings.env != "production":
-        # Synthetic demo data: a registry person of the demo city, printed so the README tour can be walked.
-        citizen = _demo_citizen(settings)
+        # Synthetic demo data: a registry person of the demo city, printed so the README tour can be walked. Only
+        # from a registry this run seeded, or the embedded SQLite file (the demo's own): a PostgreSQL database
+        # seeded otherwise may hold real people.
+        seeded_now = report is not None and report.skipped is None
+        citizen = _demo_citizen(settings) if seeded_now or not settings.database_url else None
         print("\nThe README tour: in a second shell at the repository root, run `. .venv/bin/activate` and paste")
         print("\n".join(tour_exports(api_url=api_url, report=report, citizen=citizen)))
         if citizen is not None:
