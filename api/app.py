@@ -13,7 +13,6 @@ from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
@@ -24,6 +23,7 @@ from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
 from api.citizens.routes import MeController
 from api.context import build_context
+from api.docs import SCHEMA_PATH, assets_router, render_plugins
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
@@ -118,7 +118,7 @@ def _openapi_config() -> OpenAPIConfig:
         title="xinyi — city credit service API (信易+ / 信易贷)",
         version="0.1.0",
         description="Credit-score authorization, incentive scenarios, SME credit portraits and partner adapters.",
-        path="/schema",
+        path=SCHEMA_PATH,
         tags=TAGS,
         components=Components(security_schemes={
             "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
@@ -128,7 +128,7 @@ def _openapi_config() -> OpenAPIConfig:
                 description="Partner client authentication at the token and revocation endpoints (RFC 6749 §2.3.1: "
                             "form-urlencoded client id and secret)"),
         }),
-        render_plugins=[SwaggerRenderPlugin(path="/swagger"), ScalarRenderPlugin(path="/scalar")],
+        render_plugins=render_plugins(),  # assets served by this app: the docs work offline
     )
 
 
@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         LoanProductsController, FinancingDemandsController, LoanApplicationsController,
                         lending_stats,
                         EnterpriseController, EnterprisePortraitController, bank_portrait,
-                        live, ready, MetricsController],
+                        live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),

@@ -259,9 +259,9 @@ async def seed_city(*, dsn: str, cipher: FieldCipher, data_key: bytes, hash_key:
     load = await load_city(dsn=dsn, cipher=cipher, data_key=data_key, hash_key=hash_key, persons=persons,
                            enterprises=enterprises, seed=seed, jobs=jobs, sources=sources)
     listed = await list_from_records(dsn)
-    partners, operator = await demo.finish_seed(planned, with_accounts=with_accounts)
+    partners, operators = await demo.finish_seed(planned, with_accounts=with_accounts)
     seconds = time.perf_counter() - started
-    report = demo.SeedReport(load.persons, load.enterprises, load.records, seconds, partners, operator, seed=seed)
+    report = demo.SeedReport(load.persons, load.enterprises, load.records, seconds, partners, operators, seed=seed)
     report.notes.append(f"city scale: {jobs} loader processes; registry load {load.seconds:.0f} s; "
                         f"{listed:,} list entries from records")
     return report

@@ -8,14 +8,18 @@ import getpass
 import json
 import os
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api import db
 from api.settings import Settings, generate_secret
+
+if TYPE_CHECKING:
+    from api.demo import DemoCitizen, SeedReport
 
 PICCOLO_CONF = "api.piccolo_conf"
 _DEMO_PERSONS = 1000
@@ -66,7 +70,7 @@ async def _database_is_empty(settings: Settings) -> bool:
     return int(await _with_engine(settings, count)) == 0
 
 
-def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> None:
+def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> SeedReport:
     from api.context import build_cipher
     from api.demo import seed_demo_city
 
@@ -74,8 +78,9 @@ def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> N
         return await seed_demo_city(persons=persons, enterprises=enterprises, seed=seed,
                                     cipher=build_cipher(settings), engine=engine)
 
-    report = asyncio.run(_with_engine(settings, work))
+    report: SeedReport = asyncio.run(_with_engine(settings, work))
     print(report.render())
+    return report
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
@@ -126,14 +131,70 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(host=args.host, port=args.port, workers=args.workers)
 
 
+# The demo partners whose credentials the README tour uses, by (kind, name) → shell variable prefix.
+_TOUR_PARTNERS = {("bank", "嘉兴银行"): "BANK", ("data_source", "嘉兴市中级人民法院"): "SOURCE",
+                  ("merchant", "嘉兴南湖旅游区"): "MERCHANT"}
+_TOUR_OPERATORS = {"officer": "OFFICER", "partner_admin": "PARTNER_ADMIN"}
+
+
+def tour_exports(*, api_url: str, report: SeedReport | None, citizen: DemoCitizen | None) -> list[str]:
+    """`export NAME=value` lines for the README tour: the API's address, the demo partners' and operators'
+    credentials (secrets only when this run issued them) and a demo citizen to log in as and bind."""
+    values: dict[str, str] = {"API": api_url}
+    for partner in report.partners if report else []:
+        prefix = _TOUR_PARTNERS.get((str(partner["kind"]), str(partner["name"])))
+        if prefix:
+            values[f"{prefix}_ID"] = str(partner["client_id"])
+            if partner["client_secret"]:
+                values[f"{prefix}_SECRET"] = partner["client_secret"]
+    for op in report.operators if report else []:
+        prefix = _TOUR_OPERATORS.get(str(op["role"]))
+        if prefix:
+            values[f"{prefix}_USER"] = str(op["username"])
+            if op["password"]:
+                values[f"{prefix}_PASSWORD"] = op["password"]
+    if citizen is not None:
+        values.update(CITIZEN_PHONE=citizen.phone, CITIZEN_NAME=citizen.name, CITIZEN_ID_NUMBER=citizen.id_number,
+                      USCC=citizen.enterprise_uscc)
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def _demo_citizen(settings: Settings) -> DemoCitizen | None:
+    from api.context import build_cipher
+    from api.demo import demo_citizen
+
+    async def work(_: Any) -> DemoCitizen | None:
+        return await demo_citizen(cipher=build_cipher(settings))
+
+    result: DemoCitizen | None = asyncio.run(_with_engine(settings, work))
+    return result
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     settings = _settings()
     asyncio.run(migrate_async())
+    report: SeedReport | None = None
     if asyncio.run(_database_is_empty(settings)):
-        _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+        report = _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
     else:
-        print("database already seeded; skipping the demo seed")
-    print(f"docs: http://{args.host}:{args.port}/schema/swagger  (OpenAPI: /schema/openapi.json)")
+        print("database already seeded; skipping the demo seed (credentials were shown when it was seeded)")
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - mapping, not binding
+    api_url = f"http://{host}:{args.port}"
+    if settings.env != "production":
+        # Synthetic demo data: a registry person of the demo city, printed so the README tour can be walked. Only
+        # from a registry this run seeded, or the embedded SQLite file (the demo's own): a PostgreSQL database
+        # seeded otherwise may hold real people.
+        seeded_now = report is not None and report.skipped is None
+        citizen = _demo_citizen(settings) if seeded_now or not settings.database_url else None
+        print("\nThe README tour: in a second shell at the repository root, run `. .venv/bin/activate` and paste")
+        print("\n".join(tour_exports(api_url=api_url, report=report, citizen=citizen)))
+        if citizen is not None:
+            print(f"(the citizen is {citizen.name}, legal representative of {citizen.enterprise_name})")
+        if report is None:
+            print("(secrets and passwords are shown only when the database is first seeded: "
+                  "`xinyi partner rotate-secret` and `xinyi admin create` issue new ones)")
+        print()
+    print(f"docs: {api_url}/schema/swagger  (OpenAPI: /schema/openapi.json)")
     serve(host=args.host, port=args.port, workers=args.workers)
 
 

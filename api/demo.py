@@ -1,13 +1,14 @@
-"""Deterministic demo city: a 嘉兴 registry (with migrants from 汉中), its credit records, partners, an operator.
+"""Deterministic demo city: a 嘉兴 registry (with migrants from 汉中), its credit records, partners, operators.
 
 The generators (`generate_persons`, `generate_enterprises`, `RecordGenerator`, `generate_city`) are pure:
 for one seed they always yield the same people, enterprises and records, including public ids, so two
-seeded databases can be compared row by row. Only credentials (partner secrets, the operator's password)
+seeded databases can be compared row by row. Only credentials (partner secrets, the operators' passwords)
 and ciphertexts (AES-GCM nonces) differ between runs.
 
 `seed_demo_city` writes the rows in bulk: `COPY` on PostgreSQL, batched `executemany` on SQLite, inside
 one transaction, so a failed seed leaves nothing behind and a re-run only ever sees an empty or a fully
-seeded registry. Identity numbers and phones never reach a log or the printed report.
+seeded registry. Identity numbers and phones never reach a log or the printed report; `demo_citizen` gives
+`xinyi up` one synthetic person to print for the README tour, outside production only.
 """
 
 from __future__ import annotations
@@ -799,6 +800,13 @@ DEMO_PARTNERS: tuple[PartnerSpec, ...] = (
 )
 
 OPERATOR_USERNAME = "operator"
+PARTNER_ADMIN_USERNAME = "partner-admin"
+# The demo operators: an officer (lists, objections, scenarios, statistics) and a partner_admin (partners and
+# their webhooks), so every operator route of the README can be walked.
+DEMO_OPERATORS: tuple[tuple[str, str, str], ...] = (
+    (OPERATOR_USERNAME, "officer", "信用办演示账号"),
+    (PARTNER_ADMIN_USERNAME, "partner_admin", "合作机构管理演示账号"),
+)
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -846,13 +854,54 @@ async def _create_partners(planned: list[_PlannedPartner], *, create: bool) -> l
     return report
 
 
-async def _ensure_operator() -> dict[str, str | None]:
-    if await Operator.exists().where(Operator.username == OPERATOR_USERNAME):
-        return {"username": OPERATOR_USERNAME, "password": None, "role": "officer"}
-    password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(20))
-    await create_operator(username=OPERATOR_USERNAME, password=password, role="officer",
-                          display_name="信用办演示账号")
-    return {"username": OPERATOR_USERNAME, "password": password, "role": "officer"}
+async def _ensure_operators() -> list[dict[str, str | None]]:
+    """Create the demo operators that do not exist yet; report each (password only for those created now)."""
+    report: list[dict[str, str | None]] = []
+    for username, role, display_name in DEMO_OPERATORS:
+        password: str | None = None
+        if not await Operator.exists().where(Operator.username == username):
+            password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(20))
+            await create_operator(username=username, password=password, role=role, display_name=display_name)
+        report.append({"username": username, "password": password, "role": role})
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCitizen:
+    """A registry person of the demo city a newcomer can log in as and bind (synthetic data, dev only)."""
+
+    phone: str
+    name: str
+    id_number: str
+    enterprise_uscc: str  # an enterprise whose legal representative (法定代表人) this person is
+    enterprise_name: str
+
+
+async def demo_citizen(*, cipher: FieldCipher) -> DemoCitizen | None:
+    """The same person every time for a given registry: the legal representative of the first active enterprise
+    who has a phone and no record that bars them (失信被执行人, serious negative records). None for a registry
+    without one (e.g. seeded with no enterprises)."""
+    candidates = await Enterprise.select(
+        Enterprise.name, Enterprise.uscc_enc, Enterprise.legal_representative.id,
+        Enterprise.legal_representative.name, Enterprise.legal_representative.id_number_enc,
+        Enterprise.legal_representative.phone_enc,
+    ).where(
+        Enterprise.legal_representative.is_not_null() & (Enterprise.status == "active")
+        & Enterprise.legal_representative.phone_enc.is_not_null()
+    ).order_by(Enterprise._meta.primary_key).limit(50)
+    for row in candidates:
+        person = row["legal_representative.id"]
+        barred = await CreditRecord.exists().where(
+            (CreditRecord.subject_kind == "person") & (CreditRecord.person == person)
+            & ((CreditRecord.category == "dishonest_executee") | (CreditRecord.severity == "serious")))
+        if barred:
+            continue
+        return DemoCitizen(
+            phone=cipher.decrypt("phone", row["legal_representative.phone_enc"]),
+            name=row["legal_representative.name"],
+            id_number=cipher.decrypt("id_number", row["legal_representative.id_number_enc"]),
+            enterprise_uscc=cipher.decrypt("uscc", row["uscc_enc"]), enterprise_name=row["name"])
+    return None
 
 
 # --------------------------------------------------------------------------- bulk writing
@@ -1084,7 +1133,7 @@ class SeedReport:
     records: int
     seconds: float
     partners: list[dict[str, str | None]]  # name, kind, client_id, client_secret, scenario
-    operator: dict[str, str | None]  # username, password (None if it already existed), role
+    operators: list[dict[str, str | None]]  # username, password (None if it already existed), role
     seed: int | None = None
     skipped: str | None = None  # why the registry was left as it was
     notes: list[str] = field(default_factory=list)
@@ -1110,10 +1159,12 @@ class SeedReport:
                 # Pad by display width: CJK characters take two columns.
                 name = p["name"] or ""
                 lines.append(f"  {name}{' ' * 2 * (width - len(name))}  {kind:<20} {p['client_id'] or '':<26} {secret}")
-        if self.operator:
-            password = self.operator.get("password") or "(existing account, password not shown)"
-            lines += ["", f"operator: {self.operator['username']} / {password}  (role {self.operator['role']})"]
-        if any(p["client_secret"] for p in self.partners) or (self.operator and self.operator.get("password")):
+        if self.operators:
+            lines += ["", "operators:"]
+            for op in self.operators:
+                password = op.get("password") or "(existing account, password not shown)"
+                lines.append(f"  {op['username']:<14} {op['role']:<14} {password}")
+        if any(p["client_secret"] for p in self.partners) or any(op.get("password") for op in self.operators):
             lines += ["", "secrets and passwords are shown only once: store them now."]
         lines += self.notes
         return "\n".join(lines)
@@ -1136,16 +1187,16 @@ async def plan_partners(seed: int) -> list[_PlannedPartner]:
 
 
 async def finish_seed(planned: list[_PlannedPartner], *, with_accounts: bool
-                      ) -> tuple[list[dict[str, str | None]], dict[str, str | None]]:
+                      ) -> tuple[list[dict[str, str | None]], list[dict[str, str | None]]]:
     """What every seed ends with: catalogs (measures, scenarios), the demo partners and their products,
-    the operator. Idempotent."""
+    the demo operators. Idempotent."""
     await seed_default_measures()
     await seed_default_scenarios()
     partners = await _create_partners(planned, create=with_accounts)
     for bank in (p for p in partners if p["kind"] == "bank"):  # the demo bank's products (金融超市)
         await seed_demo_products(bank_client_id=str(bank["client_id"]), bank_name=str(bank["name"]))
-    operator = await _ensure_operator() if with_accounts else {}
-    return partners, operator
+    operators = await _ensure_operators() if with_accounts else []
+    return partners, operators
 
 
 async def sync_lists() -> None:
@@ -1187,27 +1238,30 @@ async def seed_demo_city(
             # Fresh statistics so the planner uses the new indexes right away, not after autovacuum.
             await engine.run_ddl(f"ANALYZE {', '.join(_SEEDED_TABLES)}")
         await _sync_lists()
-    partners, operator = await finish_seed(planned, with_accounts=with_accounts)
+    partners, operators = await finish_seed(planned, with_accounts=with_accounts)
     if counts is None:
         logger.info("demo seed skipped: the registry is not empty")
-        return SeedReport(0, 0, 0, time.perf_counter() - started, partners, operator, seed=seed,
+        return SeedReport(0, 0, 0, time.perf_counter() - started, partners, operators, seed=seed,
                           skipped="the registry already holds data; the demo city is only seeded into an "
                                   "empty database")
     seconds = time.perf_counter() - started
     logger.info("demo seed done: %d persons, %d enterprises, %d records in %.1f s", *counts, seconds)
-    return SeedReport(*counts, seconds, partners, operator, seed=seed)
+    return SeedReport(*counts, seconds, partners, operators, seed=seed)
 
 
 __all__ = [
     "DATA_SOURCES",
+    "DEMO_OPERATORS",
     "DEMO_PARTNERS",
     "REFERENCE_TIME",
+    "DemoCitizen",
     "DemoCity",
     "EnterpriseSeed",
     "PersonSeed",
     "RecordGenerator",
     "RecordSeed",
     "SeedReport",
+    "demo_citizen",
     "generate_city",
     "generate_enterprises",
     "generate_persons",

@@ -50,7 +50,7 @@ class PrivateRedis:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed (bash ../shared/services.sh installs it)")
+            raise RuntimeError("redis-server is not installed (bash .ci/services.sh installs it)")
         self._binary = binary
         self._workdir = workdir
         self.port = free_port()
@@ -83,7 +83,7 @@ def _postgres_bin() -> Path:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     if initdb is None:
-        raise RuntimeError("PostgreSQL is not installed (bash ../shared/services.sh installs it)")
+        raise RuntimeError("PostgreSQL is not installed (bash .ci/services.sh installs it)")
     return Path(initdb).parent
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import XINYI, free_port
+from tests.servers import XINYI, free_port, printed_exports, throwaway_database, xinyi_up
 
 
 @pytest.fixture
@@ -109,3 +109,26 @@ def test_partner_rotation_and_suspension_commands(embedded_env: dict[str, str]) 
     assert "client_secret:" in rotated
     assert f"{client_id}: suspended" in _run(embedded_env, "partner", "status", "--client-id", client_id, "suspended")
     assert f"{client_id}: active" in _run(embedded_env, "partner", "status", "--client-id", client_id, "active")
+
+
+def test_up_on_a_seeded_database_prints_no_secret_and_no_person_it_did_not_seed(tmp_path: Path) -> None:
+    """Secrets are shown once, by the run that issued them. The demo citizen (a phone, a name, an id number) is
+    printed from the embedded SQLite file, the demo's own, but never from a PostgreSQL database this run did not
+    seed, which may hold real people."""
+    with throwaway_database("xinyi_up_again") as database_url:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "XINYI_SMS_ADAPTER")}
+        env.update({"XINYI_ENV": "dev", "XINYI_SQLITE_PATH": str(tmp_path / "again.sqlite"),
+                    "XINYI_LOG_LEVEL": "WARNING"})
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        _run(env, "migrate")
+        _run(env, "seed", "--persons", "200", "--enterprises", "20")
+        with xinyi_up([], env=env, workdir=tmp_path) as (base, printed):
+            exported = printed_exports(printed)
+    assert exported["API"] == base
+    assert not [name for name in exported if name.endswith(("_SECRET", "_PASSWORD"))]
+    assert "shown only when the database is first seeded" in printed
+    if database_url:
+        assert not {"CITIZEN_PHONE", "CITIZEN_NAME", "CITIZEN_ID_NUMBER"} & set(exported)
+    else:
+        assert {"CITIZEN_PHONE", "CITIZEN_NAME", "CITIZEN_ID_NUMBER", "USCC"} <= set(exported)

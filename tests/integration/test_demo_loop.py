@@ -1,107 +1,161 @@
-"""The full loop, over real HTTP on loopback: a data source pushes a record → the score changes → the
-partner bank holding an authorization is notified by a signed webhook, received and verified by the
-simulated bank (`xinyi simulate bank`)."""
+"""The full loop, over real HTTP on loopback, between real processes: a server started by `xinyi up` (on a
+database of its own: a fresh SQLite file, or a throwaway PostgreSQL database plus Redis on that leg), the
+simulated bank (`xinyi simulate bank`), and this test acting as the partner admin, the citizen's app, the bank
+and a court. A data source pushes a record → the score changes → the bank holding an authorization is told
+by a signed webhook, delivered by the server's own background job and verified by the simulated bank."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import queue
 import signal
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import pytest
 
-from partners.delivery import deliver_due
-from tests.factories import authorization_for, bound_citizen, operator_session, partner_session
-from tests.servers import XINYI, free_port
+from tests.servers import XINYI, free_port, printed_exports, throwaway_database, xinyi_up
 
-
-async def _port_open(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        return
-    raise AssertionError("the simulated bank did not start listening")
+_WAIT_SECONDS = 30
 
 
-async def _wait_for(lines: queue.Queue[str], seen: list[str], needle: str) -> str:
-    """The first line the simulated bank printed containing `needle` (waiting up to 20 s)."""
-    deadline = time.monotonic() + 20
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """`xinyi up` with loopback webhooks allowed and background jobs every second; its URL and tour exports."""
+    workdir = tmp_path_factory.mktemp("demo-loop")
+    with throwaway_database("xinyi_demo_loop") as database_url:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XINYI_TRUST_FORWARDED_FOR")}
+        env.update({"XINYI_ENV": "dev", "XINYI_SMS_ADAPTER": "dev", "XINYI_SQLITE_PATH": str(workdir / "loop.sqlite"),
+                    "XINYI_BACKGROUND_IN_APP": "1", "XINYI_BACKGROUND_INTERVAL_SECONDS": "1",
+                    "XINYI_WEBHOOK_ALLOW_LOOPBACK": "1", "XINYI_LOG_LEVEL": "WARNING"})
+        if database_url:
+            env["DATABASE_URL"] = database_url  # REDIS_URL (and the run's Redis namespace) are inherited
+        with xinyi_up(["--persons", "200", "--enterprises", "20"], env=env, workdir=workdir) as (base, printed):
+            yield base, printed_exports(printed)
+
+
+def _token(api: httpx.Client, body: dict[str, str]) -> dict[str, str]:
+    answer = api.post("/v1/auth/token", json=body)
+    assert answer.status_code == 200, answer.text
+    return {"authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _wait_for(lines: queue.Queue[str], seen: list[str], needle: str) -> str:
+    """The first line the simulated bank printed containing `needle` (waiting up to 30 s)."""
+    deadline = time.monotonic() + _WAIT_SECONDS
     while True:
         for line in seen:
             if needle in line:
                 return line
         if time.monotonic() > deadline:
             raise AssertionError(f"the simulated bank never printed {needle!r}; it printed {seen}")
+        with contextlib.suppress(queue.Empty):
+            seen.append(lines.get(timeout=0.2))
+
+
+def _listening(url: str) -> None:
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while True:
         try:
-            seen.append(lines.get_nowait())
-        except queue.Empty:
-            await asyncio.sleep(0.1)
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing answers at {url}")
+        time.sleep(0.2)
 
 
-async def test_record_push_changes_the_score_and_the_bank_hears_about_it(client, ctx, override_settings) -> None:
-    citizen = await bound_citizen(client, ctx, name="欧阳明")
-    bank_id, _, bank = await partner_session(client, kind="bank", name="嘉兴银行")
-    _, _, court = await partner_session(client, kind="data_source", name="嘉兴市中级人民法院")
-    admin = await operator_session(client, role="partner_admin")
-    port = free_port()
-    with override_settings(webhook_allow_loopback=True):
-        configured = await client.patch(f"/v1/admin/partners/{bank_id}", headers=admin.headers,
-                                        json={"webhook_url": f"http://127.0.0.1:{port}/webhooks"})
+def _delivered(api: httpx.Client, bank: dict[str, str]) -> set[str]:
+    """Event types of the bank's deliveries the server records as delivered, once both are (up to 30 s)."""
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while True:
+        answer = api.get("/v1/webhooks/deliveries", headers=bank)
+        assert answer.status_code == 200, answer.text
+        delivered = {d["type"] for d in answer.json()["items"] if d["status"] == "delivered"}
+        if {"authorization.authorized", "score.changed"} <= delivered or time.monotonic() > deadline:
+            return delivered
+        time.sleep(0.3)
+
+
+def test_record_push_changes_the_score_and_the_bank_hears_about_it(server: tuple[str, dict[str, str]],
+                                                                   tmp_path: Path) -> None:
+    base, demo = server
+    with httpx.Client(base_url=base, timeout=10) as api:
+        # the partner admin points the bank's webhook at the simulated bank
+        admin = _token(api, {"grant_type": "password", "username": demo["PARTNER_ADMIN_USER"],
+                             "password": demo["PARTNER_ADMIN_PASSWORD"]})
+        port = free_port()
+        configured = api.patch(f"/v1/admin/partners/{demo['BANK_ID']}", headers=admin,
+                               json={"webhook_url": f"http://127.0.0.1:{port}/webhooks"})
         assert configured.status_code == 200, configured.text
         secret = configured.json()["webhook_secret"]
-        env = {**os.environ, "XINYI_SIM_WEBHOOK_SECRET": secret}
-        process = subprocess.Popen(  # noqa: ASYNC220 - started once; the test then only awaits
-            [XINYI, "simulate", "bank", "--port", str(port)], env=env, text=True, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True)
+
+        bank_process = subprocess.Popen(
+            [XINYI, "simulate", "bank", "--port", str(port)], env={**os.environ, "XINYI_SIM_WEBHOOK_SECRET": secret},
+            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
         lines: queue.Queue[str] = queue.Queue()
         seen: list[str] = []
-        assert process.stdout is not None
-        threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+        stdout = bank_process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
         try:
-            await _wait_for(lines, seen, "simulated bank: webhooks at")
-            await _port_open(port)
-            authorization_id = await authorization_for(client, bank, citizen, scopes=["tier", "score"])
-            before = (await client.post("/v1/scores/query", headers=bank.headers,
-                                        json={"authorization_id": authorization_id})).json()["score"]
+            _listening(f"http://127.0.0.1:{port}/health")
 
-            pushed = await client.post("/v1/records/batch", headers=court.headers, json=[{
+            # the citizen logs in with the SMS code and binds the demo identity
+            sent = api.post("/v1/auth/otp", json={"phone": demo["CITIZEN_PHONE"]})
+            assert sent.status_code == 202, sent.text
+            citizen = _token(api, {"grant_type": "otp", "phone": demo["CITIZEN_PHONE"],
+                                   "code": sent.json()["dev_code"]})
+            bound = api.post("/v1/me/identity", headers=citizen,
+                             json={"name": demo["CITIZEN_NAME"], "id_number": demo["CITIZEN_ID_NUMBER"]})
+            assert bound.status_code == 200, bound.text
+
+            # the bank asks, the citizen approves, the bank reads the score
+            bank = _token(api, {"grant_type": "client_credentials", "client_id": demo["BANK_ID"],
+                                "client_secret": demo["BANK_SECRET"]})
+            asked = api.post("/v1/authorizations", headers=bank, json={
+                "subject": {"kind": "person", "name": demo["CITIZEN_NAME"], "id_number": demo["CITIZEN_ID_NUMBER"]},
+                "purpose": "loan_pre_approval", "scopes": ["tier", "score"], "validity_days": 30})
+            assert asked.status_code == 201, asked.text
+            authorization_id = asked.json()["id"]
+            approved = api.post(f"/v1/me/authorizations/{authorization_id}/approve", headers=citizen)
+            assert approved.status_code == 200, approved.text
+            before = api.post("/v1/scores/query", headers=bank, json={"authorization_id": authorization_id})
+            assert before.status_code == 200, before.text
+
+            # the court pushes a serious negative record about the citizen
+            court = _token(api, {"grant_type": "client_credentials", "client_id": demo["SOURCE_ID"],
+                                 "client_secret": demo["SOURCE_SECRET"]})
+            pushed = api.post("/v1/records/batch", headers=court, json=[{
                 "source_ref": "(2026)浙0402执1号", "category": "dishonest_executee", "severity": "serious",
-                "title": "失信被执行人", "occurred_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
-                "subject": {"kind": "person", "id_number": citizen.person.id_number}}])
+                "title": "失信被执行人", "occurred_at": datetime.now(UTC).isoformat(),
+                "subject": {"kind": "person", "id_number": demo["CITIZEN_ID_NUMBER"]}}])
             assert pushed.status_code == 200, pushed.text
             assert pushed.json()["summary"]["accepted"] == 1
 
-            after = (await client.post("/v1/scores/query", headers=bank.headers,
-                                       json={"authorization_id": authorization_id})).json()["score"]
-            assert after < before
+            after = api.post("/v1/scores/query", headers=bank, json={"authorization_id": authorization_id})
+            assert after.status_code == 200, after.text
+            assert after.json()["score"] < before.json()["score"]
 
-            for _ in range(3):
-                await deliver_due(ctx=ctx)
-            authorized = await _wait_for(lines, seen, "authorization.authorized")
-            changed = await _wait_for(lines, seen, "score.changed")
-            assert authorization_id in authorized
-            assert authorization_id in changed
+            # the server's background job delivers both events; the simulated bank verifies and prints them
+            assert authorization_id in _wait_for(lines, seen, "authorization.authorized")
+            assert authorization_id in _wait_for(lines, seen, "score.changed")
+            # the bank's own view: both deliveries recorded as delivered (once the server has seen the answers)
+            assert _delivered(api, bank) >= {"authorization.authorized", "score.changed"}
 
-            deliveries = (await client.get("/v1/webhooks/deliveries", headers=bank.headers)).json()["items"]
-            assert {d["type"] for d in deliveries if d["status"] == "delivered"} >= {
-                "authorization.authorized", "score.changed"}
             # a forged delivery is refused by the bank
-            async with httpx.AsyncClient(timeout=5) as outsider:
-                forged = await outsider.post(
-                    f"http://127.0.0.1:{port}/webhooks", json={"type": "score.changed"},
-                    headers={"webhook-id": "evt_x", "webhook-timestamp": str(int(time.time())),
-                             "webhook-signature": "v1,bm9wZQ=="})
+            forged = httpx.post(f"http://127.0.0.1:{port}/webhooks", json={"type": "score.changed"}, timeout=5,
+                                headers={"webhook-id": "evt_x", "webhook-timestamp": str(int(time.time())),
+                                         "webhook-signature": "v1,bm9wZQ=="})
             assert forged.status_code == 401
+            assert _wait_for(lines, seen, "refused a delivery with a bad signature")
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
+            os.killpg(bank_process.pid, signal.SIGTERM)
+            bank_process.wait(timeout=15)

@@ -38,9 +38,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/health/ready"):                                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/metrics"):                                       "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema"):                                        "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("GET", "/schema/assets/{file_path}"):                     "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/oauth2-redirect.html"):                   "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/openapi.json"):                           "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
-    ("GET", "/schema/scalar"):                                 "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/swagger"):                                "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/{path}"):                                 "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     # auth and the public catalogs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shlex
 from collections import Counter
 from datetime import UTC, date, timedelta
 
@@ -185,16 +186,47 @@ def test_report_shows_new_secrets_only() -> None:
             {"name": "嘉兴市图书馆", "kind": "merchant", "client_id": "merchant_2", "client_secret": None,
              "scenario": "reading"},
         ],
-        operator={"username": "operator", "password": "p" * 20, "role": "officer"},
+        operators=[{"username": "operator", "password": "p" * 20, "role": "officer"},
+                   {"username": "partner-admin", "password": "q" * 20, "role": "partner_admin"}],
         seed=1,
     )
     text = report.render()
     assert "s3cr3t" in text
     assert "p" * 20 in text
+    assert "q" * 20 in text
+    assert "partner_admin" in text
     assert "merchant/reading" in text
     assert "secret not shown" in text
     assert "10 persons" in text
-    skipped = SeedReport(0, 0, 0, 0.1, [], {"username": "operator", "password": None, "role": "officer"},
+    skipped = SeedReport(0, 0, 0, 0.1, [], [{"username": "operator", "password": None, "role": "officer"}],
                          skipped="the registry already holds data")
     assert "unchanged" in skipped.render()
     assert "password not shown" in skipped.render()
+
+
+def test_tour_exports_hold_only_what_this_run_issued() -> None:
+    from api.cli import tour_exports
+    from api.demo import DemoCitizen
+
+    report = SeedReport(
+        persons=1, enterprises=1, records=0, seconds=0.1,
+        partners=[{"name": "嘉兴银行", "kind": "bank", "client_id": "bank_1", "client_secret": "s3cr3t",
+                   "scenario": None},
+                  {"name": "嘉兴市中级人民法院", "kind": "data_source", "client_id": "ds_2", "client_secret": None,
+                   "scenario": None}],
+        operators=[{"username": "partner-admin", "password": "pw d'x", "role": "partner_admin"}])
+    citizen = DemoCitizen(phone="13800138000", name="欧阳 明", id_number="11010519491231002X",
+                          enterprise_uscc="91330402MA2B8TQ532", enterprise_name="演示公司")
+    lines = tour_exports(api_url="http://127.0.0.1:8000", report=report, citizen=citizen)
+    exported = dict(shlex.split(line)[1].split("=", 1) for line in lines)
+    assert all(line.startswith("export ") for line in lines)
+    assert exported["API"] == "http://127.0.0.1:8000"
+    assert exported["BANK_SECRET"] == "s3cr3t"
+    assert exported["SOURCE_ID"] == "ds_2"
+    assert "SOURCE_SECRET" not in exported  # an existing partner's secret is never known again
+    assert exported["PARTNER_ADMIN_PASSWORD"] == "pw d'x"  # quoted for the shell
+    assert exported["CITIZEN_NAME"] == "欧阳 明"
+    assert exported["USCC"] == "91330402MA2B8TQ532"
+    rerun = dict(shlex.split(line)[1].split("=", 1)
+                 for line in tour_exports(api_url="http://127.0.0.1:8000", report=None, citizen=citizen))
+    assert not any(name.endswith(("_SECRET", "_PASSWORD")) for name in rerun)
