@@ -247,7 +247,7 @@ class MerchantBenefitsController(Controller):
                      "with that key made, `order_ref` those carrying your reference: how you find (and can cancel) "
                      "a redemption whose answer you never received. Other merchants' redemptions are never listed.")
     async def redemptions(self, request: Request[Any, Any, Any], idempotency_key: IdempotencyKeyFilter = None,
-                          order_ref: OrderRefFilter = None, cursor: FromQuery[str | None] = None,
+                          order_ref: OrderRefFilter = None, cursor: Cursor = None,
                           limit: PageSize = 50) -> RedemptionPage:
         views, next_cursor = await benefits.merchant_redemptions(
             merchant_client_id=guards.principal_of(request).subject, idempotency_key=idempotency_key,

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 
+from api.auth.schemas import RevokeRequest, TokenRequest
 from credit.partner_schemas import IngestRow
 from tests.factories import (
     Citizen,
@@ -41,7 +42,13 @@ NO_JSON_BODY = {
     ("POST", "/v1/webhooks/deliveries/{event_id}/retry"),
 }
 # Write routes that decode their body themselves, with the Struct they decode each row into.
-SELF_DECODED: dict[tuple[str, str], type[msgspec.Struct]] = {("POST", "/v1/records/batch"): IngestRow}
+SELF_DECODED: dict[tuple[str, str], Any] = {
+    ("POST", "/v1/records/batch"): IngestRow,
+    # The OAuth endpoints read JSON or form-encoded bodies (RFC 6749 §3.2 has unknown form parameters ignored;
+    # in JSON they are refused like everywhere else).
+    ("POST", "/v1/auth/token"): TokenRequest,
+    ("POST", "/v1/auth/revoke"): RevokeRequest,
+}
 SCORE_KEYS = {"score", "total", "tier", "score_band", "dimensions", "reasons", "grade"}
 
 

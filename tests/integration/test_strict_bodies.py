@@ -271,8 +271,8 @@ async def test_every_request_body_schema_refuses_unknown_fields_as_the_server_do
                         assert published.get("additionalProperties") is not False, struct.cls.__name__
                 checked += 1
     bodies = sum("requestBody" in op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict))
-    assert checked == bodies - _raw_body_operations(doc)
-    assert checked > 40
+    assert checked == bodies - _raw_body_operations(app, doc)
+    assert checked >= 40  # the walk really found the bodies
 
 
 def _top_level(target: Any) -> set[type]:
@@ -281,11 +281,13 @@ def _top_level(target: Any) -> set[type]:
     return {m.cls for m in members if isinstance(m, msgspec.inspect.StructType)}
 
 
-def _raw_body_operations(doc: dict[str, Any]) -> int:
-    """Operations that read their body raw (no `data` parameter) but still publish a request body."""
-    return sum(1 for item in doc["paths"].values() for op in item.values()
-               if isinstance(op, dict) and "requestBody" in op
-               and "application/json" not in op["requestBody"].get("content", {}))
+def _raw_body_operations(app: Any, doc: dict[str, Any]) -> int:
+    """Operations that read their body raw (no `data` parameter) but still publish a request body (the ingest
+    batch in its own media types, the OAuth token and revocation endpoints in JSON and form encoding)."""
+    return sum(1 for route in app.routes for handler in getattr(route, "route_handlers", [])
+               if "data" not in handler.parsed_fn_signature.parameters
+               for method in handler.http_methods
+               if "requestBody" in doc["paths"].get(route.path_format, {}).get(method.lower(), {}))
 
 
 async def test_the_schema_publishes_identifier_and_cursor_formats(client) -> None:
