@@ -63,26 +63,36 @@ def _assert_xinyi_families(families: dict[str, Metric]) -> None:
 
 
 @pytest.fixture
-def two_workers(app, tmp_path: Path) -> Iterator[tuple[str, Path, int]]:  # type: ignore[no-untyped-def]
-    """`xinyi serve --workers 2` with a temporary directory of its own (where the shared counts live)."""
-    temp = tmp_path / "server-tmp"
+def two_workers(app, tmp_path: Path) -> Iterator[tuple[str, Path, int, Path]]:  # type: ignore[no-untyped-def]
+    """`xinyi serve --workers 2` with a temporary directory of its own (where the shared counts live), once both
+    workers serve; its base URL, that directory, its pid and its log."""
+    temp, log = tmp_path / "server-tmp", tmp_path / "server.log"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with xinyi_process(["serve", "--host", "127.0.0.1", "--workers", "2"], ready_path="/health/live",
-                       env=env) as (base, process):
-        yield base, temp, process.pid
+                       env=env, log=log) as (base, process):
+        _wait_for_log(log, "Started worker-", times=2)  # the first to serve made it ready: wait for the other
+        yield base, temp, process.pid, log
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=90)  # a graceful stop of both workers, slow on a busy machine
     assert list(temp.iterdir()) == [], "the server leaves its metrics directory behind"
+
+
+def _wait_for_log(log: Path, line: str, *, times: int) -> None:
+    """Until granian has logged `line` `times` times (a worker is "Started" once it serves)."""
+    deadline = time.monotonic() + 90
+    while log.read_text().count(line) < times:
+        assert time.monotonic() < deadline, f"granian did not log {line!r} {times} times:\n{log.read_text()}"
+        time.sleep(0.2)
 
 
 def _worker_pids(metrics_dir: Path) -> set[str]:
     return {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("counter_*.db")}
 
 
-def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str, Path, int]) -> None:
-    base, temp, _ = two_workers
+def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str, Path, int, Path]) -> None:
+    base, temp, _, _ = two_workers
     with _fresh_connections() as http, ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(lambda _: http.get(f"{base}{ROUTE}").status_code, range(REQUESTS))) == {200}
         scrapes = [_scrape(http, base) for _ in range(12)]
@@ -97,33 +107,32 @@ def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str
     assert len(_worker_pids(metrics_dir)) == 2
 
 
-def test_counts_survive_a_graceful_worker_restart(two_workers: tuple[str, Path, int]) -> None:
+def test_counts_survive_a_graceful_worker_restart(two_workers: tuple[str, Path, int, Path]) -> None:
     """SIGHUP makes granian replace its workers one by one: what the old ones counted stays counted, and the
     requests-in-progress gauge forgets them (each worker marks itself dead as it stops)."""
-    base, temp, server_pid = two_workers
+    base, temp, server_pid, log = two_workers
     with _fresh_connections() as http:
         for _ in range(20):
             assert http.get(f"{base}{ROUTE}").status_code == 200
         [metrics_dir] = list(temp.iterdir())
-        counted_by = _worker_pids(metrics_dir)
-        old_gauges = {f.name for f in metrics_dir.glob("gauge_*.db")}
-        assert old_gauges, "the workers keep their requests-in-progress gauge in the directory"
+        old_workers = _gauge_pids(metrics_dir)
+        assert len(old_workers) == 2, "each worker keeps its requests-in-progress gauge in the directory"
 
         os.kill(server_pid, signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while not _gauges_replaced(metrics_dir, old_gauges) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert _gauges_replaced(metrics_dir, old_gauges), "the old workers' gauges were not marked dead"
+        _wait_for_log(log, "Stopped old worker-", times=2)
+        _wait_for_log(log, "Started worker-", times=4)
+        new_workers = _gauge_pids(metrics_dir)
+        assert not old_workers & new_workers, "the old workers' gauges were not marked dead"
+        assert len(new_workers) == 2
 
         for _ in range(5):
             families = _scrape(http, base)
             assert _route_count(families) == 20
             assert _in_progress(families) == 0
-        assert _worker_pids(metrics_dir) >= counted_by
 
 
-def _gauges_replaced(metrics_dir: Path, old: set[str]) -> bool:
-    return not old & {f.name for f in metrics_dir.glob("gauge_*.db")}
+def _gauge_pids(metrics_dir: Path) -> set[str]:
+    return {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("gauge_livesum_*.db")}
 
 
 async def test_one_process_exposes_the_same_families(client) -> None:  # type: ignore[no-untyped-def]
