@@ -27,7 +27,7 @@ from api.docs import SCHEMA_PATH, assets_router, render_plugins
 from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
-from api.ops import MetricsController, live, metrics_middleware, ready
+from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.settings import Settings
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
 from credit.ingest_routes import RecordIngestController
@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         lifespan=[lifespan],
+        on_shutdown=[mark_worker_stopped],
         exception_handlers=exception_handlers(),
         before_request=_before_handler,
         before_send=[_security_headers],

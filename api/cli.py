@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import secrets
 import shlex
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,15 +118,45 @@ def _seed_city(settings: Settings, args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ serve / up
 
 
+# Named here, not imported from api.ops: importing that module would import prometheus_client in this process
+# before the variable is set (see `shared_metrics_directory`).
+_PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_metrics_directory() -> Iterator[Path]:
+    """A fresh, private directory (mode 0700, empty) for prometheus_client's multiprocess mode, named in
+    `PROMETHEUS_MULTIPROC_DIR` for the workers this process starts, and removed with everything in it after.
+
+    Each worker writes its counts there and `/metrics` sums them all. It must be set before a worker imports
+    prometheus_client (which chooses in-memory or file-backed values at import), so this process never imports
+    it. A directory of its own per server: files left by another server, or an earlier run, would be counted.
+    """
+    path = Path(tempfile.mkdtemp(prefix="xinyi-metrics-"))  # under $TMPDIR
+    previous = os.environ.get(_PROMETHEUS_MULTIPROC_DIR)
+    os.environ[_PROMETHEUS_MULTIPROC_DIR] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(_PROMETHEUS_MULTIPROC_DIR, None)
+        else:
+            os.environ[_PROMETHEUS_MULTIPROC_DIR] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def serve(*, host: str, port: int, workers: int) -> None:
-    """Serve the app with granian (ASGI, app factory: settings are read in each worker)."""
+    """Serve the app with granian (ASGI, app factory: settings are read in each worker). Several workers share
+    their Prometheus counts through a directory of their own; one worker keeps them in memory."""
     from granian.constants import Interfaces
     from granian.server import Server
 
-    Server(
+    server = Server(
         "api.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI,
         factory=True, log_access=False, backlog=2048,
-    ).serve()
+    )
+    with shared_metrics_directory() if workers > 1 else contextlib.nullcontext():
+        server.serve()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

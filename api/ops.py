@@ -1,16 +1,33 @@
-"""Operational endpoints: liveness, readiness (database and store) and Prometheus metrics."""
+"""Operational endpoints: liveness, readiness (database and store) and Prometheus metrics.
+
+Metrics have two homes. One process (in-process tests, `xinyi serve --workers 1`): prometheus_client's default
+registry in memory. Several granian workers: prometheus_client's multiprocess mode, in which every worker writes
+its values to files in the directory named by `PROMETHEUS_MULTIPROC_DIR` (`xinyi serve` makes a private one for
+its workers, see `api.cli`), and `/metrics` sums the files of all workers, whichever worker answers the scrape.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.enums import ScopeType
-from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 from api import db
 from api.auth.guards import app_context
@@ -52,7 +69,36 @@ _REQUESTS = Counter("xinyi_requests_total", "Requests by route template and stat
 _ERRORS = Counter("xinyi_requests_error_total", "Requests answered with a 5xx", _LABELS)
 _DURATION = Histogram("xinyi_request_duration_seconds", "Time to the last byte of the answer", _LABELS,
                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
-_IN_PROGRESS = Gauge("xinyi_requests_in_progress", "Requests being handled", ("app_name",))
+# Summed over the workers alive (a stopped worker's last value is dropped, see `mark_worker_stopped`); without a
+# mode, multiprocess gauges would get one series per worker pid, another label set than one process exposes.
+_IN_PROGRESS = Gauge("xinyi_requests_in_progress", "Requests being handled", ("app_name",),
+                     multiprocess_mode="livesum")
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROCESS_DIR_ENV) or None
+
+
+def _check_multiprocess_mode() -> None:
+    """prometheus_client picks in-memory or file-backed values once, when it is first imported: a process that
+    imported it before the directory was named would count in memory and every scrape would miss its requests."""
+    if _multiprocess_dir() and values.ValueClass is values.MutexValue:
+        raise RuntimeError(f"{MULTIPROCESS_DIR_ENV} was set after prometheus_client was imported in this process; "
+                           "set it before the workers start")
+
+
+def mark_worker_stopped() -> None:
+    """On a worker's graceful stop (granian's SIGTERM, a SIGHUP reload, a lifetime or memory respawn): drop its
+    live gauges from the shared directory; its counters and histograms stay, they counted real requests.
+
+    Granian offers hooks in the main process only for start-up, reload and shutdown, none when one worker exits,
+    so each worker does this for itself. A worker that dies without stopping makes `xinyi serve` stop altogether
+    (granian does not respawn failed workers unless told to), and the directory goes with it.
+    """
+    if directory := _multiprocess_dir():
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -62,6 +108,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     (no Request object, no per-call `functools.wraps`, label children looked up once per route and
     status), which matters on the hot paths measured against a bare hello endpoint.
     """
+    _check_multiprocess_mode()
     children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
     in_progress = _IN_PROGRESS.labels(_APP_NAME)
 
@@ -97,12 +144,19 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-class MetricsController(PrometheusController):
+class MetricsController(Controller):
     path = "/metrics"
     tags = ["ops"]
 
-    # Litestar's handler leaves the media type to the response, so the schema would say JSON.
+    # The media type named on the handler, or the schema would say JSON.
     @get(media_type=CONTENT_TYPE_LATEST, summary="Prometheus metrics (text exposition format)")
     async def get(self) -> Response[bytes]:
-        metrics: Response[bytes] = await PrometheusController.get.fn(self)
-        return metrics
+        registry = REGISTRY
+        if directory := _multiprocess_dir():
+            # A fresh registry per scrape, reading every worker's files. The default registry's process_* and
+            # python_gc_* collectors describe the one worker answering, not the service, so they are left out;
+            # python_info is the same in every worker.
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+            PlatformCollector(registry=registry)
+        return Response(generate_latest(registry), status_code=200, headers={"Content-Type": CONTENT_TYPE_LATEST})

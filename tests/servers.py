@@ -32,12 +32,13 @@ def free_port() -> int:
 
 @contextmanager
 def xinyi_process(args: Sequence[str], *, ready_path: str, port: int | None = None, env: dict[str, str] | None = None,
-                  timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+                  timeout: float = 60, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run `xinyi <args> --port P` until `ready_path` answers 200; yield its base URL and the process (whose
-    group a test may kill itself); stop it after, unless it is gone already."""
+    group a test may kill itself); stop it after, unless it is gone already. What it prints goes to `log`."""
     port = port or free_port()
-    process = subprocess.Popen([XINYI, *args, "--port", str(port)], env=env or dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with log.open("wb") if log else contextlib.nullcontext() as out:
+        process = subprocess.Popen([XINYI, *args, "--port", str(port)], env=env or dict(os.environ),
+                                   stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
