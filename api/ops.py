@@ -12,10 +12,10 @@ from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 
-from api import db
 from api.auth.guards import app_context
-from api.errors import ServiceUnavailable
-from api.store import StoreUnavailable
+from core import db
+from core.errors import ServiceUnavailable
+from core.store import StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0
 
