@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
-from api import db
+from api import domains
 from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
@@ -24,11 +24,13 @@ from api.bodies import StrictBodies, StrictBodyRequest
 from api.citizens.routes import MeController
 from api.context import build_context
 from api.docs import SCHEMA_PATH, assets_router, render_plugins
-from api.errors import DomainError, exception_handlers
 from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
-from api.settings import Settings
+from api.problems import exception_handlers
+from core import db
+from core.errors import DomainError
+from core.settings import Settings
 from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
 from credit.ingest_routes import RecordIngestController
 from credit.objection_routes import AdminObjectionsController, AdminRepairsController, MyRightsController
@@ -139,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # httpx logs full request URLs at INFO; partner webhook URLs may carry tokens in their query.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     ctx = build_context(settings, engine)
 
     @asynccontextmanager

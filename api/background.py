@@ -14,8 +14,8 @@ import logging
 from datetime import UTC, date, datetime
 
 from api.auth.revocations import purge_expired_revocations
-from api.calendar import CITY_TZ, WorkingCalendar
 from api.context import AppContext
+from core.calendar import CITY_TZ, WorkingCalendar
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 from credit.scores import rescore_due

@@ -31,8 +31,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
-from api.errors import BodyTooDeep, InvalidBody, MalformedBody
 from api.openapi import OptionalBodyOperation
+from core.errors import BodyTooDeep, InvalidBody, MalformedBody
 
 T = TypeVar("T")
 

@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api import db
-from api.settings import Settings, generate_secret
+from api import domains
+from core import db
+from core.settings import Settings, generate_secret
 
 if TYPE_CHECKING:
     from api.demo import DemoCitizen, SeedReport
@@ -35,7 +36,7 @@ def _settings() -> Settings:
 
 async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     try:
         return await work(engine)
@@ -572,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         args.func(args)
     except Exception as exc:
-        from api.errors import ConfigurationError, DomainError
+        from core.errors import ConfigurationError, DomainError
 
         if isinstance(exc, ConfigurationError | DomainError):
             raise SystemExit(f"xinyi: {exc}") from None

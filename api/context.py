@@ -9,9 +9,9 @@ from piccolo.engine.base import Engine
 
 from api.auth.revocations import partner_suspension_markers, token_revocation_markers
 from api.auth.tokens import TokenService
-from api.daily_counts import DailyCountRegistry
-from api.settings import Settings
-from api.store import Store, build_store
+from core.daily_counts import DailyCountRegistry
+from core.settings import Settings
+from core.store import Store, build_store
 from credit.authorizations import ended_markers
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter

@@ -34,8 +34,9 @@ from litestar.types import (
     Send,
 )
 
-from api.errors import PROBLEM_JSON, DomainError, Problem
-from api.store import Store, StoreUnavailable
+from api.problems import PROBLEM_JSON, Problem
+from core.errors import DomainError
+from core.store import Store, StoreUnavailable
 
 TTL_SECONDS = 24 * 3600
 IN_FLIGHT_TTL_SECONDS = 60

@@ -1,8 +1,8 @@
 """Every operation documents the problem+json answers it can give, from one rule instead of 105 handlers.
 
 Litestar 2 has no app-wide `responses=` (litestar#4470) and documents errors in its own
-`{status_code, detail, extra}` shape, which is not what `api.errors` sends. `ProblemResponses` is a
-route plugin: as each route is registered it adds a `ResponseSpec` of `api.errors.Problem`
+`{status_code, detail, extra}` shape, which is not what `api.problems` sends. `ProblemResponses` is a
+route plugin: as each route is registered it adds a `ResponseSpec` of `api.problems.Problem`
 (`application/problem+json`) for every status the operation can answer with, derived from what the
 handler takes and who may call it:
 
@@ -43,7 +43,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 
-from api.errors import PROBLEM_JSON, Problem
+from api.problems import PROBLEM_JSON, Problem
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator

@@ -29,10 +29,10 @@ from prometheus_client import (
     values,
 )
 
-from api import db
 from api.auth.guards import app_context
-from api.errors import ServiceUnavailable
-from api.store import StoreUnavailable
+from core import db
+from core.errors import ServiceUnavailable
+from core.store import StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0
 

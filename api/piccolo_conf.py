@@ -6,8 +6,8 @@ binds its own engine in the app factory, so settings are still never read at imp
 
 from piccolo.conf.apps import AppRegistry
 
-from api.db import build_engine
-from api.settings import Settings
+from core.db import build_engine
+from core.settings import Settings
 
 DB = build_engine(Settings.from_env(), for_migrations=True)
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import db
-from api.db import as_utc_or_none
-from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Count, Marker, Store, StoreUnavailable
+from core import db
+from core.db import as_utc_or_none
+from core.errors import Conflict, NotFound, Unprocessable
+from core.store import Count, Marker, Store, StoreUnavailable
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person

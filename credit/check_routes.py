@@ -10,8 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
-from api.errors import NotFound
 from api.pagination import Cursor, PageSize
+from core.errors import NotFound
 from credit import checks
 from credit.partner_schemas import (
     AdminListEntry,

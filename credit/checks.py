@@ -27,8 +27,8 @@ import msgspec
 from piccolo.columns import ForeignKey
 from piccolo.query.mixins import OnConflictAction
 
-from api.db import as_utc
-from api.errors import Conflict, NotFound, Unprocessable
+from core.db import as_utc
+from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import (
     FieldCipher,
     InvalidIdentifier,

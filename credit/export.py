@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from api.db import as_utc
-from api.errors import NotFound, RateLimited
-from api.store import Store
+from core.db import as_utc
+from core.errors import NotFound, RateLimited
+from core.store import Store
 from credit import authorizations as authz
 from credit import objections, scores, services
 from credit.catalog import CATEGORIES, DATA_SCOPES, DIMENSIONS, PURPOSES

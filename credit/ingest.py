@@ -37,9 +37,9 @@ import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
-from api.db import as_utc
-from api.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
-from api.store import Store
+from core.db import as_utc
+from core.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
+from core.store import Store
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_id_number, normalize_uscc

@@ -32,10 +32,10 @@ from piccolo.columns import Timestamptz, Varchar
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.methods.select import Select
 
-from api.calendar import WorkingCalendar
-from api.db import as_utc, as_utc_or_none
-from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Store
+from core.calendar import WorkingCalendar
+from core.db import as_utc, as_utc_or_none
+from core.errors import Conflict, NotFound, Unprocessable
+from core.store import Store
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
 from credit.policy import PolicyBook

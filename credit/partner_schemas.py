@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from api.identifiers import IdNumber
+from core.identifiers import IdNumber
 from credit.schemas import EnterpriseSubject, PersonSubject
 
 Code = Annotated[str, Meta(min_length=2, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]

@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from api.auth.admission import Admission, admit, admit_with
-from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import ProbeResult, Store
+from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
+from core.store import ProbeResult, Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
 from credit.scores import cache_key, current_score, score_band

@@ -13,8 +13,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
-from api.errors import NotFound, Unprocessable
 from api.pagination import Cursor, PageSize, SeqCursor
+from core.errors import NotFound, Unprocessable
 from credit import authorizations as authz
 from credit import queries, scores, services
 from credit.catalog import PURPOSES

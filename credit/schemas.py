@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from api.identifiers import IdNumber
+from core.identifiers import IdNumber
 
 PublicId = Annotated[str, Meta(min_length=1, max_length=40)]
 Reason = Annotated[str, Meta(max_length=500)]

@@ -27,8 +27,8 @@ import msgspec
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.mixins import OnConflictAction
 
-from api import db
-from api.store import Store
+from core import db
+from core.store import Store
 from credit.policy import PolicyBook
 from credit.scoring import Reason, RecordFact, Score, compute_score
 from credit.tables import Authorization, CreditRecord, CurrentScore, OutboxEvent, PendingRescore, Person, ScoreSnapshot

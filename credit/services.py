@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.errors import Unprocessable
+from core.errors import Unprocessable
 from credit.identity import FieldCipher, normalize_id_number
 from credit.tables import CreditRecord, LedgerEntry, Person
 

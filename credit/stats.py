@@ -1,5 +1,5 @@
 """Policy indicators per day (DESIGN §5): score queries, credit checks, authorizations; redemptions, credit
-orders, demands and approvals (contributed by scenarios and lending through `api.daily_counts`, so this
+orders, demands and approvals (contributed by scenarios and lending through `core.daily_counts`, so this
 module imports neither); and the plans' rates: 联合奖惩 feedback (measures applied ÷ checks that returned a
 measure), credit repair (repairs approved ÷ requested) and 双公示-style timeliness (records ingested within
 7 working days of their decision date ÷ records ingested).
@@ -27,10 +27,10 @@ from piccolo.custom_types import Combinable
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.query.mixins import OnConflictAction
 
-from api.calendar import CITY_TZ, CalendarYearUnknown, WorkingCalendar
-from api.daily_counts import DailyCountRegistry
-from api.db import as_utc
-from api.errors import Unprocessable
+from core.calendar import CITY_TZ, CalendarYearUnknown, WorkingCalendar
+from core.daily_counts import DailyCountRegistry
+from core.db import as_utc
+from core.errors import Unprocessable
 from credit.tables import Authorization, CreditCheck, CreditRecord, DailyStat, LedgerEntry, Repair
 
 SCORE_QUERIES_TARGET_PER_DAY = 3_000

@@ -13,7 +13,7 @@ transaction with its timeline event and the outbox notice to the enterprise's ow
 decisions exactly one wins and the other gets 409. The first decision sets `first_response_at`.
 
 Deadlines: a bank answers within `settings.lending_response_working_days` working days (the service's
-calendar, api/calendar.py: statutory holidays off, make-up working days on). The submission day does not
+calendar, core/calendar.py: statutory holidays off, make-up working days on). The submission day does not
 count; the application is due at the end of the last working day (local midnight). It is overdue while
 there is no first response and that time has passed.
 
@@ -39,10 +39,10 @@ from typing import Any
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
-from api.calendar import WorkingCalendar
-from api.db import as_utc, as_utc_or_none
-from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Store
+from core.calendar import WorkingCalendar
+from core.db import as_utc, as_utc_or_none
+from core.errors import Conflict, NotFound, Unprocessable
+from core.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter

@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from api.calendar import WorkingCalendar
-from api.db import as_utc
-from api.errors import NotFound, Unprocessable
-from api.store import Store
+from core.calendar import WorkingCalendar
+from core.db import as_utc
+from core.errors import NotFound, Unprocessable
+from core.store import Store
 from credit.identity import FieldCipher, new_public_id
 from credit.tables import Enterprise
 from lending import applications, matching, products

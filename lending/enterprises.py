@@ -23,9 +23,9 @@ from typing import Any
 from piccolo.query.mixins import OnConflictAction
 
 from api.citizens.services import bound_person_id
-from api.db import as_utc
-from api.errors import Forbidden, NotFound, Unprocessable
 from api.tables import CitizenAccount
+from core.db import as_utc
+from core.errors import Forbidden, NotFound, Unprocessable
 from credit.identity import FieldCipher, InvalidIdentifier, mask_name, normalize_uscc
 from credit.services import match_person
 from credit.tables import Enterprise, Person

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from api.errors import Unprocessable
+from core.errors import Unprocessable
 from credit.services import decode_cursor, encode_cursor
 
 # Every id this API issues is `prefix_hex` (credit.identity.new_public_id, authz_…, mem_…); partner

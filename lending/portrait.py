@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from api.db import as_utc
+from core.db import as_utc
 from credit.policy import PolicyBook
 from credit.scoring import HALF_LIFE_DAYS, SEVERITY_WEIGHT, RecordFact, counts
 

@@ -10,8 +10,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from api.auth import guards
-from api.errors import DomainError, NotFound
 from api.pagination import PageSize
+from core.errors import DomainError, NotFound
 from credit.queries import Caller
 from lending import encryption, enterprises, portraits
 from lending.inputs import SAFE_ID, decode_version_cursor

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from api.identifiers import IdNumber
+from core.identifiers import IdNumber
 
 Uscc = Annotated[str, Meta(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100-2015)")]
 PersonName = Annotated[str, Meta(min_length=1, max_length=64)]

@@ -28,10 +28,10 @@ from typing import Any
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
-from api import db
 from api.auth.admission import Admission, admit, admit_with
-from api.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
-from api.store import Store
+from core import db
+from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
+from core.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_uscc
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.db import as_utc
-from api.errors import Conflict, NotFound, Unprocessable
+from core.db import as_utc
+from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
 from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
 from lending.locking import lock_row, transaction

@@ -11,8 +11,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
-from api.errors import Forbidden, NotFound
 from api.pagination import Cursor, PageSize
+from core.errors import Forbidden, NotFound
 from lending import applications, demands, products, stats
 from lending.inputs import SAFE_ID
 from lending.schemas import (

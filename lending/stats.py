@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from api.calendar import CITY_TZ
-from api.db import as_utc
+from core.calendar import CITY_TZ
+from core.db import as_utc
 from lending.applications import APPROVED, DISBURSED, REJECTED
 from lending.schemas import LendingFigures, LendingMonth, LendingStats
 from lending.tables import ApplicationEvent, FinancingDemand, LoanApplication
@@ -146,7 +146,7 @@ async def lending_stats(*, months: int = 12, bank: str | None = None, now: datet
 
 
 DAILY_METRICS = ("demands", "approvals")
-"""What lending contributes to the operators' daily statistics (api/daily_counts.py; wired by the app)."""
+"""What lending contributes to the operators' daily statistics (core/daily_counts.py; wired by the app)."""
 
 
 async def count_window(start: datetime, end: datetime) -> dict[str, int]:

@@ -37,12 +37,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from api import db
+from api import domains
 from api.cli import migrate_async
 from api.context import build_cipher, build_tokens
 from api.demo import seed_demo_city
-from api.settings import Settings
-from api.store import build_store
+from core import db
+from core.settings import Settings
+from core.store import build_store
 from credit import authorizations as authz
 from credit.catalog import PURPOSES
 from credit.tables import Enterprise, Person
@@ -100,7 +101,7 @@ async def prepare(settings: Settings, *, persons: int, supply: int) -> Fixtures:
     with contextlib.redirect_stdout(sys.stderr):
         await migrate_async()
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     store = build_store(settings.redis_url, settings.redis_namespace)
     try:

@@ -35,10 +35,11 @@ from pathlib import Path
 import httpx
 from stdnum.cn import ric
 
-from api import db
+from api import domains
 from api.cli import migrate_async
 from api.context import build_cipher
-from api.settings import Settings
+from core import db
+from core.settings import Settings
 from credit.identity import new_public_id
 from credit.tables import Person
 from loadtests.bench import _free_port, _lifted_partner, _stop, _wait_ready, bench_settings
@@ -58,7 +59,7 @@ async def _prepare(settings: Settings, *, count: int) -> tuple[str, list[tuple[s
     with contextlib.redirect_stdout(sys.stderr):
         await migrate_async()
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     try:
         cipher = build_cipher(settings)

@@ -26,8 +26,9 @@ from typing import Any
 
 import httpx
 
-from api import db
-from api.settings import Settings
+from api import domains
+from core import db
+from core.settings import Settings
 from loadtests.bench import _free_port, _serve, _wait_ready, bench_settings, prepare, prepare_database
 
 
@@ -93,7 +94,7 @@ async def entries_missing(engine: Any, answered: dict[int, str]) -> list[int]:
 
 async def _missing_entries(settings: Settings, answered: dict[int, str]) -> list[int]:
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     try:
         return await entries_missing(engine, answered)

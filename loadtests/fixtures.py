@@ -35,8 +35,8 @@ import msgspec
 if TYPE_CHECKING:
     from piccolo.engine.base import Engine
 
-    from api.settings import Settings
-    from api.store import Store
+    from core.settings import Settings
+    from core.store import Store
     from credit.identity import FieldCipher
 
 FIXTURES_ENV = "XINYI_LOADTEST_FIXTURES"
@@ -285,7 +285,7 @@ async def _seed_if_needed(settings: Settings, *, engine: Engine[Any], cipher: Fi
     await _clear_namespace(settings.redis_url, settings.redis_namespace)
     await seed_demo_city(persons=persons, enterprises=max(50, persons // 10), seed=4242, cipher=cipher,
                          engine=engine, with_accounts=False)
-    from api.store import build_store  # noqa: PLC0415
+    from core.store import build_store  # noqa: PLC0415
 
     store = build_store(settings.redis_url, settings.redis_namespace)
     try:
@@ -552,10 +552,11 @@ async def prepare(settings: Settings, *, persons: int, rate: float, duration_s: 
     import time  # noqa: PLC0415
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
-    from api import db  # noqa: PLC0415
+    from api import domains  # noqa: PLC0415
     from api.cli import migrate_async  # noqa: PLC0415
     from api.context import build_cipher, build_tokens  # noqa: PLC0415
-    from api.store import build_store  # noqa: PLC0415
+    from core import db  # noqa: PLC0415
+    from core.store import build_store  # noqa: PLC0415
     from credit.checks import BUSINESS_TYPES  # noqa: PLC0415
     from credit.tables import Authorization, CurrentScore, Person  # noqa: PLC0415
 
@@ -563,7 +564,7 @@ async def prepare(settings: Settings, *, persons: int, rate: float, duration_s: 
     plans = plans or plan(rate)
     await migrate_async()
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     store = build_store(settings.redis_url, settings.redis_namespace)
     try:
@@ -628,12 +629,13 @@ async def check_keys(settings: Settings) -> bool | None:
 
     Data encrypted under other keys cannot be used: tokens would verify but no id number would decrypt.
     """
-    from api import db  # noqa: PLC0415
+    from api import domains  # noqa: PLC0415
     from api.context import build_cipher  # noqa: PLC0415
+    from core import db  # noqa: PLC0415
     from credit.tables import Person  # noqa: PLC0415
 
     engine = db.build_engine(settings)
-    db.bind_tables(engine)
+    domains.bind_tables(engine)
     await db.open_engine(engine, settings)
     try:
         try:

@@ -47,8 +47,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from api.errors import ConfigurationError
-from api.settings import Settings, generate_secret
+from core.errors import ConfigurationError
+from core.settings import Settings, generate_secret
 from loadtests import fixtures as fx
 from loadtests import report
 from loadtests.bench import _free_port, prepare_database

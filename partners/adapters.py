@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
-from api.net import ResponseTooLarge, bounded_request
+from core.net import ResponseTooLarge, bounded_request
 from partners.ssrf import SafeHttpClient
 from partners.tables import Partner
 

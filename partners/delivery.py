@@ -32,8 +32,8 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
-from api.db import as_utc_or_none
-from api.errors import Conflict, NotFound, Unprocessable
+from core.db import as_utc_or_none
+from core.errors import Conflict, NotFound, Unprocessable
 from credit.tables import Authorization, OutboxEvent
 from partners.ssrf import Outcome, SafeHttpClient
 from partners.tables import WebhookAttempt
@@ -41,7 +41,7 @@ from partners.webhooks import Endpoint, endpoint_for, event_body, sign
 
 if TYPE_CHECKING:
     from api.context import AppContext
-    from api.settings import Settings
+    from core.settings import Settings
     from credit.identity import FieldCipher
 
 logger = logging.getLogger("xinyi.webhooks")

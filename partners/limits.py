@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from api.errors import Forbidden, RateLimited
-from api.store import Count, ProbeResult, Store
+from core.errors import Forbidden, RateLimited
+from core.store import Count, ProbeResult, Store
 from partners.services import PartnerRecord, find_partner
 
 _DIRECTORY_TTL_SECONDS = 10.0

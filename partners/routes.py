@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from api.auth import guards
-from api.errors import NotFound
+from core.errors import NotFound
 from partners.limits import Usage
 from partners.schemas import PartnerDetail, PartnerView, UsageView
 from partners.services import PartnerRecord, find_partner

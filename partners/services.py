@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from api.errors import Conflict, NotFound, Unprocessable
+from core.errors import Conflict, NotFound, Unprocessable
 from partners.credentials import hash_secret, new_client_secret
 from partners.scopes import ALLOWED_SCOPES, PARTNER_KINDS
 from partners.tables import Partner

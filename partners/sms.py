@@ -13,7 +13,7 @@ from typing import Protocol
 
 import httpx
 
-from api.net import bounded_request
+from core.net import bounded_request
 
 logger = logging.getLogger("xinyi.sms")
 _MAX_ANSWER_BYTES = 16 * 1024

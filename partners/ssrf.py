@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 
-from api.errors import Unprocessable
-from api.net import ResponseTooLarge, read_capped
+from core.errors import Unprocessable
+from core.net import ResponseTooLarge, read_capped
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from api.errors import NotFound, Unprocessable
-from api.settings import Settings
+from core.errors import NotFound, Unprocessable
+from core.settings import Settings
 from credit.identity import FieldCipher
 from partners.ssrf import vet_url
 from partners.tables import Partner

@@ -35,10 +35,10 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
-from api import db
-from api.db import as_utc
-from api.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
-from api.store import Store, StoreUnavailable
+from core import db
+from core.db import as_utc
+from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
+from core.store import Store, StoreUnavailable
 from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.scores import current_score

@@ -31,8 +31,8 @@ from typing import Any, Final
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.db import as_utc
-from api.errors import Conflict, NotFound, Unprocessable
+from core.db import as_utc
+from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
 from credit.scoring import TIERS
 from partners.tables import Partner

@@ -13,7 +13,7 @@ import time
 
 import msgspec
 
-from api.store import Store
+from core.store import Store
 
 CODE_DOMAIN = "bcode"
 VERIFICATION_DOMAIN = "bverify"

@@ -1,5 +1,5 @@
 """What 信易+ contributes to the operators' daily statistics (registered by the composition, read by
-credit/stats.py through api/daily_counts.py): redemptions and credit orders made in a time window."""
+credit/stats.py through core/daily_counts.py): redemptions and credit orders made in a time window."""
 
 from __future__ import annotations
 

@@ -43,10 +43,10 @@ from typing import Any
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
-from api.db import as_utc, as_utc_or_none
-from api.errors import Conflict, NotFound, Unprocessable
-from api.store import Store
 from api.tables import CitizenAccount
+from core.db import as_utc, as_utc_or_none
+from core.errors import Conflict, NotFound, Unprocessable
+from core.store import Store
 from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
-from api.errors import NotFound
+from core.errors import NotFound
 from credit import services as credit_services
 from credit.queries import Caller
 from scenarios import passports

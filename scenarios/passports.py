@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from api.auth.tokens import TokenService
-from api.errors import RateLimited, ServiceUnavailable, Unprocessable
-from api.store import Store
+from core.errors import RateLimited, ServiceUnavailable, Unprocessable
+from core.store import Store
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.queries import Caller
 from credit.scores import current_score

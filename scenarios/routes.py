@@ -14,8 +14,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.citizens.services import bound_person_id
-from api.errors import NotFound
 from api.pagination import Cursor, PageSize
+from core.errors import NotFound
 from scenarios import benefits, catalog
 from scenarios.schemas import (
     AdminBenefit,

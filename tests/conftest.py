@@ -25,11 +25,11 @@ os.environ["XINYI_BACKGROUND_IN_APP"] = "0"
 os.environ["XINYI_REDIS_NAMESPACE"] = f"xinyi-test-{secrets.token_hex(4)}"
 os.environ.setdefault("XINYI_LOG_LEVEL", "WARNING")
 
-from api import db  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.cli import migrate_async  # noqa: E402
 from api.context import AppContext  # noqa: E402
-from api.settings import Settings  # noqa: E402
+from core import db  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 BACKEND = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
 STORE = "redis" if os.environ.get("REDIS_URL") else "memory"

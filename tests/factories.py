@@ -16,7 +16,7 @@ from stdnum.cn import ric, uscc
 
 from api.auth.operators import create_operator
 from api.context import AppContext
-from api.store import MemoryStore, StoreUnavailable
+from core.store import MemoryStore, StoreUnavailable
 from credit.identity import new_public_id
 from credit.tables import Person
 from partners.services import create_partner

@@ -12,8 +12,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
 from api.context import AppContext
-from api.errors import NotFound
 from api.pagination import PageSize
+from core.errors import NotFound
 from partners import services as partner_services
 from partners.adapters import peer_registry
 from partners.routes import partner_detail, partner_view, usage_view

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api.errors import InvalidToken
-from api.store import Count, CounterResult, ProbeResult, Store
+from core.errors import InvalidToken
+from core.store import Count, CounterResult, ProbeResult, Store
 from partners.limits import PartnerLimiter
 from partners.services import PartnerRecord
 

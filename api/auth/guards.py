@@ -17,9 +17,9 @@ from litestar.handlers.base import BaseRouteHandler
 from api.auth.admission import Admission
 from api.auth.services import is_revoked, revocation_keys
 from api.auth.tokens import Principal
+from api.client_address import client_address
 from api.context import AppContext
-from api.errors import Forbidden, InvalidToken, Unauthorized
-from api.net import client_address
+from core.errors import Forbidden, InvalidToken, Unauthorized
 from partners.limits import check_address
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]

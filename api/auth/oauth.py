@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import msgspec
 
 from api.auth.schemas import GRANT_TYPES, ClientParameters, RevokeRequest, TokenRequest
-from api.errors import (
+from core.errors import (
     DomainError,
     InvalidClient,
     InvalidGrant,

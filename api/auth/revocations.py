@@ -2,7 +2,7 @@
 
 Access-token revocations are rows of `revoked_tokens` (`jti:` per token, `fam:` per refresh family) kept
 until the last token they deny has expired; partner suspensions are the partner's status. An emptied store
-is seeded again from both (`api.store`) before any revocation check trusts it.
+is seeded again from both (`core.store`) before any revocation check trusts it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.db import as_utc
-from api.store import Marker, Store, StoreUnavailable
 from api.tables import RevokedToken
+from core.db import as_utc
+from core.store import Marker, Store, StoreUnavailable
 from partners.tables import Partner
 
 

@@ -28,9 +28,10 @@ from api.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from api.errors import PROBLEM_JSON, DomainError, Problem, domain_error_response, exception_handlers
-from api.net import client_address
+from api.client_address import client_address
 from api.openapi import inline_schema, with_request_body
+from api.problems import PROBLEM_JSON, Problem, domain_error_response, exception_handlers
+from core.errors import DomainError
 
 _NO_STORE = [ResponseHeader(name="Cache-Control", value="no-store"), ResponseHeader(name="Pragma", value="no-cache")]
 _APP_HANDLERS = exception_handlers()

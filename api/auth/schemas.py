@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from api.identifiers import Phone
+from core.identifiers import Phone
 
 OtpCode = Annotated[str, Meta(pattern=r"^\d{6}$", description="The 6-digit code received by SMS")]
 # RFC 6749 Appendix A: client ids, secrets, codes and tokens are VSCHARs (printable ASCII), a scope is

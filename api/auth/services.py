@@ -20,7 +20,8 @@ from api.auth.revocations import mark_again, record_revocation
 from api.auth.schemas import AuthorizationServerMetadata
 from api.auth.tokens import Principal, PrincipalKind
 from api.context import AppContext
-from api.errors import (
+from api.tables import CitizenAccount, Operator, RefreshToken
+from core.errors import (
     Forbidden,
     InvalidClient,
     InvalidGrant,
@@ -31,8 +32,7 @@ from api.errors import (
     UnauthorizedClient,
     Unprocessable,
 )
-from api.settings import Settings
-from api.tables import CitizenAccount, Operator, RefreshToken
+from core.settings import Settings
 from credit.identity import InvalidIdentifier, new_public_id, normalize_phone
 from partners.credentials import verify_secret
 from partners.scopes import SCOPES

@@ -17,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from api.errors import InvalidToken
+from core.errors import InvalidToken
 
 ALGORITHM = "EdDSA"
 PrincipalKind = Literal["citizen", "partner", "operator"]

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from api.identifiers import IdNumber
+from core.identifiers import IdNumber
 
 
 class IdentityBindRequest(msgspec.Struct, forbid_unknown_fields=True):

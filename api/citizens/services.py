@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.context import AppContext
-from api.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unprocessable
 from api.tables import CitizenAccount
+from core.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unprocessable
 from credit.identity import InvalidIdentifier
 from credit.services import PersonIdentity, match_person, person_identity
 from partners.adapters import IdentityVerificationUnavailable

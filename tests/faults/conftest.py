@@ -27,7 +27,7 @@ from litestar import Litestar
 
 from api.app import create_app
 from api.cli import migrate_async
-from api.settings import Settings, generate_secret
+from core.settings import Settings, generate_secret
 from credit.tables import Authorization
 from loadtests.runner import SECRET_VARS, production_env
 from partners.services import update_partner

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api import db
+from core import db
 from loadtests.crash import entries_missing
 from scenarios import codes
 from tests.faults.conftest import Services, World, wait_until_ready

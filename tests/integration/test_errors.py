@@ -83,7 +83,7 @@ async def test_security_headers(client) -> None:
 
 
 async def test_store_outage_fails_closed_with_503(client, ctx) -> None:
-    from api.store import RedisStore
+    from core.store import RedisStore
 
     session = await citizen_login(client)
     original = ctx.store

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from api.calendar import WorkingCalendar, working_calendar
+from core.calendar import WorkingCalendar, working_calendar
 from credit.tables import Authorization, LedgerEntry, OutboxEvent
 from lending.applications import respond_by
 from lending.tables import ApplicationEvent, LoanApplication
@@ -692,8 +692,8 @@ async def test_concurrent_submissions_to_one_bank_share_one_authorization(client
 def test_the_response_deadline_setting_is_checked_at_start_up() -> None:
     import pytest
 
-    from api.errors import ConfigurationError
-    from api.settings import Settings
+    from core.errors import ConfigurationError
+    from core.settings import Settings
 
     assert Settings.from_env({"XINYI_LENDING_RESPONSE_WORKING_DAYS": "5"}).lending_response_working_days == 5
     for bad in ("0", "-3", "31"):

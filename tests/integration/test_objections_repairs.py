@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from api.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
 from credit.checks import sync_record_lists
 from credit.objections import MAX_DECISION_CALENDAR_DAYS, decision_due_at, file_objection
 from credit.scoring import base_total

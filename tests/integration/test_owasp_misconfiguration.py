@@ -11,10 +11,10 @@ import httpx
 import pytest
 from litestar import Litestar, get
 
-from api import db
+from api import domains
 from api.app import create_app
-from api.errors import ConfigurationError
-from api.settings import Settings, dev_secret, generate_secret
+from core.errors import ConfigurationError
+from core.settings import Settings, dev_secret, generate_secret
 from tests.factories import citizen_login
 
 MINI_PROGRAM = "https://servicewechat.com"
@@ -80,7 +80,7 @@ async def production(app: Litestar, ctx: Any) -> AsyncIterator[httpx.AsyncClient
             yield c
     finally:
         await built.state.ctx.close()
-        db.bind_tables(ctx.engine)
+        domains.bind_tables(ctx.engine)
 
 
 async def test_production_app_runs_without_debug(production: httpx.AsyncClient) -> None:

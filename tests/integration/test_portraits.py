@@ -318,7 +318,7 @@ async def test_banks_register_only_sound_rsa_encryption_keys(client, ctx) -> Non
     import jwt as pyjwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from api.errors import Unprocessable
+    from core.errors import Unprocessable
     from partners.services import create_partner
 
     weak, _ = rsa_encryption_key(bits=1024)

@@ -27,8 +27,8 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from api import pagination
 from api.context import AppContext
+from core import pagination
 from credit.tables import CreditRecord, OutboxEvent
 from partners.adapters import HttpIdentityVerifier, JwksPeerCities
 from partners.delivery import deliver_due

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.errors import Unprocessable
+from core.errors import Unprocessable
 from credit.tables import OutboxEvent
 from partners.delivery import deliver_due
 from partners.ssrf import SafeHttpClient, UnsafeDestination, address_problem, vet_url

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.daily_counts import DailyCountRegistry
+from core.daily_counts import DailyCountRegistry
 from credit.checks import seed_default_measures
 from credit.stats import (
     COMPUTED_METRICS,

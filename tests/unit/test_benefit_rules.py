@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.errors import Unprocessable
+from core.errors import Unprocessable
 from scenarios.benefits import code_ttl, evaluate, period_key, period_keys
 from scenarios.catalog import DEFAULT_BENEFITS, DEFAULT_SCENARIOS, TIER_NAMES, BenefitRule, validate_rule
 

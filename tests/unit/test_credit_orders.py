@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from api.errors import ConfigurationError
-from api.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 from scenarios.catalog import DEFAULT_BENEFITS
 from scenarios.order_schemas import (
     CreditOrderCreate,

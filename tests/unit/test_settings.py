@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from api.errors import ConfigurationError
-from api.settings import Settings, dev_secret, generate_secret
+from core.errors import ConfigurationError
+from core.settings import Settings, dev_secret, generate_secret
 
 PRODUCTION = {
     "XINYI_ENV": "production",

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis import asyncio as redis_asyncio
 
-from api.store import Marker, MemoryStore, RedisStore, Store, StoreUnavailable
+from core.store import Marker, MemoryStore, RedisStore, Store, StoreUnavailable
 
 BACKENDS = ["memory"] + (["redis"] if os.environ.get("REDIS_URL") else [])
 

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from api.background import check_calendar_ahead
-from api.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
-from api.errors import ConfigurationError
-from api.settings import Settings
+from core.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 FIRST_UNKNOWN_YEAR = max(PACKAGE_YEARS) + 1
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from api.calendar import WorkingCalendar, working_calendar
-from api.errors import ConfigurationError
+from core.calendar import WorkingCalendar, working_calendar
+from core.errors import ConfigurationError
 
 Environment = Literal["dev", "test", "production"]
 
@@ -105,7 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ("*", (("AAA", "AA"), ("AA", "A"), ("A", "A"), ("B", "B"), ("C", "C"))),)
     # 信易贷 (lending)
     lending_response_working_days: int = 3  # a bank answers an application within this
-    # Working-day calendar overrides (api/calendar.py): days off and make-up working days (调休) for years
+    # Working-day calendar overrides (core/calendar.py): days off and make-up working days (调休) for years
     # the chinese-calendar package does not know yet, or corrections of days it does know.
     calendar_holidays: tuple[date, ...] = ()
     calendar_workdays: tuple[date, ...] = ()

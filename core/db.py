@@ -1,7 +1,8 @@
-"""Database engine selection and binding.
+"""Database engine selection, the connection pool, and hand-written queries for hot paths.
 
 SQLite file by default (embedded, zero set-up); PostgreSQL when `DATABASE_URL` is set. The schema is
 created and changed only by Piccolo migrations (`xinyi migrate`); nothing creates tables at start-up.
+Which tables the engine serves is the composition's business (api/domains.py binds every domain's tables).
 """
 
 from __future__ import annotations
@@ -14,25 +15,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.querystring import QueryString
-from piccolo.table import Table
 
-from api.settings import Settings
-
-MIGRATION_APPS = ("credit", "api", "partners", "scenarios", "lending")
-
-
-def all_tables() -> list[type[Table]]:
-    """Every table of every domain app, in dependency order."""
-    from api.piccolo_app import APP_CONFIG as api_app
-    from credit.piccolo_app import APP_CONFIG as credit_app
-    from lending.piccolo_app import APP_CONFIG as lending_app
-    from partners.piccolo_app import APP_CONFIG as partners_app
-    from scenarios.piccolo_app import APP_CONFIG as scenarios_app
-
-    tables: list[type[Table]] = []
-    for app in (credit_app, api_app, partners_app, scenarios_app, lending_app):
-        tables.extend(app.table_classes)
-    return tables
+from core.settings import Settings
 
 
 def build_engine(settings: Settings, *, for_migrations: bool = False) -> Engine[Any]:
@@ -41,12 +25,6 @@ def build_engine(settings: Settings, *, for_migrations: bool = False) -> Engine[
         return PostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
     # A busy timeout lets the CLI and the dev server share the file without "database is locked".
     return SQLiteEngine(path=settings.sqlite_path, timeout=30)
-
-
-def bind_tables(engine: Engine[Any]) -> None:
-    """Point every table at `engine` (instead of Piccolo's import-time engine lookup)."""
-    for table in all_tables():
-        table._meta.db = engine
 
 
 async def _reset_connection(connection: Any) -> None:

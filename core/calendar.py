@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 
-from api.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 CITY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 """Working days are counted on the city's calendar (China has one offset and no DST)."""

@@ -1,5 +1,4 @@
-"""What crosses the network and needs care: the client address (behind a trusted proxy or not), and
-answers from partners' services read under one deadline and a size cap."""
+"""Answers from partners' services, read under one deadline and a size cap."""
 
 from __future__ import annotations
 
@@ -8,21 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from litestar.connection import ASGIConnection
-
-
-def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The caller's address; X-Forwarded-For is honoured only when a trusted proxy is configured.
-
-    Only the rightmost entry counts: it is the one our proxy appended. Entries to its left are written
-    by the client and would let anyone pick the address their limits and allowlists see.
-    """
-    if connection.app.state.ctx.settings.trust_forwarded_for:
-        forwarded = connection.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    client = connection.client
-    return client.host if client else "unknown"
 
 
 class ResponseTooLarge(Exception):
