@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import threading
@@ -38,7 +39,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                     # A delivery that times out on a loaded machine is retried within seconds, not 680 s later.
                     "XINYI_WEBHOOK_BASE_DELAY_SECONDS": "1"})
         if database_url:
-            env["DATABASE_URL"] = database_url  # REDIS_URL (and the run's Redis namespace) are inherited
+            env["DATABASE_URL"] = database_url
+            # REDIS_URL is inherited, but not this run's namespace: the store caches by database ids (scores,
+            # authorizations), so a server on a database of its own needs a namespace of its own too.
+            env["XINYI_REDIS_NAMESPACE"] = f"xinyi-demo-loop-{secrets.token_hex(4)}"
         with xinyi_up(["--persons", "200", "--enterprises", "20"], env=env, workdir=workdir) as (base, printed):
             yield base, printed_exports(printed)
 
