@@ -93,8 +93,11 @@ def _worker_pids(metrics_dir: Path) -> set[str]:
 
 def test_every_scrape_counts_the_requests_of_both_workers(two_workers: tuple[str, Path, int, Path]) -> None:
     base, temp, _, _ = two_workers
-    with _fresh_connections() as http, ThreadPoolExecutor(max_workers=8) as pool:
-        assert set(pool.map(lambda _: http.get(f"{base}{ROUTE}").status_code, range(REQUESTS))) == {200}
+    # One short-lived client per request (a connection of its own), so the requests land on either worker; the
+    # threads share no connection pool (a shared one without keep-alive can close a socket another thread reads).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(lambda _: httpx.get(f"{base}{ROUTE}", timeout=10).status_code, range(REQUESTS))) == {200}
+    with _fresh_connections() as http:
         scrapes = [_scrape(http, base) for _ in range(12)]
     assert [_route_count(f) for f in scrapes] == [REQUESTS] * len(scrapes)
     for families in scrapes:
