@@ -46,8 +46,10 @@ def up_command(block: str) -> tuple[dict[str, str], list[str]]:
     """The environment assignments and arguments of the block's `xinyi up` line."""
     lines = [line for line in block.splitlines() if re.search(r"\bxinyi up\b", line)]
     assert len(lines) == 1, f"the quick start should start the server with one `xinyi up` line: {block}"
-    words = shlex.split(lines[0], comments=True)
-    at = words.index("xinyi")
+    # The line installs first (`… && … && VAR=value .venv/bin/xinyi up`): the last command of the chain serves.
+    [command] = [part for part in lines[0].split("&&") if re.search(r"\bxinyi up\b", part)]
+    words = shlex.split(command, comments=True)
+    at = next(i for i, word in enumerate(words) if word.rsplit("/", 1)[-1] == "xinyi")
     assert words[at + 1] == "up"
     env = dict(word.split("=", 1) for word in words[:at])
     return env, words[at + 2:]
