@@ -38,7 +38,7 @@ def dev_secret(name: str) -> bytes:
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Typed runtime configuration. See README "Configuration" for every variable."""
+    """Typed runtime configuration. See docs/reference.md "Configuration" for every variable."""
 
     env: Environment = "dev"
     database_url: str | None = None
