@@ -23,6 +23,7 @@ from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
 from api.citizens.routes import MeController
 from api.context import build_context
+from api.dependencies import DEPENDENCIES
 from api.docs import SCHEMA_PATH, assets_router, render_plugins
 from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         EnterpriseController, EnterprisePortraitController, bank_portrait,
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
+        dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         on_shutdown=[mark_worker_stopped],
         exception_handlers=exception_handlers(),

@@ -12,14 +12,19 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
+from api.auth.admission import Admission
+from api.auth.tokens import Principal
 from api.citizens.services import bound_person_id
+from api.dependencies import Injected
 from api.pagination import Cursor, PageSize, SeqCursor
 from core.errors import NotFound, Unprocessable
+from core.settings import Settings
+from core.store import Store
 from credit import authorizations as authz
 from credit import queries, scores, services
 from credit.catalog import PURPOSES
 from credit.export import citizen_authorization, my_score, record_out
-from credit.ledger import latest_checkpoint
+from credit.ledger import LedgerWriter, latest_checkpoint
 from credit.schemas import (
     AccessLogEntry,
     AccessLogPage,
@@ -113,12 +118,13 @@ class ScoresController(Controller):
     @post("/query", status_code=HTTP_200_OK, guards=[guards.partner("scores:read")],
           opt={"deferred_admission": True},
           summary="Read a person's score under an authorization (fields limited by its scopes)")
-    async def query(self, request: Request[Any, Any, Any], data: JSONBody[ScoreQuery]) -> ScoreQueryAnswer:
-        ctx = guards.app_context(request)
+    async def query(self, *, data: JSONBody[ScoreQuery], store: Injected[Store], ledger: Injected[LedgerWriter],
+                    settings: Injected[Settings], principal: Injected[Principal], admission: Injected[Admission],
+                    resolve_caller: Injected[queries.CallerResolver]) -> ScoreQueryAnswer:
         answer = await queries.query_score(
-            store=ctx.store, ledger=ctx.ledger, consent_key=ctx.settings.consent_key,
-            client_id=guards.principal_of(request).subject, resolve_caller=lambda: _caller(request),
-            authorization_id=data.authorization_id, purpose=data.purpose, admission=guards.admission_of(request))
+            store=store, ledger=ledger, consent_key=settings.consent_key, client_id=principal.subject,
+            resolve_caller=resolve_caller, authorization_id=data.authorization_id, purpose=data.purpose,
+            admission=admission)
         body = answer.data
         return ScoreQueryAnswer(
             authorization_id=body["authorization_id"], open_id=body["open_id"], as_of=body["as_of"],
