@@ -23,7 +23,7 @@ from core import db
 from core.settings import Settings, generate_secret
 
 if TYPE_CHECKING:
-    from api.demo import DemoCitizen, SeedReport
+    from demo import DemoCitizen, SeedReport
 
 PICCOLO_CONF = "api.piccolo_conf"
 _DEMO_PERSONS = 1000
@@ -76,7 +76,7 @@ async def _database_is_empty(settings: Settings) -> bool:
 
 def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> SeedReport:
     from api.context import build_cipher
-    from api.demo import seed_demo_city
+    from demo import seed_demo_city
 
     async def work(engine: Any) -> Any:
         return await seed_demo_city(persons=persons, enterprises=enterprises, seed=seed,
@@ -98,8 +98,8 @@ def cmd_seed(args: argparse.Namespace) -> None:
 def _seed_city(settings: Settings, args: argparse.Namespace) -> None:
     """4 million persons and 250 thousand enterprises (unless --persons/--enterprises say otherwise),
     loaded by several processes with indexes rebuilt afterwards (PostgreSQL only)."""
-    from api.city_seed import CITY_ENTERPRISES, CITY_PERSONS, seed_city
     from api.context import build_cipher
+    from demo.city_scale import CITY_ENTERPRISES, CITY_PERSONS, seed_city
 
     if not settings.database_url:
         raise SystemExit("xinyi: --scale city needs PostgreSQL (set DATABASE_URL)")
@@ -195,7 +195,7 @@ def tour_exports(*, api_url: str, report: SeedReport | None, citizen: DemoCitize
 
 def _demo_citizen(settings: Settings) -> DemoCitizen | None:
     from api.context import build_cipher
-    from api.demo import demo_citizen
+    from demo import demo_citizen
 
     async def work(_: Any) -> DemoCitizen | None:
         return await demo_citizen(cipher=build_cipher(settings))

@@ -40,13 +40,13 @@ import httpx
 from api import domains
 from api.cli import migrate_async
 from api.context import build_cipher, build_tokens
-from api.demo import seed_demo_city
 from core import db
 from core.settings import Settings
 from core.store import build_store
 from credit import authorizations as authz
 from credit.catalog import PURPOSES
 from credit.tables import Enterprise, Person
+from demo import seed_demo_city
 from partners.services import create_partner, find_partner, update_partner
 from scenarios import codes
 from scenarios.catalog import seed_default_scenarios

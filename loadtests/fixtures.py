@@ -6,7 +6,7 @@ Two things live here:
   weighted tasks; `plan()` turns a target rate into users and per-user pacing per class. The runner
   (sizing, user counts) and the locustfile (weights, pacing) both read it, so they cannot disagree.
 - `prepare()`: everything the measured requests need, made before and outside them, from a seeded
-  dataset (`api.demo.seed_demo_city`): partners with their limits lifted, their access tokens, citizen
+  dataset (`demo.seed_demo_city`): partners with their limits lifted, their access tokens, citizen
   accounts bound to registry persons with citizen tokens, approved authorizations for the bank,
   enterprise authorizations (purpose loan_application, scope portrait), enterprise owners, the load-test
   merchants' benefits (a discount; a deposit waiver and a pay-later limit that allow credit orders), a loan
@@ -274,9 +274,9 @@ async def _clear_namespace(redis_url: str | None, namespace: str) -> None:
 
 async def _seed_if_needed(settings: Settings, *, engine: Engine[Any], cipher: FieldCipher, persons: int,
                           say: Callable[[str], None]) -> tuple[int, bool]:
-    from api.demo import seed_demo_city  # noqa: PLC0415
     from credit.scores import recompute_all  # noqa: PLC0415
     from credit.tables import Person  # noqa: PLC0415
+    from demo import seed_demo_city  # noqa: PLC0415
 
     present = int(await Person.count())
     if present:

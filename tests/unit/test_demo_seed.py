@@ -12,18 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
-from api.demo import (
-    DATA_SOURCES,
-    DEMO_PARTNERS,
-    REFERENCE_TIME,
-    DemoCity,
-    SeedReport,
-    generate_city,
-    generate_enterprises,
-    generate_persons,
-    generate_records,
-)
 from credit.catalog import CATEGORIES, RECORD_STATUSES, SEVERITIES
+from demo.city import DemoCity, generate_city
+from demo.enterprises import generate_enterprises
+from demo.partners import DEMO_PARTNERS
+from demo.people import generate_persons
+from demo.records import DATA_SOURCES, generate_records
+from demo.reference import REFERENCE_TIME
+from demo.seed import SeedReport
 from partners.scopes import PARTNER_KINDS
 
 AGE_DAY = date(2026, 1, 1)
@@ -206,7 +202,7 @@ def test_report_shows_new_secrets_only() -> None:
 
 def test_tour_exports_hold_only_what_this_run_issued() -> None:
     from api.cli import tour_exports
-    from api.demo import DemoCitizen
+    from demo import DemoCitizen
 
     report = SeedReport(
         persons=1, enterprises=1, records=0, seconds=0.1,

@@ -30,8 +30,15 @@ from typing import Any
 
 import asyncpg
 
-from api import demo
 from credit.identity import FieldCipher
+from demo.bulk import CHUNK_SIZE, ENTERPRISE_COLUMNS, PERSON_COLUMNS, RECORD_COLUMNS, PostgresWriter, record_row
+from demo.city import streams
+from demo.enterprises import generate_enterprises
+from demo.partners import plan_partners
+from demo.people import generate_persons
+from demo.records import RecordGenerator
+from demo.reference import REGISTRY_LOADED_AT
+from demo.seed import SeedReport, finish_seed
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +73,18 @@ async def _copy(connection: Any, table: str, columns: tuple[str, ...], rows: lis
 
 async def _load_shard(shard: _Shard) -> _ShardResult:
     cipher = FieldCipher(data_key=shard.data_key, hash_key=shard.hash_key)
-    rngs = demo.streams(shard.seed * 1000 + shard.index)
-    records = demo.RecordGenerator(rngs.records, reference_base=(shard.index + 1) * _REFERENCE_SPAN)
-    people = demo.generate_persons(rngs.persons, shard.count, shard=(shard.index, shard.of))
-    loaded_at = demo.REGISTRY_LOADED_AT
+    rngs = streams(shard.seed * 1000 + shard.index)
+    records = RecordGenerator(rngs.records, reference_base=(shard.index + 1) * _REFERENCE_SPAN)
+    people = generate_persons(rngs.persons, shard.count, shard=(shard.index, shard.of))
+    loaded_at = REGISTRY_LOADED_AT
     birth_years: array[int] = array("H")
     written = 0
     connection = await asyncpg.connect(shard.dsn)
     try:
         async with connection.transaction():
-            writer = demo._PostgresWriter(connection)
+            writer = PostgresWriter(connection)
             next_id = shard.first_id
-            while chunk := [p for _, p in zip(range(demo.CHUNK_SIZE), people, strict=False)]:
+            while chunk := [p for _, p in zip(range(CHUNK_SIZE), people, strict=False)]:
                 person_rows: list[tuple[Any, ...]] = []
                 record_rows: list[tuple[Any, ...]] = []
                 for person in chunk:
@@ -87,12 +94,12 @@ async def _load_shard(shard: _Shard) -> _ShardResult:
                                         person.birth_date, person.region_code,
                                         cipher.lookup_hash("phone", person.phone) if person.phone else None,
                                         cipher.encrypt("phone", person.phone) if person.phone else None, loaded_at))
-                    record_rows.extend(demo._record_row(writer, r, next_id, None, shard.sources)
+                    record_rows.extend(record_row(writer, r, next_id, None, shard.sources)
                                        for r in records.for_person(next_id, person))
                     birth_years.append(person.birth_date.year)
                     next_id += 1
-                await _copy(connection, "persons", ("id", *demo._PERSON_COLUMNS), person_rows)
-                await _copy(connection, "credit_records", demo._RECORD_COLUMNS, record_rows)
+                await _copy(connection, "persons", ("id", *PERSON_COLUMNS), person_rows)
+                await _copy(connection, "credit_records", RECORD_COLUMNS, record_rows)
                 written += len(record_rows)
                 logger.info("city seed shard %d: %d persons, %d records", shard.index, len(birth_years), written)
     finally:
@@ -194,15 +201,15 @@ async def load_city(*, dsn: str, cipher: FieldCipher, data_key: bytes, hash_key:
 
 async def _load_enterprises(connection: Any, *, cipher: FieldCipher, seed: int, count: int, birth_years: array[int],
                             sources: dict[str, str], jobs: int) -> int:
-    rngs = demo.streams(seed)
-    records = demo.RecordGenerator(rngs.records, reference_base=(jobs + 1) * _REFERENCE_SPAN)
-    writer = demo._PostgresWriter(connection)
-    loaded_at = demo.REGISTRY_LOADED_AT
+    rngs = streams(seed)
+    records = RecordGenerator(rngs.records, reference_base=(jobs + 1) * _REFERENCE_SPAN)
+    writer = PostgresWriter(connection)
+    loaded_at = REGISTRY_LOADED_AT
     written = 0
     next_id = 1
     async with connection.transaction():
-        firms = demo.generate_enterprises(rngs.enterprises, count, person_birth_years=birth_years)
-        while chunk := [e for _, e in zip(range(demo.CHUNK_SIZE), firms, strict=False)]:
+        firms = generate_enterprises(rngs.enterprises, count, person_birth_years=birth_years)
+        while chunk := [e for _, e in zip(range(CHUNK_SIZE), firms, strict=False)]:
             rows: list[tuple[Any, ...]] = []
             record_rows: list[tuple[Any, ...]] = []
             for firm in chunk:
@@ -210,11 +217,11 @@ async def _load_enterprises(connection: Any, *, cipher: FieldCipher, seed: int, 
                              cipher.lookup_hash("uscc", firm.uscc), firm.industry, firm.region_code,
                              firm.registered_on, firm.registered_capital_fen,
                              None if firm.representative is None else firm.representative + 1, "active", loaded_at))
-                record_rows.extend(demo._record_row(writer, r, None, next_id, sources)
+                record_rows.extend(record_row(writer, r, None, next_id, sources)
                                    for r in records.for_enterprise(next_id, firm))
                 next_id += 1
-            await _copy(connection, "enterprises", ("id", *demo._ENTERPRISE_COLUMNS), rows)
-            await _copy(connection, "credit_records", demo._RECORD_COLUMNS, record_rows)
+            await _copy(connection, "enterprises", ("id", *ENTERPRISE_COLUMNS), rows)
+            await _copy(connection, "credit_records", RECORD_COLUMNS, record_rows)
             written += len(record_rows)
     return written
 
@@ -251,17 +258,17 @@ async def list_from_records(dsn: str) -> int:
 
 
 async def seed_city(*, dsn: str, cipher: FieldCipher, data_key: bytes, hash_key: bytes, persons: int,
-                    enterprises: int, seed: int, jobs: int, with_accounts: bool = True) -> demo.SeedReport:
+                    enterprises: int, seed: int, jobs: int, with_accounts: bool = True) -> SeedReport:
     """`xinyi seed --scale city`: the registry through `load_city`, then what every seed ends with."""
     started = time.perf_counter()
-    planned = await demo.plan_partners(seed)
+    planned = await plan_partners(seed)
     sources = {p.spec.source: p.client_id for p in planned if p.spec.source}
     load = await load_city(dsn=dsn, cipher=cipher, data_key=data_key, hash_key=hash_key, persons=persons,
                            enterprises=enterprises, seed=seed, jobs=jobs, sources=sources)
     listed = await list_from_records(dsn)
-    partners, operators = await demo.finish_seed(planned, with_accounts=with_accounts)
+    partners, operators = await finish_seed(planned, with_accounts=with_accounts)
     seconds = time.perf_counter() - started
-    report = demo.SeedReport(load.persons, load.enterprises, load.records, seconds, partners, operators, seed=seed)
+    report = SeedReport(load.persons, load.enterprises, load.records, seconds, partners, operators, seed=seed)
     report.notes.append(f"city scale: {jobs} loader processes; registry load {load.seconds:.0f} s; "
                         f"{listed:,} list entries from records")
     return report
