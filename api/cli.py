@@ -1,22 +1,26 @@
-"""The `xinyi` command: serve, migrate, seed, up, admin create, partner create, keys."""
+"""The `xinyi` command (click): serve, migrate, seed, up, admin, partner, scores, ledger, worker, simulate, keys,
+bench, loadtest.
+
+Every command imports what it needs in its body, so `xinyi --help` stays instant and no command pays for
+another's imports. `bench` and `loadtest` hand their arguments, unparsed, to the load tests' own parsers
+(`loadtests.bench.main`, `loadtests.runner.main`), imported only when they run: the load tests never import
+this module (an import-linter contract), so there is no cycle.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import getpass
 import json
 import os
 import secrets
-import shlex
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import click
 
 from api import domains
 from core import db
@@ -25,7 +29,6 @@ from core.settings import Settings, generate_secret
 if TYPE_CHECKING:
     from demo import DemoCitizen, SeedReport
 
-PICCOLO_CONF = "api.piccolo_conf"
 _DEMO_PERSONS = 1000
 _DEMO_ENTERPRISES = 100
 
@@ -44,20 +47,65 @@ async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]
         await db.close_engine(engine)
 
 
-# ------------------------------------------------------------------ migrate
+def _context(settings: Settings, engine: Any) -> Any:
+    from api.context import build_context
+
+    return build_context(settings, engine)
 
 
-async def migrate_async() -> None:
-    """Apply every pending Piccolo migration of every domain app, in dependency order."""
-    os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
-    from piccolo.apps.migrations.commands.forwards import run_forwards
+class _Group(click.Group):
+    """Lists its commands in the order they are declared (as the argparse version did), not alphabetically."""
 
-    result = await run_forwards(app_name="all", migration_id="all")
-    if not result.success:
-        raise SystemExit(f"migration failed: {result.message}")
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
-def cmd_migrate(_: argparse.Namespace) -> None:
+# Command help is shown in full in `xinyi --help` (click would cut it at 45 characters), as argparse did.
+def _command(group: click.Group, name: str, help_text: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    return group.command(name, help=help_text, short_help=help_text, **kwargs)
+
+
+def _group(parent: click.Group, name: str, help_text: str) -> click.Group:
+    group: click.Group = parent.group(name, cls=_Group, help=help_text, short_help=help_text)(lambda: None)
+    return group
+
+
+@click.group(name="xinyi", cls=_Group, help="City credit service API (信易+ / 信易贷)",
+             context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    pass
+
+
+def _server_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option("--workers", type=int, default=1)(function)
+    function = click.option("--port", type=int, default=8000)(function)
+    return click.option("--host", default="127.0.0.1")(function)
+
+
+def _seed_options(persons: int, enterprises: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        function = click.option("--seed", type=int, default=2026)(function)
+        function = click.option("--enterprises", type=int, default=enterprises)(function)
+        return click.option("--persons", type=int, default=persons)(function)
+    return decorate
+
+
+# ------------------------------------------------------------------ serve / migrate
+
+
+@_command(cli, "serve", "serve the API with granian")
+@_server_options
+def serve_command(host: str, port: int, workers: int) -> None:
+    from api.serving import serve
+
+    _settings()  # refuse to start with unsafe settings before any worker spawns
+    serve(host=host, port=port, workers=workers)
+
+
+@_command(cli, "migrate", "apply database migrations")
+def migrate_command() -> None:
+    from api.migrations import migrate_async
+
     asyncio.run(migrate_async())
     print("migrations applied")
 
@@ -87,15 +135,20 @@ def _seed(settings: Settings, *, persons: int, enterprises: int, seed: int) -> S
     return report
 
 
-def cmd_seed(args: argparse.Namespace) -> None:
+@_command(cli, "seed", "seed a deterministic demo city")
+@_seed_options(_DEMO_PERSONS, _DEMO_ENTERPRISES)
+@click.option("--scale", type=click.Choice(["demo", "city"]), default="demo",
+              help="city: 4 million persons and 250 thousand enterprises through parallel COPY (PostgreSQL)")
+@click.option("--jobs", type=int, default=max(1, os.cpu_count() or 1), help="loader processes for --scale city")
+def seed_command(persons: int, enterprises: int, seed: int, scale: str, jobs: int) -> None:
     settings = _settings()
-    if args.scale == "city":
-        _seed_city(settings, args)
+    if scale == "city":
+        _seed_city(settings, persons=persons, enterprises=enterprises, seed=seed, jobs=jobs)
         return
-    _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+    _seed(settings, persons=persons, enterprises=enterprises, seed=seed)
 
 
-def _seed_city(settings: Settings, args: argparse.Namespace) -> None:
+def _seed_city(settings: Settings, *, persons: int, enterprises: int, seed: int, jobs: int) -> None:
     """4 million persons and 250 thousand enterprises (unless --persons/--enterprises say otherwise),
     loaded by several processes with indexes rebuilt afterwards (PostgreSQL only)."""
     from api.context import build_cipher
@@ -103,94 +156,20 @@ def _seed_city(settings: Settings, args: argparse.Namespace) -> None:
 
     if not settings.database_url:
         raise SystemExit("xinyi: --scale city needs PostgreSQL (set DATABASE_URL)")
-    persons = args.persons if args.persons != _DEMO_PERSONS else CITY_PERSONS
-    enterprises = args.enterprises if args.enterprises != _DEMO_ENTERPRISES else CITY_ENTERPRISES
+    persons = persons if persons != _DEMO_PERSONS else CITY_PERSONS
+    enterprises = enterprises if enterprises != _DEMO_ENTERPRISES else CITY_ENTERPRISES
     dsn = settings.database_url
 
     async def work(_: Any) -> Any:
         return await seed_city(dsn=dsn, cipher=build_cipher(settings), data_key=settings.data_key,
-                               hash_key=settings.hash_key, persons=persons, enterprises=enterprises, seed=args.seed,
-                               jobs=args.jobs)
+                               hash_key=settings.hash_key, persons=persons, enterprises=enterprises, seed=seed,
+                               jobs=jobs)
 
     report = asyncio.run(_with_engine(settings, work))
     print(report.render())
 
 
-# ------------------------------------------------------------------ serve / up
-
-
-# Named here, not imported from api.ops: importing that module would import prometheus_client in this process
-# before the variable is set (see `shared_metrics_directory`).
-_PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
-
-
-@contextlib.contextmanager
-def shared_metrics_directory() -> Iterator[Path]:
-    """A fresh, private directory (mode 0700, empty) for prometheus_client's multiprocess mode, named in
-    `PROMETHEUS_MULTIPROC_DIR` for the workers this process starts, and removed with everything in it after.
-
-    Each worker writes its counts there and `/metrics` sums them all. It must be set before a worker imports
-    prometheus_client (which chooses in-memory or file-backed values at import), so this process never imports
-    it. A directory of its own per server: files left by another server, or an earlier run, would be counted.
-    """
-    path = Path(tempfile.mkdtemp(prefix="xinyi-metrics-"))  # under $TMPDIR
-    previous = os.environ.get(_PROMETHEUS_MULTIPROC_DIR)
-    os.environ[_PROMETHEUS_MULTIPROC_DIR] = str(path)
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop(_PROMETHEUS_MULTIPROC_DIR, None)
-        else:
-            os.environ[_PROMETHEUS_MULTIPROC_DIR] = previous
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def serve(*, host: str, port: int, workers: int) -> None:
-    """Serve the app with granian (ASGI, app factory: settings are read in each worker). Several workers share
-    their Prometheus counts through a directory of their own; one worker keeps them in memory."""
-    from granian.constants import Interfaces
-    from granian.server import Server
-
-    server = Server(
-        "api.app:create_app", address=host, port=port, workers=workers, interface=Interfaces.ASGI,
-        factory=True, log_access=False, backlog=2048,
-    )
-    with shared_metrics_directory() if workers > 1 else contextlib.nullcontext():
-        server.serve()
-
-
-def cmd_serve(args: argparse.Namespace) -> None:
-    _settings()  # refuse to start with unsafe settings before any worker spawns
-    serve(host=args.host, port=args.port, workers=args.workers)
-
-
-# The demo partners whose credentials the README tour uses, by (kind, name) → shell variable prefix.
-_TOUR_PARTNERS = {("bank", "嘉兴银行"): "BANK", ("data_source", "嘉兴市中级人民法院"): "SOURCE",
-                  ("merchant", "嘉兴南湖旅游区"): "MERCHANT"}
-_TOUR_OPERATORS = {"officer": "OFFICER", "partner_admin": "PARTNER_ADMIN"}
-
-
-def tour_exports(*, api_url: str, report: SeedReport | None, citizen: DemoCitizen | None) -> list[str]:
-    """`export NAME=value` lines for the README tour: the API's address, the demo partners' and operators'
-    credentials (secrets only when this run issued them) and a demo citizen to log in as and bind."""
-    values: dict[str, str] = {"API": api_url}
-    for partner in report.partners if report else []:
-        prefix = _TOUR_PARTNERS.get((str(partner["kind"]), str(partner["name"])))
-        if prefix:
-            values[f"{prefix}_ID"] = str(partner["client_id"])
-            if partner["client_secret"]:
-                values[f"{prefix}_SECRET"] = partner["client_secret"]
-    for op in report.operators if report else []:
-        prefix = _TOUR_OPERATORS.get(str(op["role"]))
-        if prefix:
-            values[f"{prefix}_USER"] = str(op["username"])
-            if op["password"]:
-                values[f"{prefix}_PASSWORD"] = op["password"]
-    if citizen is not None:
-        values.update(CITIZEN_PHONE=citizen.phone, CITIZEN_NAME=citizen.name, CITIZEN_ID_NUMBER=citizen.id_number,
-                      USCC=citizen.enterprise_uscc)
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+# ------------------------------------------------------------------ up
 
 
 def _demo_citizen(settings: Settings) -> DemoCitizen | None:
@@ -204,16 +183,23 @@ def _demo_citizen(settings: Settings) -> DemoCitizen | None:
     return result
 
 
-def cmd_up(args: argparse.Namespace) -> None:
+@_command(cli, "up", "migrate, seed an empty database, and serve")
+@_server_options
+@_seed_options(2000, 200)
+def up_command(*, host: str, port: int, workers: int, persons: int, enterprises: int, seed: int) -> None:
+    from api.migrations import migrate_async
+    from api.serving import serve
+    from demo.tour import tour_exports
+
     settings = _settings()
     asyncio.run(migrate_async())
     report: SeedReport | None = None
     if asyncio.run(_database_is_empty(settings)):
-        report = _seed(settings, persons=args.persons, enterprises=args.enterprises, seed=args.seed)
+        report = _seed(settings, persons=persons, enterprises=enterprises, seed=seed)
     else:
         print("database already seeded; skipping the demo seed (credentials were shown when it was seeded)")
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104 - mapping, not binding
-    api_url = f"http://{host}:{args.port}"
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - mapping, not binding
+    api_url = f"http://{shown_host}:{port}"
     if settings.env != "production":
         # Synthetic demo data: a registry person of the demo city, printed so the README tour can be walked. Only
         # from a registry this run seeded, or the embedded SQLite file (the demo's own): a PostgreSQL database
@@ -229,47 +215,94 @@ def cmd_up(args: argparse.Namespace) -> None:
                   "`xinyi partner rotate-secret` and `xinyi admin create` issue new ones)")
         print()
     print(f"docs: {api_url}/schema/swagger  (OpenAPI: /schema/openapi.json)")
-    serve(host=args.host, port=args.port, workers=args.workers)
+    serve(host=host, port=port, workers=workers)
 
 
-# ------------------------------------------------------------------ admin / partner
+# ------------------------------------------------------------------ admin
 
 
-def cmd_admin_create(args: argparse.Namespace) -> None:
+admin = _group(cli, "admin", "operator accounts")
+
+
+@_command(admin, "create", "create an operator account")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["officer", "partner_admin", "auditor"]))
+@click.option("--display-name")
+@click.option("--password", help="default: prompt, $XINYI_ADMIN_PASSWORD, or generate")
+def admin_create(username: str, role: str, display_name: str | None, password: str | None) -> None:
     from api.auth.operators import create_operator
 
-    password = args.password or os.environ.get("XINYI_ADMIN_PASSWORD")
+    password = password or os.environ.get("XINYI_ADMIN_PASSWORD")
     generated = False
     if not password:
         if sys.stdin.isatty():
             password = getpass.getpass("password (empty: generate one): ")
         if not password:
             password, generated = secrets.token_urlsafe(15), True
+    chosen = password
 
     async def work(_: Any) -> str:
-        return await create_operator(username=args.username, password=password, role=args.role,
-                                     display_name=args.display_name)
+        return await create_operator(username=username, password=chosen, role=role, display_name=display_name)
 
     public_id = asyncio.run(_with_engine(_settings(), work))
-    print(f"operator {args.username} ({args.role}) created: {public_id}")
+    print(f"operator {username} ({role}) created: {public_id}")
     if generated:
         print(f"password (shown once): {password}")
 
 
-def cmd_partner_rotate_secret(args: argparse.Namespace) -> None:
+# ------------------------------------------------------------------ partner
+
+
+partner = _group(cli, "partner", "partners")
+
+
+@_command(partner, "create", "register a partner and print its credentials once")
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(["bank", "merchant", "data_source", "government",
+                                                          "city_peer"]))
+@click.option("--scopes", help="comma-separated; default: all the kind may hold")
+@click.option("--scenario", help="merchants: travel, transit, rental, medical, lodging, reading")
+@click.option("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
+@click.option("--no-secret", is_flag=True, help="private_key_jwt only")
+@click.option("--issuer", help="city_peer: the `iss` of its credit passports (verified with --jwks-file keys)")
+def partner_create(*, name: str, kind: str, scopes: str | None, scenario: str | None, jwks_file: str | None,
+                   no_secret: bool, issuer: str | None) -> None:
+    from partners.services import create_partner
+
+    jwks = json.loads(Path(jwks_file).read_text())["keys"] if jwks_file else None
+    scope_list = scopes.split(",") if scopes else None
+
+    async def work(_: Any) -> Any:
+        return await create_partner(name=name, kind=kind, scopes=scope_list, jwks=jwks, with_secret=not no_secret,
+                                    scenario=scenario, issuer=issuer)
+
+    issued = asyncio.run(_with_engine(_settings(), work))
+    print(f"client_id:     {issued.client_id}")
+    if issued.client_secret:
+        print(f"client_secret: {issued.client_secret}   (shown once; store it now)")
+
+
+@_command(partner, "rotate-secret", "issue a new client secret (the old one works for the overlap)")
+@click.option("--client-id", required=True)
+@click.option("--overlap-hours", type=int, default=24)
+def partner_rotate_secret(client_id: str, overlap_hours: int) -> None:
     from datetime import timedelta
 
     from partners.services import rotate_secret
 
     async def work(_: Any) -> Any:
-        return await rotate_secret(client_id=args.client_id, overlap=timedelta(hours=args.overlap_hours))
+        return await rotate_secret(client_id=client_id, overlap=timedelta(hours=overlap_hours))
 
     issued = asyncio.run(_with_engine(_settings(), work))
-    print(f"client_secret: {issued.client_secret}   (shown once; the old secret works for {args.overlap_hours} h)")
+    print(f"client_secret: {issued.client_secret}   (shown once; the old secret works for {overlap_hours} h)")
 
 
-def cmd_partner_status(args: argparse.Namespace) -> None:
+@_command(partner, "status", "suspend or reactivate a partner (takes effect at once)")
+@click.option("--client-id", required=True)
+@click.argument("status", type=click.Choice(["active", "suspended"]))
+def partner_status(client_id: str, status: str) -> None:
     """Suspend or reactivate a partner; suspension reaches every worker through the shared store."""
+    # ---- the body of `xinyi partner status` (the partners helper moves it onto a partners service) ----
     from partners.services import update_partner
 
     settings = _settings()
@@ -277,7 +310,7 @@ def cmd_partner_status(args: argparse.Namespace) -> None:
     async def work(engine: Any) -> Any:
         ctx = _context(settings, engine)
         try:
-            partner = await update_partner(client_id=args.client_id, status=args.status)
+            partner = await update_partner(client_id=client_id, status=status)
             if partner.status == "active":
                 await ctx.store.delete("auth", f"pdis:{partner.client_id}")
             else:
@@ -286,70 +319,48 @@ def cmd_partner_status(args: argparse.Namespace) -> None:
         finally:
             await ctx.close()
 
-    partner = asyncio.run(_with_engine(settings, work))
-    print(f"{partner.client_id}: {partner.status}")
+    updated = asyncio.run(_with_engine(settings, work))
+    print(f"{updated.client_id}: {updated.status}")
 
 
-def cmd_partner_create(args: argparse.Namespace) -> None:
-    from partners.services import create_partner
-
-    jwks = json.loads(Path(args.jwks_file).read_text())["keys"] if args.jwks_file else None
-    scopes = args.scopes.split(",") if args.scopes else None
-
-    async def work(_: Any) -> Any:
-        return await create_partner(name=args.name, kind=args.kind, scopes=scopes, jwks=jwks,
-                                    with_secret=not args.no_secret, scenario=args.scenario, issuer=args.issuer)
-
-    issued = asyncio.run(_with_engine(_settings(), work))
-    print(f"client_id:     {issued.client_id}")
-    if issued.client_secret:
-        print(f"client_secret: {issued.client_secret}   (shown once; store it now)")
+# ------------------------------------------------------------------ scores
 
 
-def cmd_keys(_: argparse.Namespace) -> None:
-    """Print fresh production secrets as environment assignments."""
-    for var in ("XINYI_JWT_PRIVATE_KEY", "XINYI_DATA_KEY", "XINYI_HASH_KEY", "XINYI_CONSENT_KEY"):
-        print(f"{var}={generate_secret()}")
+scores = _group(cli, "scores", "credit scores")
 
 
-# ------------------------------------------------------------------ scores / ledger / worker
-
-
-def _context(settings: Settings, engine: Any) -> Any:
-    from api.context import build_context
-
-    return build_context(settings, engine)
-
-
-def cmd_scores_recompute(args: argparse.Namespace) -> None:
+@_command(scores, "recompute", "recompute everyone's score (set-based, in batches)")
+@click.option("--batch-size", type=int, default=5000)
+@click.option("--jobs", type=int, default=1, help="processes, each recomputing a range of persons")
+def scores_recompute(batch_size: int, jobs: int) -> None:
     from credit.scores import recompute_all
 
     settings = _settings()
     started = time.perf_counter()
-    if args.jobs > 1:
+    if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
         from datetime import UTC, datetime
         from multiprocessing import get_context
 
         from credit.scores import person_id_ranges
 
-        ranges = asyncio.run(_with_engine(settings, lambda _: person_id_ranges(args.jobs)))
+        ranges = asyncio.run(_with_engine(settings, lambda _: person_id_ranges(jobs)))
         as_of = datetime.now(UTC)  # one as-of for the whole population
         with ProcessPoolExecutor(max_workers=len(ranges) or 1, mp_context=get_context("spawn")) as pool:
-            reports = list(pool.map(_recompute_range, [(r, args.batch_size, as_of) for r in ranges]))
+            reports = list(pool.map(_recompute_range, [(r, batch_size, as_of) for r in ranges]))
         persons, records = sum(r.persons for r in reports), sum(r.records for r in reports)
     else:
         async def work(engine: Any) -> Any:
             ctx = _context(settings, engine)
             try:
-                return await recompute_all(store=ctx.store, batch_size=args.batch_size)
+                return await recompute_all(store=ctx.store, batch_size=batch_size)
             finally:
                 await ctx.close()
 
         report = asyncio.run(_with_engine(settings, work))
         persons, records = report.persons, report.records
     print(f"recomputed {persons:,} persons from {records:,} records in {time.perf_counter() - started:.1f} s "
-          f"({args.jobs} job{'s' if args.jobs > 1 else ''})")
+          f"({jobs} job{'s' if jobs > 1 else ''})")
 
 
 def _recompute_range(task: tuple[tuple[int, int], int, Any]) -> Any:
@@ -369,7 +380,14 @@ def _recompute_range(task: tuple[tuple[int, int], int, Any]) -> Any:
     return asyncio.run(_with_engine(settings, work))
 
 
-def cmd_ledger_verify(_: argparse.Namespace) -> None:
+# ------------------------------------------------------------------ ledger / worker
+
+
+ledger = _group(cli, "ledger", "the access ledger")
+
+
+@_command(ledger, "verify", "check the whole hash chain and every signed checkpoint")
+def ledger_verify() -> None:
     from api.context import build_tokens
     from credit.ledger import CHECKPOINT_TYP, verify_chain
 
@@ -388,7 +406,8 @@ def cmd_ledger_verify(_: argparse.Namespace) -> None:
     raise SystemExit(1)
 
 
-def cmd_ledger_checkpoint(_: argparse.Namespace) -> None:
+@_command(ledger, "checkpoint", "sign the current chain head")
+def ledger_checkpoint() -> None:
     from api.context import build_tokens
     from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 
@@ -402,7 +421,9 @@ def cmd_ledger_checkpoint(_: argparse.Namespace) -> None:
     print(f"checkpoint at seq {checkpoint['seq']}" if checkpoint else "ledger is empty; nothing to sign")
 
 
-def cmd_worker(args: argparse.Namespace) -> None:
+@_command(cli, "worker", "run background jobs (expiries, ledger checkpoints)")
+@click.option("--once", is_flag=True, help="one pass, then exit")
+def worker_command(once: bool) -> None:
     """Background jobs for production (where the app itself runs none)."""
     from api.background import run_forever, run_once
 
@@ -411,7 +432,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     async def work(engine: Any) -> Any:
         ctx = _context(settings, engine)
         try:
-            if args.once:
+            if once:
                 print(await run_once(ctx))
             else:
                 await run_forever(ctx)
@@ -424,154 +445,77 @@ def cmd_worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ simulate
 
 
-def cmd_simulate_bank(args: argparse.Namespace) -> None:
+simulate = _group(cli, "simulate", "simulated partners on loopback (demo, manual tests)")
+
+
+@_command(simulate, "bank", "a bank receiving signed webhooks at http://HOST:PORT/webhooks")
+@click.option("--api", "api_url", default="http://127.0.0.1:8000", help="this API's base URL")
+@click.option("--client-id")
+@click.option("--client-secret", help="default: $XINYI_SIM_CLIENT_SECRET")
+@click.option("--webhook-secret", help="the whsec_ signing secret; default: $XINYI_SIM_WEBHOOK_SECRET")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=9001)
+def simulate_bank(*, api_url: str, client_id: str | None, client_secret: str | None,
+                  webhook_secret: str | None, host: str, port: int) -> None:
     """A simulated bank receiving (and verifying) this API's webhooks on loopback."""
     from partners.simulate import serve_bank
 
-    webhook_secret = args.webhook_secret or os.environ.get("XINYI_SIM_WEBHOOK_SECRET")
+    webhook_secret = webhook_secret or os.environ.get("XINYI_SIM_WEBHOOK_SECRET")
     if not webhook_secret:
         raise SystemExit("xinyi: --webhook-secret (or $XINYI_SIM_WEBHOOK_SECRET) is required")
-    serve_bank(webhook_secret=webhook_secret, host=args.host, port=args.port, api=args.api,
-               client_id=args.client_id,
-               client_secret=args.client_secret or os.environ.get("XINYI_SIM_CLIENT_SECRET"))
+    serve_bank(webhook_secret=webhook_secret, host=host, port=port, api=api_url, client_id=client_id,
+               client_secret=client_secret or os.environ.get("XINYI_SIM_CLIENT_SECRET"))
 
 
-def cmd_simulate_city(args: argparse.Namespace) -> None:
+@_command(simulate, "city", "a peer city: JWKS and signed credit passports")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=9002)
+@click.option("--issuer", help="default: http://HOST:PORT")
+def simulate_city(host: str, port: int, issuer: str | None) -> None:
     """A simulated peer city with its own keys (JWKS and signed credit passports)."""
     from partners.simulate import serve_city
 
-    serve_city(host=args.host, port=args.port, issuer=args.issuer)
+    serve_city(host=host, port=port, issuer=issuer)
 
 
-# ------------------------------------------------------------------ parser
+# ------------------------------------------------------------------ keys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xinyi", description="City credit service API (信易+ / 信易贷)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def server_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
-        p.add_argument("--workers", type=int, default=1)
-
-    def seed_args(p: argparse.ArgumentParser, persons: int, enterprises: int) -> None:
-        p.add_argument("--persons", type=int, default=persons)
-        p.add_argument("--enterprises", type=int, default=enterprises)
-        p.add_argument("--seed", type=int, default=2026)
-
-    p = sub.add_parser("serve", help="serve the API with granian")
-    server_args(p)
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser("migrate", help="apply database migrations")
-    p.set_defaults(func=cmd_migrate)
-
-    p = sub.add_parser("seed", help="seed a deterministic demo city")
-    seed_args(p, _DEMO_PERSONS, _DEMO_ENTERPRISES)
-    p.add_argument("--scale", choices=("demo", "city"), default="demo",
-                   help="city: 4 million persons and 250 thousand enterprises through parallel COPY (PostgreSQL)")
-    p.add_argument("--jobs", type=int, default=max(1, os.cpu_count() or 1), help="loader processes for --scale city")
-    p.set_defaults(func=cmd_seed)
-
-    p = sub.add_parser("up", help="migrate, seed an empty database, and serve")
-    server_args(p)
-    seed_args(p, 2000, 200)
-    p.set_defaults(func=cmd_up)
-
-    admin = sub.add_parser("admin", help="operator accounts").add_subparsers(dest="admin_command", required=True)
-    p = admin.add_parser("create", help="create an operator account")
-    p.add_argument("--username", required=True)
-    p.add_argument("--role", required=True, choices=["officer", "partner_admin", "auditor"])
-    p.add_argument("--display-name")
-    p.add_argument("--password", help="default: prompt, $XINYI_ADMIN_PASSWORD, or generate")
-    p.set_defaults(func=cmd_admin_create)
-
-    partner = sub.add_parser("partner", help="partners").add_subparsers(dest="partner_command", required=True)
-    p = partner.add_parser("create", help="register a partner and print its credentials once")
-    p.add_argument("--name", required=True)
-    p.add_argument("--kind", required=True, choices=["bank", "merchant", "data_source", "government", "city_peer"])
-    p.add_argument("--scopes", help="comma-separated; default: all the kind may hold")
-    p.add_argument("--scenario", help="merchants: travel, transit, rental, medical, lodging, reading")
-    p.add_argument("--jwks-file", help="JWKS with the partner's public keys (private_key_jwt)")
-    p.add_argument("--no-secret", action="store_true", help="private_key_jwt only")
-    p.add_argument("--issuer", help="city_peer: the `iss` of its credit passports (verified with --jwks-file keys)")
-    p.set_defaults(func=cmd_partner_create)
-    p = partner.add_parser("rotate-secret", help="issue a new client secret (the old one works for the overlap)")
-    p.add_argument("--client-id", required=True)
-    p.add_argument("--overlap-hours", type=int, default=24)
-    p.set_defaults(func=cmd_partner_rotate_secret)
-    p = partner.add_parser("status", help="suspend or reactivate a partner (takes effect at once)")
-    p.add_argument("--client-id", required=True)
-    p.add_argument("status", choices=["active", "suspended"])
-    p.set_defaults(func=cmd_partner_status)
-
-    scores = sub.add_parser("scores", help="credit scores").add_subparsers(dest="scores_command", required=True)
-    p = scores.add_parser("recompute", help="recompute everyone's score (set-based, in batches)")
-    p.add_argument("--batch-size", type=int, default=5000)
-    p.add_argument("--jobs", type=int, default=1, help="processes, each recomputing a range of persons")
-    p.set_defaults(func=cmd_scores_recompute)
-
-    ledger = sub.add_parser("ledger", help="the access ledger").add_subparsers(dest="ledger_command", required=True)
-    p = ledger.add_parser("verify", help="check the whole hash chain and every signed checkpoint")
-    p.set_defaults(func=cmd_ledger_verify)
-    p = ledger.add_parser("checkpoint", help="sign the current chain head")
-    p.set_defaults(func=cmd_ledger_checkpoint)
-
-    p = sub.add_parser("worker", help="run background jobs (expiries, ledger checkpoints)")
-    p.add_argument("--once", action="store_true", help="one pass, then exit")
-    p.set_defaults(func=cmd_worker)
-
-    simulate = sub.add_parser("simulate", help="simulated partners on loopback (demo, manual tests)")
-    sims = simulate.add_subparsers(dest="simulate_command", required=True)
-    p = sims.add_parser("bank", help="a bank receiving signed webhooks at http://HOST:PORT/webhooks")
-    p.add_argument("--api", default="http://127.0.0.1:8000", help="this API's base URL")
-    p.add_argument("--client-id")
-    p.add_argument("--client-secret", help="default: $XINYI_SIM_CLIENT_SECRET")
-    p.add_argument("--webhook-secret", help="the whsec_ signing secret; default: $XINYI_SIM_WEBHOOK_SECRET")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9001)
-    p.set_defaults(func=cmd_simulate_bank)
-    p = sims.add_parser("city", help="a peer city: JWKS and signed credit passports")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9002)
-    p.add_argument("--issuer", help="default: http://HOST:PORT")
-    p.set_defaults(func=cmd_simulate_city)
-
-    p = sub.add_parser("keys", help="print fresh production secrets")
-    p.set_defaults(func=cmd_keys)
-
-    # Listed for --help only: main() hands `xinyi bench ...` to the benchmark's own parser.
-    sub.add_parser("bench", help="hot paths as ratios of a bare hello endpoint (xinyi bench --quick --json)")
-    # Likewise `xinyi loadtest ...` goes to the load-test runner's own parser.
-    sub.add_parser("loadtest", help="Locust suite against a production-configured server, with a report "
-                                    "(xinyi loadtest --rate 300 --duration 60)")
-    return parser
+@_command(cli, "keys", "print fresh production secrets")
+def keys_command() -> None:
+    """Print fresh production secrets as environment assignments."""
+    for var in ("XINYI_JWT_PRIVATE_KEY", "XINYI_DATA_KEY", "XINYI_HASH_KEY", "XINYI_CONSENT_KEY"):
+        print(f"{var}={generate_secret()}")
 
 
-def cmd_bench(argv: list[str]) -> None:
+# ------------------------------------------------------------------ bench / loadtest
+
+# Their arguments (`--help` included) go unparsed to the load tests' own argparse parsers.
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@_command(cli, "bench", "hot paths as ratios of a bare hello endpoint (xinyi bench --quick --json)",
+          context_settings=_PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def bench_command(arguments: tuple[str, ...]) -> None:
     from loadtests.bench import main as bench_main
 
-    bench_main(argv)
+    bench_main(list(arguments))
 
 
-def cmd_loadtest(argv: list[str]) -> None:
+@_command(cli, "loadtest", "Locust suite against a production-configured server, with a report "
+                           "(xinyi loadtest --rate 300 --duration 60)", context_settings=_PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def loadtest_command(arguments: tuple[str, ...]) -> None:
     from loadtests.runner import main as loadtest_main
 
-    loadtest_main(argv)
+    loadtest_main(list(arguments))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["bench"]:
-        cmd_bench(arguments[1:])
-        return
-    if arguments[:1] == ["loadtest"]:
-        cmd_loadtest(arguments[1:])
-        return
-    args = build_parser().parse_args(arguments)
+    """Run `xinyi` (the console script); a configuration or domain error ends it with `xinyi: <message>`."""
     try:
-        args.func(args)
+        cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="xinyi")
     except Exception as exc:
         from core.errors import ConfigurationError, DomainError
 

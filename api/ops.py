@@ -3,7 +3,7 @@
 Metrics have two homes. One process (in-process tests, `xinyi serve --workers 1`): prometheus_client's default
 registry in memory. Several granian workers: prometheus_client's multiprocess mode, in which every worker writes
 its values to files in the directory named by `PROMETHEUS_MULTIPROC_DIR` (`xinyi serve` makes a private one for
-its workers, see `api.cli`), and `/metrics` sums the files of all workers, whichever worker answers the scrape.
+its workers, see `api.serving`), and `/metrics` sums the files of all workers, whichever worker answers the scrape.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from api import domains
-from api.cli import migrate_async
 from api.context import build_cipher, build_tokens
+from api.migrations import migrate_async
 from core import db
 from core.settings import Settings
 from core.store import build_store

@@ -36,8 +36,8 @@ import httpx
 from stdnum.cn import ric
 
 from api import domains
-from api.cli import migrate_async
 from api.context import build_cipher
+from api.migrations import migrate_async
 from core import db
 from core.settings import Settings
 from credit.identity import new_public_id

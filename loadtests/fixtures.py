@@ -553,8 +553,8 @@ async def prepare(settings: Settings, *, persons: int, rate: float, duration_s: 
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
     from api import domains  # noqa: PLC0415
-    from api.cli import migrate_async  # noqa: PLC0415
     from api.context import build_cipher, build_tokens  # noqa: PLC0415
+    from api.migrations import migrate_async  # noqa: PLC0415
     from core import db  # noqa: PLC0415
     from core.store import build_store  # noqa: PLC0415
     from credit.checks import BUSINESS_TYPES  # noqa: PLC0415

@@ -26,8 +26,8 @@ os.environ["XINYI_REDIS_NAMESPACE"] = f"xinyi-test-{secrets.token_hex(4)}"
 os.environ.setdefault("XINYI_LOG_LEVEL", "WARNING")
 
 from api.app import create_app  # noqa: E402
-from api.cli import migrate_async  # noqa: E402
 from api.context import AppContext  # noqa: E402
+from api.migrations import migrate_async  # noqa: E402
 from core import db  # noqa: E402
 from core.settings import Settings  # noqa: E402
 

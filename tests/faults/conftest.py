@@ -26,7 +26,7 @@ import pytest
 from litestar import Litestar
 
 from api.app import create_app
-from api.cli import migrate_async
+from api.migrations import migrate_async
 from core.settings import Settings, generate_secret
 from credit.tables import Authorization
 from loadtests.runner import SECRET_VARS, production_env

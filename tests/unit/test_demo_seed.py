@@ -201,8 +201,8 @@ def test_report_shows_new_secrets_only() -> None:
 
 
 def test_tour_exports_hold_only_what_this_run_issued() -> None:
-    from api.cli import tour_exports
     from demo import DemoCitizen
+    from demo.tour import tour_exports
 
     report = SeedReport(
         persons=1, enterprises=1, records=0, seconds=0.1,

@@ -1,0 +1,22 @@
+"""Applying every domain's Piccolo migrations, for the CLI (`xinyi migrate`, `xinyi up`), the load tests and the
+test fixtures alike.
+
+Its own module, not the CLI's: the load tests migrate their databases too, and the CLI dispatches into the
+load tests, so a helper living in `api.cli` made the two import each other.
+"""
+
+from __future__ import annotations
+
+import os
+
+PICCOLO_CONF = "api.piccolo_conf"
+
+
+async def migrate_async() -> None:
+    """Apply every pending Piccolo migration of every domain app, in dependency order."""
+    os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
+    from piccolo.apps.migrations.commands.forwards import run_forwards  # noqa: PLC0415 - reads PICCOLO_CONF
+
+    result = await run_forwards(app_name="all", migration_id="all")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
