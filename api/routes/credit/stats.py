@@ -1,14 +1,17 @@
-"""HTTP for the operators' policy statistics: `GET /v1/admin/stats/daily`."""
+"""The operators' policy statistics: `GET /v1/admin/stats/daily`."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, get
+from litestar import get
 from litestar.params import QueryParameter
 
 from api.auth import guards
+from api.dependencies import Injected
+from core.daily_counts import DailyCountRegistry
+from core.settings import Settings
 from credit import stats
 from credit.partner_schemas import DailyStatsReport, DayStats, Rate, StatsTargets, StatsTotals
 
@@ -17,12 +20,13 @@ from credit.partner_schemas import DailyStatsReport, DayStats, Rate, StatsTarget
      guards=[guards.operator("officer", "auditor")],
      summary="Policy indicators per city calendar day (at most 366 days; default the last 7)")
 async def daily_stats(
-    request: Request[Any, Any, Any],
+    *,
+    daily_counts: Injected[DailyCountRegistry],
+    settings: Injected[Settings],
     from_: Annotated[date | None, QueryParameter(name="from", description="first day, YYYY-MM-DD")] = None,
     to: Annotated[date | None, QueryParameter(description="last day, YYYY-MM-DD (default today)")] = None,
 ) -> DailyStatsReport:
-    ctx = guards.app_context(request)
-    report = await stats.daily_report(start=from_, end=to, counters=ctx.daily_counts, calendar=ctx.settings.calendar)
+    report = await stats.daily_report(start=from_, end=to, counters=daily_counts, calendar=settings.calendar)
     return DailyStatsReport(
         from_=report.start, to=report.end, timezone=stats.TIMEZONE_NAME,
         targets=StatsTargets(score_queries_per_day=stats.SCORE_QUERIES_TARGET_PER_DAY,
