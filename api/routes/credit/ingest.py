@@ -14,7 +14,7 @@ from core.settings import Settings
 from core.store import Store
 from credit import ingest
 from credit.identity import FieldCipher
-from credit.partner_schemas import IngestAnswer, IngestSummary, RowRejection
+from credit.partner_schemas import IngestAnswer
 
 NDJSON = "application/x-ndjson"
 
@@ -49,12 +49,6 @@ class RecordIngestController(Controller):
         # The raw request, not a typed `data`: the body is a JSON array or NDJSON (per its content type) and is
         # split and validated row by row, so one bad row is reported by its line instead of failing the batch.
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        report = await ingest.ingest_batch(
+        return await ingest.ingest_batch(
             cipher=cipher, store=store, source=principal.subject, body=await request.body(),
             body_format="ndjson" if media_type == NDJSON else "json", max_rows=settings.ingest_max_rows)
-        return IngestAnswer(
-            summary=IngestSummary(accepted=report.accepted, updated=report.updated, duplicate=report.duplicate,
-                                  rejected=report.rejected),
-            rejected_rows=[RowRejection(line=r.line, code=r.code, reason=r.reason, source_ref=r.source_ref)
-                           for r in report.rejections],
-            rescored_persons=report.rescored_persons)
