@@ -29,21 +29,11 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes.credit import router as credit_router
 from api.routes.lending import router as lending_router
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
-from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
-from credit.ingest_routes import RecordIngestController
-from credit.objection_routes import AdminObjectionsController, AdminRepairsController, MyRightsController
-from credit.routes import (
-    MyCreditController,
-    PartnerAuthorizationController,
-    ScoresController,
-    latest_ledger_checkpoint,
-    purpose_catalog,
-)
-from credit.stats_routes import daily_stats
 from partners.delivery_routes import WebhookDeliveriesController
 from partners.routes import PartnerSelfController
 from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
@@ -157,13 +147,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins else None
     return Litestar(
         route_handlers=[AuthController, jwks, authorization_server_metadata,
-                        MeController, MyCreditController, PartnerAuthorizationController,
-                        ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
+                        MeController, credit_router, PartnerSelfController,
                         AdminPartnersController,
-                        MyRightsController, AdminObjectionsController, AdminRepairsController,
                         WebhookDeliveriesController,
-                        RecordIngestController, CreditChecksController, AdminMeasuresController,
-                        AdminListsController, daily_stats,
                         MyPassportController, FederationController,
                         CreditOrdersController, MyCreditOrdersController,
                         public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,

@@ -43,7 +43,7 @@ from core.store import Store
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_id_number, normalize_uscc
-from credit.partner_schemas import IngestPersonSubject, IngestRow
+from credit.partner_schemas import IngestAnswer, IngestPersonSubject, IngestRow, IngestSummary, RowRejection
 from credit.scores import mark_for_rescoring, rescore_marked
 from credit.tables import CreditRecord, Enterprise, Objection, Person
 
@@ -478,7 +478,7 @@ async def _write_with_retry(source: str, candidates: list[_Candidate], now: date
 
 
 async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: bytes, body_format: BodyFormat,
-                       max_rows: int, now: datetime | None = None) -> IngestReport:
+                       max_rows: int, now: datetime | None = None) -> IngestAnswer:
     """Validate, store and answer one batch from the data source `source` (the caller's client id).
 
     Raises:
@@ -516,7 +516,12 @@ async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: 
     report.rejections.sort(key=lambda r: r.line)
     logger.info("ingest from %s: %d accepted, %d updated, %d duplicate, %d rejected", source, report.accepted,
                 report.updated, report.duplicate, report.rejected)
-    return report
+    return IngestAnswer(
+        summary=IngestSummary(accepted=report.accepted, updated=report.updated, duplicate=report.duplicate,
+                              rejected=report.rejected),
+        rejected_rows=[RowRejection(line=r.line, code=r.code, reason=r.reason, source_ref=r.source_ref)
+                       for r in report.rejections],
+        rescored_persons=report.rescored_persons)
 
 
 __all__ = ["FUTURE_SKEW", "IngestReport", "Rejection", "TooManyRows", "ingest_batch", "split_rows"]

@@ -26,6 +26,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from credit.schemas import Checkpoint
 from credit.tables import LedgerCheckpoint, LedgerEntry
 
 logger = logging.getLogger("xinyi.ledger")
@@ -254,7 +255,7 @@ async def create_checkpoint(*, sign: Callable[[dict[str, Any]], str]) -> dict[st
     last = await LedgerCheckpoint.select(LedgerCheckpoint.seq).order_by(
         LedgerCheckpoint.seq, ascending=False).first()
     if last is not None and int(last["seq"]) >= int(head["seq"]):
-        return await latest_checkpoint()
+        return await _latest_checkpoint_row()
     now = datetime.now(UTC)
     signature = sign({"seq": int(head["seq"]), "hash": head["hash"], "at": _iso(now)})
     await LedgerCheckpoint.insert(LedgerCheckpoint(seq=int(head["seq"]), hash=head["hash"], signature=signature,
@@ -262,8 +263,16 @@ async def create_checkpoint(*, sign: Callable[[dict[str, Any]], str]) -> dict[st
     return {"seq": int(head["seq"]), "hash": head["hash"], "signature": signature, "created_at": now}
 
 
-async def latest_checkpoint() -> dict[str, Any] | None:
+async def _latest_checkpoint_row() -> dict[str, Any] | None:
     row = await LedgerCheckpoint.select(LedgerCheckpoint.seq, LedgerCheckpoint.hash, LedgerCheckpoint.signature,
                                         LedgerCheckpoint.created_at).order_by(
         LedgerCheckpoint.seq, ascending=False).first()
     return dict(row) if row else None
+
+
+async def latest_checkpoint() -> Checkpoint | None:
+    """The latest signed checkpoint, as published (None before the first one)."""
+    row = await _latest_checkpoint_row()
+    if row is None:
+        return None
+    return Checkpoint(seq=int(row["seq"]), hash=row["hash"], signature=row["signature"], created_at=row["created_at"])

@@ -49,6 +49,17 @@ class PartnerAuthorization(msgspec.Struct, omit_defaults=True):
     open_id: str | None = None
 
 
+class PurposeOut(msgspec.Struct):
+    """A purpose of the catalog (`GET /v1/purposes`): what an authorization for it may grant."""
+
+    code: str
+    name: str
+    subject_kind: str
+    allowed_scopes: list[str]
+    max_validity_days: int
+    daily_cap: int
+
+
 class PartnerInfo(msgspec.Struct):
     client_id: str
     name: str

@@ -1,18 +1,21 @@
-"""HTTP for joint rewards and punishments: departments' credit checks (`/v1/credit-checks`) and the
+"""Joint rewards and punishments (联合奖惩): departments' credit checks (`/v1/credit-checks`) and the
 operators' measure and list catalogs (`/v1/admin/measures`, `/v1/admin/lists`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
+from api.auth.tokens import Principal
+from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
-from core.errors import NotFound
 from credit import checks
+from credit.identity import FieldCipher
+from credit.ledger import LedgerWriter
 from credit.partner_schemas import (
     AdminListEntry,
     AdminListEntryPage,
@@ -29,8 +32,8 @@ from credit.partner_schemas import (
     MeasureOut,
     MeasurePatch,
 )
+from credit.queries import Caller
 from credit.schemas import PersonSubject
-from partners.services import find_partner
 
 
 def _check_answer(view: checks.CheckView) -> CreditCheckAnswer:
@@ -56,13 +59,6 @@ def _admin_entry(view: checks.ListEntryView) -> AdminListEntry:
         reason=view.reason, source=view.source, listed_at=view.listed_at, delisted_at=view.delisted_at)
 
 
-async def _department(request: Request[Any, Any, Any]) -> checks.Department:
-    partner = await find_partner(guards.principal_of(request).subject)
-    if partner is None:
-        raise NotFound("partner not found", code="partner_not_found")
-    return checks.Department(client_id=partner.client_id, name=partner.name, kind=partner.kind)
-
-
 class CreditChecksController(Controller):
     path = "/v1/credit-checks"
     tags = ["partner"]
@@ -73,11 +69,12 @@ class CreditChecksController(Controller):
           summary="Credit check before a business step (联合奖惩核查): lists and the measures that apply",
           description="A subject that is not listed, or not known to the registry, gets `listed: false` "
                       "and no lists or measures. Checks of registry subjects appear in their access log.")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[CreditCheckRequest]) -> CreditCheckAnswer:
-        ctx = guards.app_context(request)
+    async def create(self, *, data: JSONBody[CreditCheckRequest], caller: Injected[Caller],
+                     cipher: Injected[FieldCipher], ledger: Injected[LedgerWriter]) -> CreditCheckAnswer:
         subject = data.subject
         view = await checks.run_check(
-            cipher=ctx.cipher, ledger=ctx.ledger, department=await _department(request),
+            cipher=cipher, ledger=ledger,
+            department=checks.Department(client_id=caller.client_id, name=caller.name, kind=caller.kind),
             subject_kind="person" if isinstance(subject, PersonSubject) else "enterprise",
             business_type=data.business_type, id_number=getattr(subject, "id_number", None),
             name=getattr(subject, "name", None), uscc=getattr(subject, "uscc", None))
@@ -85,9 +82,9 @@ class CreditChecksController(Controller):
 
     @post("/{check_id:str}/feedback", status_code=HTTP_200_OK,
           summary="Report which of the returned measures was applied (once, by the department that checked)")
-    async def feedback(self, request: Request[Any, Any, Any], check_id: FromPath[str],
-                       data: JSONBody[CheckFeedback]) -> CheckFeedbackAnswer:
-        view = await checks.give_feedback(check_id=check_id, department_client_id=guards.principal_of(request).subject,
+    async def feedback(self, *, check_id: FromPath[str], data: JSONBody[CheckFeedback],
+                       principal: Injected[Principal]) -> CheckFeedbackAnswer:
+        view = await checks.give_feedback(check_id=check_id, department_client_id=principal.subject,
                                           measure_code=data.measure_code, note=data.note)
         return CheckFeedbackAnswer(id=view.id, measure_code=view.measure_code, feedback_at=view.feedback_at,
                                    note=view.note)
@@ -139,10 +136,11 @@ class AdminListsController(Controller):
 
     @post("", status_code=HTTP_201_CREATED, guards=[guards.operator("officer")],
           summary="Put a person (id number and name) or an enterprise (USCC) on a list")
-    async def create(self, request: Request[Any, Any, Any], data: JSONBody[ListCreate]) -> AdminListEntry:
+    async def create(self, *, data: JSONBody[ListCreate], cipher: Injected[FieldCipher],
+                     principal: Injected[Principal]) -> AdminListEntry:
         subject = data.subject
         view = await checks.add_to_list(
-            cipher=guards.app_context(request).cipher, operator_id=guards.principal_of(request).subject,
+            cipher=cipher, operator_id=principal.subject,
             list_code=data.list_code, subject_kind="person" if isinstance(subject, PersonSubject) else "enterprise",
             reason=data.reason, id_number=getattr(subject, "id_number", None), name=getattr(subject, "name", None),
             uscc=getattr(subject, "uscc", None))
@@ -150,8 +148,8 @@ class AdminListsController(Controller):
 
     @post("/{entry_id:str}/delist", status_code=HTTP_200_OK, guards=[guards.operator("officer")],
           summary="Take a subject off a list")
-    async def delist(self, request: Request[Any, Any, Any], entry_id: FromPath[str],
+    async def delist(self, *, entry_id: FromPath[str], principal: Injected[Principal],
                      data: JSONBody[Delisting | None] = None) -> AdminListEntry:
-        view = await checks.delist(entry_id=entry_id, operator_id=guards.principal_of(request).subject,
+        view = await checks.delist(entry_id=entry_id, operator_id=principal.subject,
                                    reason=data.reason if data else None)
         return _admin_entry(view)

@@ -1,4 +1,4 @@
-"""HTTP for data sources: `POST /v1/records/batch` (a JSON array of rows, or NDJSON)."""
+"""Data sources push credit records: `POST /v1/records/batch` (a JSON array of rows, or NDJSON)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from litestar import Controller, Request, post
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import guards
+from api.auth.tokens import Principal
+from api.dependencies import Injected
+from core.settings import Settings
+from core.store import Store
 from credit import ingest
-from credit.partner_schemas import IngestAnswer, IngestSummary, RowRejection
+from credit.identity import FieldCipher
+from credit.partner_schemas import IngestAnswer
 
 NDJSON = "application/x-ndjson"
 
@@ -38,16 +43,12 @@ class RecordIngestController(Controller):
 
     @post("/batch", status_code=HTTP_200_OK, opt={"media_types": ("application/json", NDJSON)},
           summary="Push a batch of credit records (data sources)", description=_DESCRIPTION)
-    async def batch(self, request: Request[Any, Any, Any]) -> IngestAnswer:
-        ctx = guards.app_context(request)
+    async def batch(self, *, request: Request[Any, Any, Any], principal: Injected[Principal],
+                    cipher: Injected[FieldCipher], store: Injected[Store], settings: Injected[Settings]
+                    ) -> IngestAnswer:
+        # The raw request, not a typed `data`: the body is a JSON array or NDJSON (per its content type) and is
+        # split and validated row by row, so one bad row is reported by its line instead of failing the batch.
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        report = await ingest.ingest_batch(
-            cipher=ctx.cipher, store=ctx.store, source=guards.principal_of(request).subject,
-            body=await request.body(), body_format="ndjson" if media_type == NDJSON else "json",
-            max_rows=ctx.settings.ingest_max_rows)
-        return IngestAnswer(
-            summary=IngestSummary(accepted=report.accepted, updated=report.updated, duplicate=report.duplicate,
-                                  rejected=report.rejected),
-            rejected_rows=[RowRejection(line=r.line, code=r.code, reason=r.reason, source_ref=r.source_ref)
-                           for r in report.rejections],
-            rescored_persons=report.rescored_persons)
+        return await ingest.ingest_batch(
+            cipher=cipher, store=store, source=principal.subject, body=await request.body(),
+            body_format="ndjson" if media_type == NDJSON else "json", max_rows=settings.ingest_max_rows)
