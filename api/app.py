@@ -17,7 +17,6 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
 from api import domains
-from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
@@ -29,6 +28,7 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes import partners as partner_routes
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
@@ -51,8 +51,6 @@ from lending.routes import (
     LoanProductsController,
     lending_stats,
 )
-from partners.delivery_routes import WebhookDeliveriesController
-from partners.routes import PartnerSelfController
 from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
 from scenarios.passport_routes import FederationController, MyPassportController
 from scenarios.routes import (
@@ -165,10 +163,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[AuthController, jwks, authorization_server_metadata,
                         MeController, MyCreditController, PartnerAuthorizationController,
-                        ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
-                        AdminPartnersController,
+                        ScoresController, latest_ledger_checkpoint, purpose_catalog,
+                        partner_routes.router,
                         MyRightsController, AdminObjectionsController, AdminRepairsController,
-                        WebhookDeliveriesController,
                         RecordIngestController, CreditChecksController, AdminMeasuresController,
                         AdminListsController, daily_stats,
                         MyPassportController, FederationController,

@@ -1,0 +1,1 @@
+"""The HTTP routes, one Litestar `Router` per domain (`api.routes.<domain>`), composed by `api.app`."""
