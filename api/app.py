@@ -17,7 +17,6 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
 from api import domains
-from api.admin.routes import AdminPartnersController
 from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
@@ -31,11 +30,10 @@ from api.ops import MetricsController, live, mark_worker_stopped, metrics_middle
 from api.problems import exception_handlers
 from api.routes.credit import router as credit_router
 from api.routes.lending import router as lending_router
+from api.routes.partners import router as partners_router
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
-from partners.delivery_routes import WebhookDeliveriesController
-from partners.routes import PartnerSelfController
 from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
 from scenarios.passport_routes import FederationController, MyPassportController
 from scenarios.routes import (
@@ -147,9 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins else None
     return Litestar(
         route_handlers=[AuthController, jwks, authorization_server_metadata,
-                        MeController, credit_router, PartnerSelfController,
-                        AdminPartnersController,
-                        WebhookDeliveriesController,
+                        MeController, credit_router, partners_router,
                         MyPassportController, FederationController,
                         CreditOrdersController, MyCreditOrdersController,
                         public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,

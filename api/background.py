@@ -57,7 +57,7 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
     recorded = await record_unsettled_defaults(store=ctx.store)
     rescored = await rescore_due(store=ctx.store)  # after the defaults: a re-scoring they failed is retried now
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     # Today's (and a just-ended yesterday's) policy indicators.
     await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
     unknown_years = check_calendar_ahead(ctx.settings.calendar)

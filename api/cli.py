@@ -270,19 +270,14 @@ def cmd_partner_rotate_secret(args: argparse.Namespace) -> None:
 
 def cmd_partner_status(args: argparse.Namespace) -> None:
     """Suspend or reactivate a partner; suspension reaches every worker through the shared store."""
-    from partners.services import update_partner
+    from partners.services import set_partner_status
 
     settings = _settings()
 
     async def work(engine: Any) -> Any:
         ctx = _context(settings, engine)
         try:
-            partner = await update_partner(client_id=args.client_id, status=args.status)
-            if partner.status == "active":
-                await ctx.store.delete("auth", f"pdis:{partner.client_id}")
-            else:
-                await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
-            return partner
+            return await set_partner_status(store=ctx.store, client_id=args.client_id, status=args.status)
         finally:
             await ctx.close()
 

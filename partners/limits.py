@@ -7,34 +7,25 @@ was its own round trip, and the three calls cost about a third of the score-quer
 Counter keys name the window, not the limit, so changing a partner's quota mid-day keeps its count.
 
 Partner settings (their limits and address allowlist) are cached per process for a few seconds;
-suspension is enforced separately through the shared store, so it applies on the very next request
-everywhere.
+suspension is enforced separately through the shared store (`partners.services.set_partner_status`), so it
+applies on the very next request everywhere.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.errors import Forbidden, RateLimited
 from core.store import Count, ProbeResult, Store
+from partners.schemas import UsageView
 from partners.services import PartnerRecord, find_partner
 
 _DIRECTORY_TTL_SECONDS = 10.0
 _DOMAIN = "limits"
 _RATE_TTL_SECONDS = 2
 _QUOTA_TTL_SECONDS = 26 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    per_second_limit: int
-    per_second_remaining: int
-    daily_quota: int
-    daily_used: int
-    daily_resets_at: int
 
 
 class PartnerDirectory:
@@ -107,13 +98,14 @@ class PartnerLimiter:
         """Count one request on its own (the partner guard folds this into its revocation check)."""
         self.enforce(partner, await self._store.probe_and_count(count=self.counters(partner)))
 
-    async def usage(self, partner: PartnerRecord) -> Usage:
+    async def usage(self, partner: PartnerRecord) -> UsageView:
+        """The partner's current second and day: limits, what is left, when the day's count resets."""
         per_second, per_day = self._limits(partner)
         now = time.time()
         rate_key, quota_key = self._keys(partner, now)
         second = int(await self._store.get(_DOMAIN, rate_key) or 0)
         day = int(await self._store.get(_DOMAIN, quota_key) or 0)
-        return Usage(per_second_limit=per_second, per_second_remaining=max(0, per_second - second),
+        return UsageView(per_second_limit=per_second, per_second_remaining=max(0, per_second - second),
                      daily_quota=per_day, daily_used=min(day, per_day), daily_resets_at=_day_end(now))
 
 

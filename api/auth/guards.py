@@ -98,7 +98,7 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any], *, defe
         raise InvalidToken("the partner is not active", code="partner_suspended")
     check_address(record, client_address(connection))
     admission = Admission(record=record, limiter=ctx.limiter,
-                          probe=tuple(("auth", k) for k in revocation_keys(principal)),
+                          probe=tuple(revocation_keys(principal)),
                           count=tuple(ctx.limiter.counters(record)))
     if deferred:
         connection.scope[_ADMISSION_KEY] = admission  # type: ignore[literal-required]

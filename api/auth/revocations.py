@@ -1,8 +1,9 @@
 """Durable revocations: each marker the store holds for the hot path is also in the database.
 
 Access-token revocations are rows of `revoked_tokens` (`jti:` per token, `fam:` per refresh family) kept
-until the last token they deny has expired; partner suspensions are the partner's status. An emptied store
-is seeded again from both (`core.store`) before any revocation check trusts it.
+until the last token they deny has expired; partner suspensions are the partner's status (their markers are
+`partners.services`'). An emptied store is seeded again from both (`core.store`) before any revocation check
+trusts it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from piccolo.query.mixins import OnConflictAction
 from api.tables import RevokedToken
 from core.db import as_utc
 from core.store import Marker, Store, StoreUnavailable
-from partners.tables import Partner
 
 
 def _now() -> datetime:
@@ -45,12 +45,6 @@ async def token_revocation_markers() -> Iterable[Marker]:
         RevokedToken.expires_at > now)
     return [Marker("auth", row["marker"], max(1, int((as_utc(row["expires_at"]) - now).total_seconds()) + 1))
             for row in rows]
-
-
-async def partner_suspension_markers() -> Iterable[Marker]:
-    """A `pdis:` marker per partner that is not active (for seeding the store)."""
-    rows = await Partner.select(Partner.client_id).where(Partner.status != "active")
-    return [Marker("auth", f"pdis:{row['client_id']}", None) for row in rows]
 
 
 async def purge_expired_revocations() -> int:

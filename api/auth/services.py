@@ -36,7 +36,7 @@ from core.settings import Settings
 from credit.identity import InvalidIdentifier, new_public_id, normalize_phone
 from partners.credentials import verify_secret
 from partners.scopes import SCOPES
-from partners.services import PartnerRecord, find_partner
+from partners.services import PartnerRecord, find_partner, suspension_marker
 from partners.sms import DevSmsSender, SmsDeliveryError, SmsMessage
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -394,20 +394,20 @@ def _require_issued_to(partner: PartnerRecord | None, owner: str | None) -> None
         raise InvalidGrant("the token was not issued to this client", code="token_of_another_client")
 
 
-def revocation_keys(principal: Principal) -> list[str]:
-    """The store keys (domain "auth") whose presence means this token may no longer be used."""
-    keys = [f"jti:{principal.token_id}"]
+def revocation_keys(principal: Principal) -> list[tuple[str, str]]:
+    """The store (domain, key) pairs whose presence means this token may no longer be used."""
+    keys = [("auth", f"jti:{principal.token_id}")]
     if principal.family_id:
-        keys.append(f"fam:{principal.family_id}")
+        keys.append(("auth", f"fam:{principal.family_id}"))
     if principal.kind == "partner":
         # A suspended partner's tokens stop working on the next request, on every worker.
-        keys.append(f"pdis:{principal.subject}")
+        keys.append(suspension_marker(principal.subject))
     return keys
 
 
 async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
     """One store round trip: is this token, or its session family, revoked?"""
-    return await ctx.store.exists_any("auth", revocation_keys(principal))
+    return (await ctx.store.probe_and_count(probe=revocation_keys(principal))).found
 
 
 # ---------------------------------------------------------------- discovery (RFC 8414)

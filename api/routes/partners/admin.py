@@ -1,22 +1,23 @@
-"""HTTP for credit office operators (`/v1/admin`): the partner registry."""
+"""HTTP for credit office operators (`/v1/admin/partners`): the partner registry."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
-from litestar import Controller, Request, get, patch, post, put
+from litestar import Controller, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.auth import guards
-from api.context import AppContext
+from api.dependencies import Injected
 from api.pagination import PageSize
-from core.errors import NotFound
+from core.settings import Settings
+from core.store import Store
+from credit.identity import FieldCipher
 from partners import services as partner_services
 from partners.adapters import peer_registry
-from partners.routes import partner_detail, partner_view, usage_view
+from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.schemas import (
     Jwks,
     PartnerCreate,
@@ -27,25 +28,10 @@ from partners.schemas import (
     SecretRotation,
     UsageView,
 )
-from partners.services import PartnerRecord
 from partners.webhooks import clear_webhook_endpoint, set_webhook_endpoint
 
 _READERS = guards.operator("partner_admin", "officer", "auditor")
 _WRITERS = guards.operator("partner_admin")
-
-
-def _detail(ctx: AppContext, partner: PartnerRecord) -> PartnerDetail:
-    return partner_detail(partner, settings_rate=ctx.settings.default_rate_limit_per_second,
-                          settings_quota=ctx.settings.default_daily_quota)
-
-
-async def _apply_status(ctx: AppContext, partner: PartnerRecord) -> None:
-    """Suspension is enforced through the shared store so every worker refuses the next request."""
-    if partner.status == "active":
-        await ctx.store.delete("auth", f"pdis:{partner.client_id}")
-    else:
-        await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
-    ctx.partners.forget(partner.client_id)
 
 
 class AdminPartnersController(Controller):
@@ -60,7 +46,7 @@ class AdminPartnersController(Controller):
             name=data.name, kind=data.kind, scopes=data.scopes, jwks=data.jwks, with_secret=data.with_secret,
             scenario=data.scenario, issuer=data.issuer)
         peer_registry.forget()  # a new peer city's passports verify on this worker at once
-        return PartnerCredentials(client_id=issued.client_id, client_secret=issued.client_secret)
+        return issued
 
     @get("", guards=[_READERS], summary="List partners")
     async def list(
@@ -70,62 +56,54 @@ class AdminPartnersController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] = None,
         limit: PageSize = 50,
     ) -> PartnerPage:
-        partners = await partner_services.list_partners(kind=kind, limit=limit + 1, after=cursor)
-        page = partners[:limit]
-        next_cursor = page[-1].client_id if len(partners) > limit else None
-        return PartnerPage(items=[partner_view(p) for p in page], next_cursor=next_cursor)
+        return await partner_services.partner_page(kind=kind, limit=limit, after=cursor)
 
     @get("/{client_id:str}", guards=[_READERS], summary="One partner's registration")
-    async def read(self, request: Request[Any, Any, Any], client_id: FromPath[str]) -> PartnerDetail:
-        partner = await partner_services.find_partner(client_id)
-        if partner is None:
-            raise NotFound("partner not found", code="partner_not_found")
-        return _detail(guards.app_context(request), partner)
+    async def read(self, client_id: FromPath[str], settings: Injected[Settings]) -> PartnerDetail:
+        return await partner_services.describe_partner(client_id=client_id, settings=settings)
 
     @patch("/{client_id:str}", guards=[_WRITERS],
            summary="Change name, scopes, status (suspend / reactivate), limits, address allowlist or "
                    "a peer city's passport issuer")
-    async def update(self, request: Request[Any, Any, Any], client_id: FromPath[str],
-                     data: JSONBody[PartnerUpdate]) -> PartnerDetail:
-        ctx = guards.app_context(request)
+    async def update(self, *, client_id: FromPath[str], data: JSONBody[PartnerUpdate], settings: Injected[Settings],
+                     store: Injected[Store], cipher: Injected[FieldCipher],
+                     partner_directory: Injected[PartnerDirectory]) -> PartnerDetail:
+        # The registration's own fields first: one that does not validate is a 422 before anything changed.
         partner = await partner_services.update_partner(
-            client_id=client_id, name=data.name, scopes=data.scopes, status=data.status,
+            client_id=client_id, name=data.name, scopes=data.scopes,
             rate_limit_per_second=data.rate_limit_per_second, daily_quota=data.daily_quota,
             allowed_addresses=data.allowed_addresses, issuer=data.issuer)
+        if data.status is not None:
+            partner = await partner_services.set_partner_status(store=store, client_id=client_id,
+                                                                status=data.status)
         peer_registry.forget()  # a changed issuer or status applies to passports on this worker at once
         secret = None
         if data.webhook_url == "":
             await clear_webhook_endpoint(client_id=client_id)
         elif data.webhook_url is not None:
             # A new endpoint gets a new signing secret, shown in this answer only.
-            secret = await set_webhook_endpoint(cipher=ctx.cipher, settings=ctx.settings, client_id=client_id,
+            secret = await set_webhook_endpoint(cipher=cipher, settings=settings, client_id=client_id,
                                                 url=data.webhook_url)
         if data.webhook_url is not None:
-            partner = await partner_services.find_partner(client_id) or partner
-        await _apply_status(ctx, partner)
-        detail = _detail(ctx, partner)
-        return msgspec.structs.replace(detail, webhook_secret=secret) if secret else detail
+            partner = await partner_services.require_partner(client_id)
+        partner_directory.forget(client_id)  # limits, scopes and status apply on this worker at once
+        return partner_services.partner_detail(partner, settings=settings, webhook_secret=secret)
 
     @post("/{client_id:str}/rotate-secret", status_code=HTTP_200_OK, guards=[_WRITERS],
           summary="Issue a new client secret; the old one works for the overlap window")
     async def rotate_secret(self, client_id: FromPath[str],
                             data: JSONBody[SecretRotation | None] = None) -> PartnerCredentials:
         rotation = data or SecretRotation()
-        issued = await partner_services.rotate_secret(client_id=client_id,
-                                                      overlap=timedelta(hours=rotation.overlap_hours))
-        return PartnerCredentials(client_id=issued.client_id, client_secret=issued.client_secret)
+        return await partner_services.rotate_secret(client_id=client_id,
+                                                    overlap=timedelta(hours=rotation.overlap_hours))
 
     @put("/{client_id:str}/jwks", guards=[_WRITERS], summary="Replace the partner's registered public keys")
-    async def replace_jwks(self, request: Request[Any, Any, Any], client_id: FromPath[str],
-                           data: JSONBody[Jwks]) -> PartnerDetail:
+    async def replace_jwks(self, client_id: FromPath[str], data: JSONBody[Jwks],
+                           settings: Injected[Settings]) -> PartnerDetail:
         partner = await partner_services.replace_jwks(client_id=client_id, jwks=data.keys)
         peer_registry.forget()  # a peer city's new keys verify passports on this worker at once
-        return _detail(guards.app_context(request), partner)
+        return partner_services.partner_detail(partner, settings=settings)
 
     @get("/{client_id:str}/usage", guards=[_READERS], summary="The partner's current rate and quota usage")
-    async def usage(self, request: Request[Any, Any, Any], client_id: FromPath[str]) -> UsageView:
-        ctx = guards.app_context(request)
-        partner = await partner_services.find_partner(client_id)
-        if partner is None:
-            raise NotFound("partner not found", code="partner_not_found")
-        return usage_view(await ctx.limiter.usage(partner))
+    async def usage(self, client_id: FromPath[str], limiter: Injected[PartnerLimiter]) -> UsageView:
+        return await limiter.usage(await partner_services.require_partner(client_id))
