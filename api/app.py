@@ -29,6 +29,7 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes import scenarios as scenarios_routes
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
@@ -53,15 +54,6 @@ from lending.routes import (
 )
 from partners.delivery_routes import WebhookDeliveriesController
 from partners.routes import PartnerSelfController
-from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
-from scenarios.passport_routes import FederationController, MyPassportController
-from scenarios.routes import (
-    AdminBenefitsController,
-    AdminScenariosController,
-    MerchantBenefitsController,
-    MyBenefitsController,
-    public_scenarios,
-)
 
 _JSON_TYPES = ("application/json",)
 _SECURITY_HEADERS = {
@@ -171,10 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         WebhookDeliveriesController,
                         RecordIngestController, CreditChecksController, AdminMeasuresController,
                         AdminListsController, daily_stats,
-                        MyPassportController, FederationController,
-                        CreditOrdersController, MyCreditOrdersController,
-                        public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,
-                        MerchantBenefitsController,
+                        scenarios_routes.router,
                         LoanProductsController, FinancingDemandsController, LoanApplicationsController,
                         lending_stats,
                         EnterpriseController, EnterprisePortraitController, bank_portrait,

@@ -72,7 +72,10 @@ def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute, method: str) -
     """The problem statuses `handler` can answer with on `route` for `method` (see the module docstring)."""
     if (only := handler.opt.get("problem_statuses_only")) is not None:
         return set(only)
-    parameters = set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
+    # Injected dependencies (api/dependencies.py, a controller's own) are built by the app, not read from the
+    # request: only what is left is the caller's input.
+    parameters = (set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
+                  - set(handler.resolve_dependencies()))
     # A handler reading the raw body declares the media types it takes instead of a `data` parameter.
     has_body = "data" in parameters or "media_types" in handler.opt
     guarded = bool(handler.resolve_guards())
