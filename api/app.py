@@ -31,18 +31,10 @@ from api.problems import exception_handlers
 from api.routes.credit import router as credit_router
 from api.routes.lending import router as lending_router
 from api.routes.partners import router as partners_router
+from api.routes.scenarios import router as scenarios_router
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
-from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
-from scenarios.passport_routes import FederationController, MyPassportController
-from scenarios.routes import (
-    AdminBenefitsController,
-    AdminScenariosController,
-    MerchantBenefitsController,
-    MyBenefitsController,
-    public_scenarios,
-)
 
 _JSON_TYPES = ("application/json",)
 _SECURITY_HEADERS = {
@@ -145,12 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins else None
     return Litestar(
         route_handlers=[AuthController, jwks, authorization_server_metadata,
-                        MeController, credit_router, partners_router,
-                        MyPassportController, FederationController,
-                        CreditOrdersController, MyCreditOrdersController,
-                        public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,
-                        MerchantBenefitsController,
-                        lending_router,
+                        MeController, credit_router, partners_router, scenarios_router, lending_router,
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         dependencies=DEPENDENCIES,

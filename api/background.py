@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, date, datetime
 
 from api.auth.revocations import purge_expired_revocations
+from api.citizens.services import citizen_account_id
 from api.context import AppContext
 from core.calendar import CITY_TZ, WorkingCalendar
 from credit import authorizations
@@ -55,7 +56,7 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     checkpoint = await create_checkpoint(sign=lambda claims: ctx.tokens.sign_document(claims, typ=CHECKPOINT_TYP))
     await emit_expiring_soon()
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
-    recorded = await record_unsettled_defaults(store=ctx.store)
+    recorded = await record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id)
     rescored = await rescore_due(store=ctx.store)  # after the defaults: a re-scoring they failed is retried now
     await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     # Today's (and a just-ended yesterday's) policy indicators.

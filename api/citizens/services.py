@@ -88,3 +88,10 @@ async def bound_person_id(*, account_id: str) -> int:
     if row is None or row["person"] is None:
         raise Forbidden("bind your identity first (POST /v1/me/identity)", code="identity_not_bound")
     return int(row["person"])
+
+
+async def citizen_account_id(person_id: int) -> str | None:
+    """The public id of the person's citizen account (None: nobody bound this identity), for notices to the
+    citizen from domains that know only the registry person (scenarios' credit orders)."""
+    row = await CitizenAccount.select(CitizenAccount.public_id).where(CitizenAccount.person == person_id).first()
+    return None if row is None else str(row["public_id"])
