@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from piccolo.columns import Timestamptz, Varchar
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.methods.select import Select
 
+from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
@@ -63,19 +63,6 @@ _PERSON_PK = Person._meta.primary_key
 _POLICY = PolicyBook()
 # OutboxEvent.recipient is shorter than CreditRecord.source; sources are partner client ids (≤ 40).
 _RECIPIENT_MAX = 40
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _transaction() -> Any:
-    engine = CreditRecord._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent deciders queue instead of failing on
-        # a lock upgrade; on PostgreSQL the conditional updates' row locks do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 async def _sync_lists(record: dict[str, Any], *, now: datetime) -> None:
@@ -292,10 +279,10 @@ async def file_objection(*, store: Store, calendar: WorkingCalendar, person_id: 
             is filed).
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
-    moment = now or _now()
+    moment = now or clock.now()
     public_id = new_public_id("obj")
     due_at = decision_due_at(moment, calendar=calendar, working_days=working_days)
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         # The conditional update is the lock: of two concurrent filings only one flags the record.
         flagged = await CreditRecord.update({CreditRecord.status: "objected", CreditRecord.updated_at: moment}).where(
             _RECORD_PK.is_in([record["id"]]) & (CreditRecord.status == OBJECTABLE_STATUS)).returning(_RECORD_PK)
@@ -328,7 +315,7 @@ async def objections_of_person(*, person_id: int, limit: int, cursor: str | None
 async def list_objections(*, status: str | None, overdue: bool | None, limit: int, cursor: str | None,
                           now: datetime | None = None) -> tuple[list[ObjectionView], str | None]:
     """Every objection (operators), newest first; `overdue=True` means open and past its due date."""
-    moment = now or _now()
+    moment = now or clock.now()
     query = Objection.select(*_OBJECTION_COLUMNS)
     if status is not None:
         query = query.where(Objection.status == status)
@@ -373,7 +360,7 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
         if outcome != "upheld":
             raise Unprocessable("only an upheld objection corrects the record", code="correction_requires_upheld")
         _check_correction(view.record, correction)
-    moment = now or _now()
+    moment = now or clock.now()
     changes: dict[Any, Any] = {CreditRecord.updated_at: moment}
     if outcome == "rejected":
         changes[CreditRecord.status] = view.record_status_before
@@ -385,7 +372,7 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
             changes[CreditRecord.severity] = correction.severity
         if correction.title is not None:
             changes[CreditRecord.title] = correction.title.strip()
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         decided = await Objection.update({
             Objection.status: outcome, Objection.decided_at: moment, Objection.decided_by: operator_id,
             Objection.decision_note: note.strip()}).where(
@@ -426,7 +413,7 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
         Conflict: `record_under_objection`, `repair_already_pending`.
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
-    moment = now or _now()
+    moment = now or clock.now()
     occurred_at = as_utc(record["occurred_at"])
     if record["polarity"] >= 0:
         raise Unprocessable("only negative records can be repaired", code="record_not_repairable")
@@ -442,7 +429,7 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
     if moment < earliest:
         raise Unprocessable(f"this record can be repaired from {earliest.isoformat()}", code="repair_too_early")
     public_id = new_public_id("rep")
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         # A no-op conditional update locks the record row (PostgreSQL) or the database (SQLite) until commit,
         # so two concurrent applications for one record cannot both pass the "none pending" check.
         locked = await CreditRecord.update({CreditRecord.status: CreditRecord.status}).where(
@@ -490,8 +477,8 @@ async def decide_repair(*, store: Store, repair_id: str, operator_id: str, outco
             approval finds the record no longer active (the application stays pending).
     """
     view = await get_repair(repair_id=repair_id)
-    moment = now or _now()
-    async with _transaction():
+    moment = now or clock.now()
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         decided = await Repair.update({
             Repair.status: outcome, Repair.decided_at: moment, Repair.decided_by: operator_id,
             Repair.decision_note: note.strip()}).where(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from core import clock
 from core.calendar import WorkingCalendar
 from core.db import as_utc
 from core.errors import NotFound, Unprocessable
@@ -50,10 +51,6 @@ _DEMAND_COLUMNS = (
     FinancingDemand.guarantee_offered, FinancingDemand.max_rate_bp, FinancingDemand.status,
     FinancingDemand.portrait_id, FinancingDemand.matches, FinancingDemand.created_at, FinancingDemand.submitted_at,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _json(value: Any) -> Any:
@@ -189,7 +186,7 @@ async def get_demand(*, account_id: str, demand_id: str) -> DemandOut:
     """The demand with its matches and, per bank it went to, the application's timeline and deadline."""
     row, ref = await load_for_member(account_id=account_id, demand_id=demand_id)
     apps = await applications.records_for_demand(demand_pk=row.pk)
-    return _out(row, ref, now=_now(), apps=apps)
+    return _out(row, ref, now=clock.now(), apps=apps)
 
 
 async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit: int, cursor: str | None
@@ -237,7 +234,7 @@ async def create_demand(*, store: Store, cipher: FieldCipher, account_id: str, u
     result = matching.match(demand=terms, enterprise=profile(portrait, first_loan=first_loan),
                             products=[p.rules() for p in await products.active_products()])
     stored = _stored_matches(result, portrait=portrait, first_loan=first_loan)
-    now = _now()
+    now = clock.now()
     public_id = new_public_id("dmd")
     await FinancingDemand.insert(FinancingDemand(
         public_id=public_id, enterprise=ref.enterprise_id, created_by=account_id, amount_fen=amount_fen,

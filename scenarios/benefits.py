@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.querystring import QueryString
 
-from core import db
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
 from core.store import Store, StoreUnavailable
@@ -49,7 +45,6 @@ from scenarios import codes
 from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule, CatalogSnapshot, ScenarioInfo
 from scenarios.tables import Benefit, Redemption
 
-CITY_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 """Benefit periods turn over at midnight city time (China has one offset and no DST)."""
 
 PERIOD_TEXT: Final = {"day": "今日", "week": "本周", "month": "本月", "year": "今年", "once": "该权益"}
@@ -67,10 +62,6 @@ class BenefitCodeInvalid(DomainError):
     """Reused, expired and unknown codes get this same answer, so codes cannot be probed."""
 
     status, code, title = 422, "benefit_code_invalid", "The benefit code is invalid, expired or already used"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- rules
@@ -140,47 +131,6 @@ def evaluate(rule: BenefitRule, *, tier: str, total: int, used: int, now: dateti
 
 # ---------------------------------------------------------------- hand-written SQL
 
-_PLACEHOLDER = re.compile(r"\$(\d+)")
-
-
-class _Sql:
-    """Runs hand-written SQL (PostgreSQL `$n` placeholders) inside the current transaction."""
-
-    def __init__(self, connection: Any = None, engine: Any = None) -> None:
-        self._connection = connection  # an asyncpg connection, or None to go through Piccolo
-        self._engine = engine
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        if self._connection is not None:
-            return [dict(row) for row in await self._connection.fetch(sql, *args)]
-        # Piccolo numbers `{}` in order of appearance, so a reused `$n` is passed once per use.
-        order = [int(n) - 1 for n in _PLACEHOLDER.findall(sql)]
-        template = _PLACEHOLDER.sub("{}", sql)
-        rows = await self._engine.run_querystring(QueryString(template, *(args[i] for i in order)))
-        return [dict(row) for row in rows or []]
-
-    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-
-@asynccontextmanager
-async def _transaction() -> AsyncIterator[_Sql]:
-    engine = Benefit._meta.db
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        async with engine.pool.acquire() as connection, connection.transaction():
-            yield _Sql(connection=connection)
-        return
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent redemptions queue instead of
-        # failing on a lock upgrade; on PostgreSQL the unique index and row locks do the same.
-        transaction = engine.transaction(transaction_type=TransactionType.immediate)
-    else:
-        transaction = engine.transaction()
-    async with transaction:
-        yield _Sql(engine=engine)
-
-
 _USAGE_SQL = ("SELECT benefit, period_key, used FROM benefit_usages "
               "WHERE person = $1 AND period_key IN ($2, $3, $4, $5, $6)")
 
@@ -211,7 +161,7 @@ class MyBenefitView:
 async def my_benefits(*, store: Store, person_id: int) -> tuple[datetime, list[MyBenefitView]]:
     """Every active benefit of every active scenario, and whether (or why not) it applies to the person now."""
     catalog = await CATALOG.get()
-    now = _now()
+    now = clock.now()
     score = await current_score(store=store, person_id=person_id)
     used = await usage_counts(person_id=person_id, at=now)
     keys = period_keys(now)
@@ -338,7 +288,7 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
     # Past this point the code is taken: if the answer cannot be made (the database or the store is away: 503),
     # the code is given back for the rest of its lifetime, so a failed verification never spends it.
     try:
-        now = _now()
+        now = clock.now()
         score = await current_score(store=store, person_id=state.person_id)
         # Everything but the quota first: the counters are read only if a benefit that otherwise applies has one.
         candidates = [r for r in catalog.active.get(scenario, ())
@@ -457,11 +407,11 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
         if first is None:
             raise
         return first
-    now = _now()
+    now = clock.now()
     key = period_key(rule.period, now)
     public_id = new_public_id("rdm")
     remaining: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         claimed = await sql.fetch_one(
             _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
             verification.merchant_name, verification.id, key, order_ref, now, idempotency_key)
@@ -568,9 +518,9 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
     """
     if not PUBLIC_ID.match(redemption_id):
         raise NotFound("redemption not found", code="redemption_not_found")
-    now = _now()
+    now = clock.now()
     used: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         cancelled = await sql.fetch_one(_CANCEL_SQL, now, redemption_id, merchant_client_id)
         if cancelled is not None:
             restored = await sql.fetch_one(_RESTORE_SQL, now, cancelled["benefit"], cancelled["person"],
@@ -682,7 +632,7 @@ async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
         cancelled_at=None if r["cancelled_at"] is None else as_utc(r["cancelled_at"])) for r in page], next_cursor
 
 
-__all__ = ["CITY_TZ", "BenefitCodeInvalid", "Eligibility", "IssuedCode", "Merchant", "MyBenefitView",
+__all__ = ["BenefitCodeInvalid", "Eligibility", "IssuedCode", "Merchant", "MyBenefitView",
            "MyRedemptionView", "RedemptionView", "VerifyResult", "cancel_redemption", "evaluate", "get_redemption",
            "issue_code", "merchant_redemptions", "my_benefits", "my_redemptions", "period_key", "period_keys",
            "qr_svg", "redeem", "usage_counts", "verify"]

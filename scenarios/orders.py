@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
 from api.tables import CitizenAccount
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Store
@@ -53,7 +54,6 @@ from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, mark_for_rescoring, rescore_marked
 from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
-from scenarios.benefits import CITY_TZ
 from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
 from scenarios.tables import Benefit, CreditLineUsage, CreditOrder, Scenario
@@ -98,19 +98,6 @@ _RESERVE_SQL = (
     "updated_at = excluded.updated_at "
     "WHERE credit_line_usages.reserved_fen + excluded.reserved_fen <= {} "
     "RETURNING reserved_fen")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _transaction() -> Any:
-    engine = CreditOrder._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent writers queue instead of failing on a
-        # lock upgrade; on PostgreSQL the row locks of the conditional statements do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def yuan(fen: int) -> str:
@@ -380,7 +367,7 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
     amount = int(order.amount_fen)
     if amount > line:
         raise _LineExceeded  # the upsert's first insert is unconditional: refuse before it
-    async with _transaction():
+    async with db.transaction(CreditOrder):
         held = await CreditLineUsage.raw(_RESERVE_SQL, order.person, amount, now, line)
         if not held:
             raise _LineExceeded
@@ -452,7 +439,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
             `benefit_not_active` (paused since the verification); `credit_line_exceeded` (without amounts:
             the merchant learns only that the order does not fit).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     try:
         due = as_utc(due_at).astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
@@ -574,7 +561,7 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == FINISHED:
         # A retry: if the first attempt's re-scoring never happened (a crash after its commit), do it now.
@@ -585,7 +572,7 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
     on_time = moment <= view.due_at
     record_id: str | None = None
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=FINISHED, now=moment,
                         values={CreditOrder.finished_at: moment})
             # Releasing updates the citizen's line row, which locks it until commit: concurrent completions for
@@ -619,14 +606,14 @@ async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime 
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == CANCELLED:
         return view
     if view.status != AUTHORIZED:
         raise _invalid(view, "cancel")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=CANCELLED, now=moment,
                         values={CreditOrder.cancelled_at: moment})
             await _release(view, now=moment)
@@ -653,7 +640,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
         Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount;
             `order_not_yet_due` — a pay-later order before its due date.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if amount_fen > view.amount_fen:
         raise Unprocessable(f"a default cannot exceed the order amount ({view.amount_fen} fen)",
@@ -675,7 +662,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
     if clean_reason:
         details["reason"] = clean_reason
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=DEFAULTED, now=moment, values={
                 CreditOrder.defaulted_at: moment, CreditOrder.grace_until: grace_until,
                 CreditOrder.default_amount_fen: amount_fen})
@@ -699,7 +686,7 @@ async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime 
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition` (also once the grace period is over).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == SETTLED:
         return view
@@ -708,7 +695,7 @@ async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime 
     if view.grace_until is not None and moment > view.grace_until:
         raise _invalid(view, "settle", f" past its grace period (ended {view.grace_until.isoformat()})")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             # Bounded by the grace period in the same statement: the background step records with the opposite
             # condition, so a settlement and a recording of one order can never both happen.
             await _move(view, source=DEFAULTED, target=SETTLED, now=moment, values={CreditOrder.settled_at: moment},
@@ -731,7 +718,7 @@ async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
     record_id = new_public_id("rec")
     owed = view.default_amount_fen if view.default_amount_fen is not None else view.amount_fen
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=DEFAULTED, target=RECORDED, now=now, values={
                 CreditOrder.recorded_at: now, CreditOrder.record_public_id: record_id},
                 extra=CreditOrder.grace_until < now)
@@ -760,7 +747,7 @@ async def record_unsettled_defaults(*, store: Store, now: datetime | None = None
     Safe with several workers at once: each order is claimed by a conditional update, and only the
     claimant writes its record, releases its line and tells the merchant and the citizen.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     rows = await CreditOrder.select(*_COLUMNS).where(
         (CreditOrder.status == DEFAULTED) & (CreditOrder.grace_until < moment)).order_by(
         CreditOrder.grace_until).limit(limit)
