@@ -30,6 +30,7 @@ from piccolo.query.mixins import OnConflictAction
 from core import clock
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from credit.identity import (
     FieldCipher,
     InvalidIdentifier,
@@ -39,7 +40,6 @@ from credit.identity import (
     normalize_uscc,
 )
 from credit.ledger import AccessEvent, LedgerWriter
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditCheck, CreditListEntry, CreditRecord, Enterprise, Measure, Person
 
 SubjectKind = Literal["person", "enterprise"]
@@ -386,18 +386,14 @@ async def list_entries(*, list_code: str | None, subject_kind: str | None, activ
     elif active is False:
         query = query.where(CreditListEntry.delisted_at.is_not_null())
     if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        at, last_id = decode_time_cursor(cursor)
         query = query.where((CreditListEntry.listed_at < at)
                             | ((CreditListEntry.listed_at == at) & (CreditListEntry.public_id < last_id)))
     rows = list(await query)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["listed_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_time_cursor(page[-1]["listed_at"], page[-1]["public_id"])
     return await _entry_views(page), next_cursor
 
 

@@ -35,12 +35,12 @@ from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
 from credit.policy import PolicyBook
 from credit.scores import mark_for_rescoring, rescore_marked
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, Objection, OutboxEvent, Person, Repair
 
 # ---------------------------------------------------------------- configuration
@@ -249,17 +249,13 @@ async def _page(query: Select[Any], *, created_at: Timestamptz, public_id: Varch
     """Newest first over (created_at, public_id), with an opaque cursor."""
     query = query.order_by(created_at, public_id, ascending=False).limit(limit + 1)
     if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
+        at, last_id = decode_time_cursor(cursor)
         query = query.where((created_at < at) | ((created_at == at) & (public_id < last_id)))
     rows: list[dict[str, Any]] = list(await query)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_time_cursor(page[-1]["created_at"], page[-1]["public_id"])
     return page, next_cursor
 
 

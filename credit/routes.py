@@ -18,6 +18,7 @@ from api.citizens.services import bound_person_id
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize, SeqCursor
 from core.errors import NotFound, Unprocessable
+from core.pagination import decode_cursor, encode_cursor
 from core.settings import Settings
 from core.store import Store
 from credit import authorizations as authz
@@ -163,14 +164,14 @@ class MyCreditController(Controller):
         person_id = await bound_person_id(account_id=guards.principal_of(request).subject)
         before = None
         if cursor:
-            (text,) = services.decode_cursor(cursor, 1)
+            (text,) = decode_cursor(cursor, 1)
             try:
                 before = datetime.fromisoformat(text)
             except ValueError:
                 raise Unprocessable("invalid cursor", code="invalid_cursor") from None
         rows = await scores.score_history(person_id=person_id, limit=limit + 1, before=before)
         page = rows[:limit]
-        next_cursor = services.encode_cursor(page[-1]["as_of"].isoformat()) if len(rows) > limit and page else None
+        next_cursor = encode_cursor(page[-1]["as_of"].isoformat()) if len(rows) > limit and page else None
         return ScoreHistoryPage(items=[ScorePoint(total=r["total"], tier=r["tier"], trigger=r["trigger"],
                                                   as_of=r["as_of"]) for r in page], next_cursor=next_cursor)
 

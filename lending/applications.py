@@ -43,6 +43,7 @@ from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, new_public_id
@@ -50,7 +51,7 @@ from credit.ledger import AccessEvent, LedgerWriter
 from credit.tables import Authorization, Enterprise, OutboxEvent
 from lending import matching
 from lending.enterprises import EnterpriseRef, current_owner_account, is_active_member
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.inputs import plausible_id
 from lending.portraits import current_portrait
 from lending.schemas import (
     ApplicantOut,

@@ -20,12 +20,13 @@ from core import clock
 from core.calendar import WorkingCalendar
 from core.db import as_utc
 from core.errors import NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.identity import FieldCipher, new_public_id
 from credit.tables import Enterprise
 from lending import applications, matching, products
 from lending.enterprises import EnterpriseRef, enterprise_of_member, require_member
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.inputs import plausible_id
 from lending.portraits import PortraitView, current_portrait
 from lending.schemas import (
     BankOut,

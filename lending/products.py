@@ -16,8 +16,9 @@ from typing import Any
 from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from credit.identity import new_public_id
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.inputs import plausible_id
 from lending.matching import GUARANTEE_KINDS, ProductRules
 from lending.tables import LoanApplication, LoanProduct
 

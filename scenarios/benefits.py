@@ -34,12 +34,12 @@ from core import clock, db
 from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store, StoreUnavailable
 from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.scores import current_score
 from credit.scoring import TIERS
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import Person
 from scenarios import codes
 from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule, CatalogSnapshot, ScenarioInfo
@@ -576,23 +576,14 @@ async def _redemption_page(query: Any, *, limit: int, cursor: str | None
     """Newest first over (created_at, public_id), with an opaque cursor."""
     query = query.order_by(Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
     if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
-        # offset at the very edge of `datetime` would overflow in the database driver.
-        try:
-            at: datetime | None = datetime.fromisoformat(at_text)
-            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
+        at, last_id = decode_time_cursor(cursor)
         query = query.where((Redemption.created_at < at)
                             | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
     rows: list[dict[str, Any]] = list(await query)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
+        next_cursor = encode_time_cursor(page[-1]["created_at"], page[-1]["public_id"])
     return page, next_cursor
 
 

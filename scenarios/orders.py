@@ -47,12 +47,12 @@ from core import clock, db
 from core.clock import CITY_TZ
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, mark_for_rescoring, rescore_marked
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
 from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
@@ -195,23 +195,14 @@ async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[Ord
     """Newest first over (created_at, public_id), with an opaque cursor."""
     query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
     if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors made here are; the id one of ours. A hand-made cursor
-        # (naive time, an offset at the edge of `datetime`, a NUL byte) is refused, never sent to the database.
-        try:
-            parsed = datetime.fromisoformat(at_text)
-            at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
+        at, last_id = decode_time_cursor(cursor)
         query = query.where((CreditOrder.created_at < at)
                             | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
     rows: list[dict[str, Any]] = list(await query)
     page = [_view(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and page:
-        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
+        next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id)
     return page, next_cursor
 
 
