@@ -13,8 +13,13 @@ from __future__ import annotations
 import base64
 import re
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import msgspec
 
 from core.errors import Unprocessable
+
+T = TypeVar("T")
 
 MAX_PAGE = 100
 MAX_SEQUENCE = 2**62  # the largest ledger sequence number a cursor may name
@@ -66,3 +71,13 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
     if at is None or _CURSOR_ID.fullmatch(public_id) is None:
         raise invalid_cursor()
     return at, public_id
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """One page of a list, newest first: the items and the cursor of the next page (None on the last one).
+
+    A list declares its page as a subclass, `class RecordPage(Page[RecordOut]): pass`, so the OpenAPI component
+    keeps the list's own name (api/openapi.py binds the item type in its schema)."""
+
+    items: list[T]
+    next_cursor: str | None

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.auth import guards
 from api.pagination import Cursor, PageSize
+from core.pagination import Page
 from partners import delivery
 
 DeliveryStatus = Literal["pending", "delivering", "delivered", "failed", "dead", "no_endpoint"]
@@ -37,9 +38,8 @@ class Delivery(msgspec.Struct, omit_defaults=True):
     last_attempt: LastAttempt | None = None
 
 
-class DeliveryPage(msgspec.Struct):
-    items: list[Delivery]
-    next_cursor: str | None
+class DeliveryPage(Page[Delivery]):
+    pass
 
 
 def _delivery(view: delivery.DeliveryView) -> Delivery:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from core.pagination import Page
 from partners.scopes import PartnerKind
 
 
@@ -38,9 +39,8 @@ class PartnerView(msgspec.Struct):
     auth_methods: list[str]
 
 
-class PartnerPage(msgspec.Struct):
-    items: list[PartnerView]
-    next_cursor: str | None
+class PartnerPage(Page[PartnerView]):
+    pass
 
 
 class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
