@@ -19,12 +19,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from piccolo.columns import Column
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from core.pagination import decode_time_cursor, encode_time_cursor
 from core.settings import Settings
 
 
@@ -81,6 +83,22 @@ async def lock_row(table: type[Table], pk: int, *, strength: Literal["UPDATE", "
     if isinstance(table._meta.db, PostgresEngine):
         primary_key = table._meta.primary_key
         await table.select(primary_key).where(primary_key == pk).lock_rows(strength)
+
+
+async def newest_first(query: Any, *, at: Column, key: Column, limit: int, cursor: str | None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a Piccolo select, newest first over (`at`, `key`: a time and a unique public id), after the
+    row an opaque time cursor names (core.pagination); the next page's cursor, or None on the last page."""
+    query = query.order_by(at, key, ascending=False).limit(limit + 1)
+    if cursor:
+        after, last_key = decode_time_cursor(cursor)
+        query = query.where((at < after) | ((at == after) & (key < last_key)))
+    rows: list[dict[str, Any]] = list(await query)
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit and page:
+        next_cursor = encode_time_cursor(page[-1][at._meta.name], page[-1][key._meta.name])
+    return page, next_cursor
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

@@ -27,10 +27,9 @@ import msgspec
 from piccolo.columns import ForeignKey
 from piccolo.query.mixins import OnConflictAction
 
-from core import clock
+from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from credit.identity import (
     FieldCipher,
     InvalidIdentifier,
@@ -375,8 +374,7 @@ async def get_list_entry(*, entry_id: str) -> ListEntryView:
 async def list_entries(*, list_code: str | None, subject_kind: str | None, active: bool | None, limit: int,
                        cursor: str | None) -> tuple[list[ListEntryView], str | None]:
     """List memberships, newest listing first, with an opaque cursor over (listed_at, id)."""
-    query = CreditListEntry.select(*_ENTRY_COLUMNS).order_by(
-        CreditListEntry.listed_at, CreditListEntry.public_id, ascending=False).limit(limit + 1)
+    query = CreditListEntry.select(*_ENTRY_COLUMNS)
     if list_code is not None:
         query = query.where(CreditListEntry.list_code == list_code)
     if subject_kind is not None:
@@ -385,15 +383,8 @@ async def list_entries(*, list_code: str | None, subject_kind: str | None, activ
         query = query.where(CreditListEntry.delisted_at.is_null())
     elif active is False:
         query = query.where(CreditListEntry.delisted_at.is_not_null())
-    if cursor:
-        at, last_id = decode_time_cursor(cursor)
-        query = query.where((CreditListEntry.listed_at < at)
-                            | ((CreditListEntry.listed_at == at) & (CreditListEntry.public_id < last_id)))
-    rows = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_time_cursor(page[-1]["listed_at"], page[-1]["public_id"])
+    page, next_cursor = await db.newest_first(query, at=CreditListEntry.listed_at, key=CreditListEntry.public_id,
+                                              limit=limit, cursor=cursor)
     return await _entry_views(page), next_cursor
 
 

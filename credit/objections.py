@@ -28,14 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from piccolo.columns import Timestamptz, Varchar
-from piccolo.query.methods.select import Select
-
 from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
@@ -244,21 +240,6 @@ def _event(*, topic: str, aggregate_id: str, record: dict[str, Any], payload: di
                        recipient=_recipient(record["source"]), payload=body)
 
 
-async def _page(query: Select[Any], *, created_at: Timestamptz, public_id: Varchar, limit: int,
-                cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(created_at, public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at, last_id = decode_time_cursor(cursor)
-        query = query.where((created_at < at) | ((created_at == at) & (public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_time_cursor(page[-1]["created_at"], page[-1]["public_id"])
-    return page, next_cursor
-
-
 # ---------------------------------------------------------------- objections (异议)
 
 
@@ -303,8 +284,8 @@ async def objections_of_person(*, person_id: int, limit: int, cursor: str | None
                                ) -> tuple[list[ObjectionView], str | None]:
     """The subject's own objections, newest first."""
     query = Objection.select(*_OBJECTION_COLUMNS).where(Objection.person == person_id)
-    rows, next_cursor = await _page(query, created_at=Objection.created_at, public_id=Objection.public_id,
-                                    limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Objection.created_at, key=Objection.public_id,
+                                           limit=limit, cursor=cursor)
     return await _objection_views(rows), next_cursor
 
 
@@ -319,8 +300,8 @@ async def list_objections(*, status: str | None, overdue: bool | None, limit: in
         query = query.where((Objection.status == OBJECTION_OPEN) & (Objection.due_at < moment))
     elif overdue is False:
         query = query.where((Objection.status != OBJECTION_OPEN) | (Objection.due_at >= moment))
-    rows, next_cursor = await _page(query, created_at=Objection.created_at, public_id=Objection.public_id,
-                                    limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Objection.created_at, key=Objection.public_id,
+                                           limit=limit, cursor=cursor)
     return await _objection_views(rows), next_cursor
 
 
@@ -448,8 +429,8 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
 async def repairs_of_person(*, person_id: int, limit: int, cursor: str | None) -> tuple[list[RepairView], str | None]:
     """The subject's own repair applications, newest first."""
     query = Repair.select(*_REPAIR_COLUMNS).where(Repair.person == person_id)
-    rows, next_cursor = await _page(query, created_at=Repair.created_at, public_id=Repair.public_id, limit=limit,
-                                    cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Repair.created_at, key=Repair.public_id, limit=limit,
+                                           cursor=cursor)
     return await _repair_views(rows), next_cursor
 
 
@@ -458,8 +439,8 @@ async def list_repairs(*, status: str | None, limit: int, cursor: str | None) ->
     query = Repair.select(*_REPAIR_COLUMNS)
     if status is not None:
         query = query.where(Repair.status == status)
-    rows, next_cursor = await _page(query, created_at=Repair.created_at, public_id=Repair.public_id, limit=limit,
-                                    cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Repair.created_at, key=Repair.public_id, limit=limit,
+                                           cursor=cursor)
     return await _repair_views(rows), next_cursor
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core import db
 from core.errors import Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from credit.identity import FieldCipher, normalize_id_number
 from credit.tables import CreditRecord, LedgerEntry, Person
 
@@ -57,18 +57,9 @@ _RECORD_VIEW = (CreditRecord.public_id, CreditRecord.category, CreditRecord.pola
 
 async def person_records(*, person_id: int, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """The person's records, newest first, with a cursor over (occurred_at, public_id)."""
-    query = CreditRecord.select(*_RECORD_VIEW).where(CreditRecord.person == person_id).order_by(
-        CreditRecord.occurred_at, CreditRecord.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((CreditRecord.occurred_at < at)
-                            | ((CreditRecord.occurred_at == at) & (CreditRecord.public_id < public_id)))
-    rows = list(await query)
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more and page:
-        next_cursor = encode_time_cursor(page[-1]["occurred_at"], page[-1]["public_id"])
-    return page, next_cursor
+    query = CreditRecord.select(*_RECORD_VIEW).where(CreditRecord.person == person_id)
+    return await db.newest_first(query, at=CreditRecord.occurred_at, key=CreditRecord.public_id, limit=limit,
+                                 cursor=cursor)
 
 
 async def access_log(*, subject_id: str, limit: int, before_seq: int | None) -> list[dict[str, Any]]:

@@ -43,7 +43,6 @@ from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit import authorizations as authz
 from credit.identity import FieldCipher, new_public_id
@@ -401,18 +400,11 @@ async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_clien
         query = query.where(LoanApplication.first_response_at.is_null() & (LoanApplication.respond_by <= now))
     elif overdue is False:
         query = query.where(LoanApplication.first_response_at.is_not_null() | (LoanApplication.respond_by > now))
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((LoanApplication.created_at < at)
-                            | ((LoanApplication.created_at == at) & (LoanApplication.public_id < public_id)))
-    rows = list(await query.order_by(LoanApplication.created_at, LoanApplication.public_id,
-                                     ascending=False).limit(limit + 1))
-    records = await _records(rows[:limit])
+    rows, next_cursor = await db.newest_first(query, at=LoanApplication.created_at, key=LoanApplication.public_id,
+                                              limit=limit, cursor=cursor)
+    records = await _records(rows)
     await _ledger_reads(ledger, records, bank_client_id=bank_client_id, bank_name=bank_name,
                         action="lending.application.list")
-    next_cursor = None
-    if len(rows) > limit and records:
-        next_cursor = encode_time_cursor(records[-1].created_at, records[-1].id)
     return [for_bank(r, cipher=cipher, now=now) for r in records], next_cursor
 
 

@@ -16,11 +16,10 @@ from typing import Any
 
 import msgspec
 
-from core import clock
+from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc
 from core.errors import NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.identity import FieldCipher, new_public_id
 from credit.tables import Enterprise
@@ -195,18 +194,13 @@ async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit
     """The enterprise's demands, newest first (members only; anyone else gets 404 enterprise_not_found)."""
     ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
     query = FinancingDemand.select(*_DEMAND_COLUMNS).where(FinancingDemand.enterprise == ref.enterprise_id)
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((FinancingDemand.created_at < at)
-                            | ((FinancingDemand.created_at == at) & (FinancingDemand.public_id < public_id)))
-    rows = [_row(r) for r in await query.order_by(FinancingDemand.created_at, FinancingDemand.public_id,
-                                                  ascending=False).limit(limit + 1)]
-    page = rows[:limit]
+    found, next_cursor = await db.newest_first(query, at=FinancingDemand.created_at, key=FinancingDemand.public_id,
+                                               limit=limit, cursor=cursor)
+    page = [_row(r) for r in found]
     items = [DemandSummary(id=r.id, amount_fen=r.amount_fen, term_months=r.term_months, purpose=r.purpose,
                            guarantee_offered=r.guarantee_offered, status=r.status,
                            matched=len(r.stored.get("matches", [])), created_at=r.created_at,
                            submitted_at=r.submitted_at) for r in page]
-    next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
     return items, next_cursor
 
 

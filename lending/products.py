@@ -16,7 +16,6 @@ from typing import Any
 from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from credit.identity import new_public_id
 from lending.inputs import plausible_id
 from lending.matching import GUARANTEE_KINDS, ProductRules
@@ -234,22 +233,6 @@ class ProductFilter:
     max_rate_bp: int | None = None  # products whose lowest rate is at most this
 
 
-def _page_query(query: Any, cursor: str | None) -> Any:
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((LoanProduct.created_at < at)
-                            | ((LoanProduct.created_at == at) & (LoanProduct.public_id < public_id)))
-    return query
-
-
-def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[ProductView], str | None]:
-    views = [_view(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and views:
-        next_cursor = encode_time_cursor(views[-1].created_at, views[-1].id)
-    return views, next_cursor
-
-
 async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None
                       ) -> tuple[list[ProductView], str | None]:
     """Active products, newest first, with an opaque cursor over (created_at, id)."""
@@ -269,9 +252,9 @@ async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None
         query = query.where((LoanProduct.industries == "") | LoanProduct.industries.like(f"%{filters.industry}%"))
     if filters.max_rate_bp is not None:
         query = query.where(LoanProduct.rate_min_bp <= filters.max_rate_bp)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return [_view(r) for r in rows], next_cursor
 
 
 async def list_own(*, bank_client_id: str, status: str | None, limit: int, cursor: str | None
@@ -280,9 +263,9 @@ async def list_own(*, bank_client_id: str, status: str | None, limit: int, curso
     query = LoanProduct.select(*_COLUMNS).where(LoanProduct.bank_client_id == bank_client_id)
     if status is not None:
         query = query.where(LoanProduct.status == status)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return [_view(r) for r in rows], next_cursor
 
 
 async def get_active(*, product_ids: list[str]) -> list[ProductView]:

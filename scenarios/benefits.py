@@ -34,7 +34,6 @@ from core import clock, db
 from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store, StoreUnavailable
 from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
@@ -567,24 +566,9 @@ async def merchant_redemptions(*, merchant_client_id: str, idempotency_key: str 
         query = query.where(Redemption.idempotency_key == idempotency_key)
     if order_ref is not None:
         query = query.where(Redemption.order_ref == order_ref)
-    rows, next_cursor = await _redemption_page(query, limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
     return [await _current_view(r) for r in rows], next_cursor
-
-
-async def _redemption_page(query: Any, *, limit: int, cursor: str | None
-                           ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at, last_id = decode_time_cursor(cursor)
-        query = query.where((Redemption.created_at < at)
-                            | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_time_cursor(page[-1]["created_at"], page[-1]["public_id"])
-    return page, next_cursor
 
 
 def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> RedemptionView:
@@ -614,8 +598,9 @@ class MyRedemptionView:
 async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
                          ) -> tuple[list[MyRedemptionView], str | None]:
     """The person's redemptions, newest first, over (created_at, public_id) with an opaque cursor."""
-    page, next_cursor = await _redemption_page(
-        Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id), limit=limit, cursor=cursor)
+    query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id)
+    page, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
     return [MyRedemptionView(
         id=r["public_id"], benefit_id=r["benefit_id"], benefit_name=r["benefit_name"], kind=r["benefit_kind"],
         value=int(r["benefit_value"]), scenario=r["scenario"], merchant_name=r["merchant_name"],

@@ -47,7 +47,6 @@ from core import clock, db
 from core.clock import CITY_TZ
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
-from core.pagination import decode_time_cursor, encode_time_cursor
 from core.store import Store
 from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
@@ -193,17 +192,9 @@ async def get_order(*, order_id: str, merchant_client_id: str) -> OrderView:
 
 async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[OrderView], str | None]:
     """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at, last_id = decode_time_cursor(cursor)
-        query = query.where((CreditOrder.created_at < at)
-                            | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = [_view(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id)
-    return page, next_cursor
+    rows, next_cursor = await db.newest_first(query, at=CreditOrder.created_at, key=CreditOrder.public_id,
+                                              limit=limit, cursor=cursor)
+    return [_view(r) for r in rows], next_cursor
 
 
 async def merchant_orders(*, merchant_client_id: str, merchant_order_no: str | None = None,
