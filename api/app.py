@@ -29,6 +29,7 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes.lending import router as lending_router
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
@@ -43,14 +44,6 @@ from credit.routes import (
     purpose_catalog,
 )
 from credit.stats_routes import daily_stats
-from lending.enterprise_routes import EnterpriseController
-from lending.portrait_routes import EnterprisePortraitController, bank_portrait
-from lending.routes import (
-    FinancingDemandsController,
-    LoanApplicationsController,
-    LoanProductsController,
-    lending_stats,
-)
 from partners.delivery_routes import WebhookDeliveriesController
 from partners.routes import PartnerSelfController
 from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
@@ -175,9 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         CreditOrdersController, MyCreditOrdersController,
                         public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,
                         MerchantBenefitsController,
-                        LoanProductsController, FinancingDemandsController, LoanApplicationsController,
-                        lending_stats,
-                        EnterpriseController, EnterprisePortraitController, bank_portrait,
+                        lending_router,
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         dependencies=DEPENDENCIES,

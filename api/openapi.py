@@ -74,7 +74,9 @@ def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute, method: str) -
     """The problem statuses `handler` can answer with on `route` for `method` (see the module docstring)."""
     if (only := handler.opt.get("problem_statuses_only")) is not None:
         return set(only)
-    parameters = set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
+    # Injected dependencies (`Injected[...]`) are the app's own objects, not the request's input.
+    parameters = {name for name, field in handler.parsed_fn_signature.parameters.items()
+                  if not field.is_di_field} - _CONNECTION_KWARGS
     # A handler reading the raw body declares the media types it takes instead of a `data` parameter.
     has_body = "data" in parameters or "media_types" in handler.opt
     guarded = bool(handler.resolve_guards())

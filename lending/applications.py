@@ -56,6 +56,7 @@ from lending.schemas import (
     ApplicantOut,
     ApplicationForEnterprise,
     BankApplication,
+    BankApplicationPage,
     BankOut,
     DecisionOut,
     DemandTermsOut,
@@ -390,7 +391,7 @@ async def get_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client
 
 async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: str, bank_name: str,
                         status: str | None, overdue: bool | None, limit: int, cursor: str | None
-                        ) -> tuple[list[BankApplication], str | None]:
+                        ) -> BankApplicationPage:
     """The bank's applications, newest first, optionally by status and overdue-ness."""
     now = clock.now()
     query = LoanApplication.select(*_RECORD_COLUMNS).where(LoanApplication.bank_client_id == bank_client_id)
@@ -405,7 +406,7 @@ async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_clien
     records = await _records(rows)
     await _ledger_reads(ledger, records, bank_client_id=bank_client_id, bank_name=bank_name,
                         action="lending.application.list")
-    return [for_bank(r, cipher=cipher, now=now) for r in records], next_cursor
+    return BankApplicationPage(items=[for_bank(r, cipher=cipher, now=now) for r in records], next_cursor=next_cursor)
 
 
 def _check_decision(*, status: str, amount_fen: int | None, rate_bp: int | None, term_months: int | None,

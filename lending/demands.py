@@ -30,6 +30,7 @@ from lending.portraits import PortraitView, current_portrait
 from lending.schemas import (
     BankOut,
     DemandOut,
+    DemandPage,
     DemandSummary,
     EnterpriseBrief,
     ExcludedOut,
@@ -190,7 +191,7 @@ async def get_demand(*, account_id: str, demand_id: str) -> DemandOut:
 
 
 async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit: int, cursor: str | None
-                       ) -> tuple[list[DemandSummary], str | None]:
+                       ) -> DemandPage:
     """The enterprise's demands, newest first (members only; anyone else gets 404 enterprise_not_found)."""
     ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
     query = FinancingDemand.select(*_DEMAND_COLUMNS).where(FinancingDemand.enterprise == ref.enterprise_id)
@@ -201,7 +202,7 @@ async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit
                            guarantee_offered=r.guarantee_offered, status=r.status,
                            matched=len(r.stored.get("matches", [])), created_at=r.created_at,
                            submitted_at=r.submitted_at) for r in page]
-    return items, next_cursor
+    return DemandPage(items=items, next_cursor=next_cursor)
 
 
 # ---------------------------------------------------------------- creating a demand
@@ -227,7 +228,7 @@ async def create_demand(*, store: Store, cipher: FieldCipher, account_id: str, u
     terms = matching.DemandTerms(amount_fen=amount_fen, term_months=term_months, guarantee_offered=guarantee_offered,
                                  max_rate_bp=max_rate_bp)
     result = matching.match(demand=terms, enterprise=profile(portrait, first_loan=first_loan),
-                            products=[p.rules() for p in await products.active_products()])
+                            products=await products.active_products())
     stored = _stored_matches(result, portrait=portrait, first_loan=first_loan)
     now = clock.now()
     public_id = new_public_id("dmd")
@@ -257,7 +258,7 @@ async def _check_still_fits(row: DemandRow, *, portrait: PortraitView, chosen: l
                                  guarantee_offered=row.guarantee_offered, max_rate_bp=row.max_rate_bp)
     enterprise = profile(portrait, first_loan=bool(row.stored.get("first_loan")))
     unfit = [(pid, failed[0]) for pid, product in current.items()
-             if (failed := matching.failures(product.rules(), terms, enterprise))]
+             if (failed := matching.failures(product, terms, enterprise))]
     if unfit:
         raise Unprocessable("a chosen product no longer fits this demand; post the demand again to see why",
                             code="product_no_longer_matches",

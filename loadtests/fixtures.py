@@ -408,7 +408,8 @@ async def _owners(*, settings: Settings, cipher: FieldCipher, citizens: Sequence
     for row in rows:
         citizen = by_person[int(row["legal_representative"])]
         uscc = cipher.decrypt("uscc", row["uscc_enc"])
-        await bind(cipher=cipher, account_id=citizen["account_id"], uscc=uscc)
+        await bind(cipher=cipher, account_id=citizen["account_id"], person_id=int(row["legal_representative"]),
+                   uscc=uscc)
         token, _ = tokens.issue(kind="citizen", subject=citizen["account_id"], ttl_seconds=ttl_seconds)
         owners.append(Owner(token=token, uscc=uscc))
     return owners
