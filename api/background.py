@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from api.auth.revocations import purge_expired_revocations
 from api.citizens.services import citizen_account_id
 from api.context import AppContext
-from core.calendar import CITY_TZ, WorkingCalendar
+from core import clock
+from core.calendar import WorkingCalendar
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 from credit.scores import rescore_due
@@ -38,7 +39,7 @@ def check_calendar_ahead(calendar: WorkingCalendar, *, now: datetime | None = No
     Deadlines that run into such a year are refused (503 `calendar_year_unknown`); this says so in the
     log weeks before the first refusal, so the operators can configure the year's holidays in time.
     """
-    today = (now or datetime.now(UTC)).astimezone(CITY_TZ).date()
+    today = clock.city_today(now)
     unknown = calendar.unknown_years(today, CALENDAR_LOOKAHEAD_DAYS)
     for year in unknown:
         if _calendar_warned.get(year) == today:

@@ -34,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
+from core import db
 from core.db import as_utc
 from core.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
 from core.store import Store
@@ -330,14 +330,6 @@ class _Outcome:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _transaction() -> Any:
-    engine = CreditRecord._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes the write lock up front: two deferred writers would deadlock on lock upgrade.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
-
-
 async def _existing(source: str, refs: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(refs)):
@@ -424,7 +416,7 @@ async def _apply_updates(updates: list[_Update], outcome: _Outcome, now: datetim
 async def _write(source: str, candidates: list[_Candidate], now: datetime) -> _Outcome:
     """One transaction: classify against what is stored, insert, correct, and sync record-driven lists."""
     outcome = _Outcome()
-    async with _transaction():
+    async with db.transaction(CreditRecord):
         pending = _Outcome()
         fresh = await _classify_existing(source, candidates, pending)
         outcome.duplicate, outcome.rejections = pending.duplicate, pending.rejections

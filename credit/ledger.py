@@ -24,8 +24,8 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from core import db
 from credit.schemas import Checkpoint
 from credit.tables import LedgerCheckpoint, LedgerEntry
 
@@ -143,11 +143,6 @@ class LedgerWriter:
                 if not future.done():
                     future.set_result(receipt)
 
-    def _transaction(self) -> Any:
-        if isinstance(self._engine, SQLiteEngine):
-            return self._engine.transaction(transaction_type=TransactionType.immediate)
-        return self._engine.transaction()
-
     @staticmethod
     def _chain(events: list[AccessEvent], seq: int, prev: str) -> tuple[list[dict[str, Any]], list[LedgerReceipt]]:
         at = datetime.now(UTC)
@@ -165,7 +160,7 @@ class LedgerWriter:
     async def _write(self, events: list[AccessEvent]) -> list[LedgerReceipt]:
         if isinstance(self._engine, PostgresEngine) and self._engine.pool is not None:
             return await self._write_postgres(events, self._engine.pool)
-        async with self._transaction():
+        async with db.transaction(self._engine):
             head = await LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash).order_by(
                 LedgerEntry.seq, ascending=False).first()
             rows, receipts = self._chain(events, *_head(head))

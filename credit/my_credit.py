@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core.errors import Unprocessable
+from core.pagination import decode_cursor, encode_cursor
 from core.store import Store
 from credit import authorizations as authz
 from credit import scores, services
@@ -41,14 +42,14 @@ async def score_history(*, person_id: int, limit: int, cursor: str | None) -> Sc
     """Snapshots newest first; the cursor is the last snapshot's time (opaque to the client)."""
     before = None
     if cursor:
-        (text,) = services.decode_cursor(cursor, 1)
+        (text,) = decode_cursor(cursor, 1)
         try:
             before = datetime.fromisoformat(text)
         except ValueError:
             raise Unprocessable("invalid cursor", code="invalid_cursor") from None
     rows = await scores.score_history(person_id=person_id, limit=limit + 1, before=before)
     page = rows[:limit]
-    next_cursor = services.encode_cursor(page[-1]["as_of"].isoformat()) if len(rows) > limit and page else None
+    next_cursor = encode_cursor(page[-1]["as_of"].isoformat()) if len(rows) > limit and page else None
     return ScoreHistoryPage(items=[ScorePoint(total=r["total"], tier=r["tier"], trigger=r["trigger"],
                                               as_of=r["as_of"]) for r in page], next_cursor=next_cursor)
 

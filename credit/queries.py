@@ -7,12 +7,12 @@ except a request naming an authorization that does not exist (there is no subjec
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
+from cachetools import TTLCache
 
 from api.auth.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
@@ -122,25 +122,15 @@ class RecentAuthorizations:
     """
 
     def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 50_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, authz.AuthorizationView, str]] = {}
+        self._entries: TTLCache[str, tuple[authz.AuthorizationView, str]] = TTLCache(max_entries, ttl_seconds)
 
     def get(self, public_id: str) -> tuple[authz.AuthorizationView, str] | None:
-        entry = self._entries.get(public_id)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            del self._entries[public_id]
-            return None
-        return entry[1], entry[2]
+        return self._entries.get(public_id)
 
     def put(self, view: authz.AuthorizationView, subject_id: str) -> None:
         if view.status != authz.AUTHORIZED:
             return
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[view.id] = (time.monotonic() + self._ttl, view, subject_id)
+        self._entries[view.id] = (view, subject_id)
 
     def forget(self, public_id: str) -> None:
         self._entries.pop(public_id, None)

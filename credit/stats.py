@@ -27,7 +27,9 @@ from piccolo.custom_types import Combinable
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.query.mixins import OnConflictAction
 
-from core.calendar import CITY_TZ, CalendarYearUnknown, WorkingCalendar
+from core import clock
+from core.calendar import CalendarYearUnknown, WorkingCalendar
+from core.clock import CITY_TZ
 from core.daily_counts import DailyCountRegistry
 from core.db import as_utc
 from core.errors import Unprocessable
@@ -51,14 +53,6 @@ TIMELY_WORKING_DAYS = 7
 """双公示: a record is timely when it reaches the registry within 7 working days of its decision date."""
 CALENDAR_UNKNOWN = "calendar_year_unknown"
 NOT_COUNTED = "not_counted"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def city_today(now: datetime | None = None) -> date:
-    return (now or _now()).astimezone(CITY_TZ).date()
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -160,7 +154,7 @@ async def _count_day(day: date, *, now: datetime, counters: DailyCountRegistry, 
 async def refresh_daily_stats(day: date, *, counters: DailyCountRegistry, calendar: WorkingCalendar,
                               now: datetime | None = None) -> dict[str, int]:
     """Count `day` (a city calendar day) and upsert its rows in `daily_stats`; returns the counts."""
-    moment = now or _now()
+    moment = now or clock.now()
     counts = await _count_day(day, now=moment, counters=counters, calendar=calendar)
     await DailyStat.insert(*(DailyStat(day=day, metric=metric, value=value, updated_at=moment)
                              for metric, value in counts.items())).on_conflict(
@@ -172,8 +166,8 @@ async def refresh_daily_stats(day: date, *, counters: DailyCountRegistry, calend
 async def refresh_current_stats(*, counters: DailyCountRegistry, calendar: WorkingCalendar,
                                 now: datetime | None = None) -> int:
     """Background pass: refresh today, and yesterday until it has been refreshed after it ended."""
-    moment = now or _now()
-    today = city_today(moment)
+    moment = now or clock.now()
+    today = clock.city_today(moment)
     days = [today]
     yesterday = today - timedelta(days=1)
     if _needs_refresh(yesterday, await _stored(yesterday, yesterday), expected=_expected(counters)):
@@ -298,8 +292,8 @@ async def daily_report(*, start: date | None, end: date | None, counters: DailyC
         Unprocessable: `invalid_range` (start after end), `range_too_long` (more than 366 days),
             `range_in_future` (the range starts after today).
     """
-    moment = now or _now()
-    today = city_today(moment)
+    moment = now or clock.now()
+    today = clock.city_today(moment)
     last = end or today
     first = start or (last - timedelta(days=6))
     if first > today:
@@ -363,6 +357,6 @@ def _day_stats(d: DayFigures) -> DayStats:
         records_timely=d.get("records_timely"), refreshed_at=d.refreshed_at, **_wire_rates(d.rates))
 
 __all__ = ["COMPUTED_METRICS", "CONTRIBUTED_METRICS", "CREDIT_CHECKS_TARGET_PER_YEAR", "MAX_RANGE_DAYS",
-           "SCORE_QUERIES_TARGET_PER_DAY", "TIMELY_WORKING_DAYS", "DailyReport", "DayFigures", "Ratio", "city_today",
+           "SCORE_QUERIES_TARGET_PER_DAY", "TIMELY_WORKING_DAYS", "DailyReport", "DayFigures", "Ratio",
            "daily_report", "daily_stats_report", "day_bounds", "earliest_timely_decision_day", "ratio",
            "refresh_current_stats", "refresh_daily_stats"]

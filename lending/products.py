@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
-from lending.locking import lock_row, transaction
+from lending.inputs import plausible_id
 from lending.matching import GUARANTEE_KINDS, ProductRules
 from lending.schemas import BankOut, ProductOut, ProductPage
 from lending.tables import LoanApplication, LoanProduct
@@ -41,10 +40,6 @@ EDITABLE = ("name", "description", "amount_min_fen", "amount_max_fen", "term_min
             "rate_min_bp", "rate_max_bp", "guarantee_kind", "min_grade", "min_score", "industries", "regions",
             "min_years_in_business", "max_open_penalties", "tax_grade_floor", "first_loan_friendly", "status")
 """Fields a bank may change with PATCH (everything but the id, the owner and the timestamps)."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _industries(row: Mapping[str, Any]) -> list[str]:
@@ -149,7 +144,7 @@ async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping
         Unprocessable: see `validate`.
     """
     validate(fields)
-    now = _now()
+    now = clock.now()
     public_id = new_public_id("lprd")
     values = _columns({k: fields[k] for k in EDITABLE if k in fields})
     await LoanProduct.insert(LoanProduct(public_id=public_id, bank_client_id=bank_client_id, bank_name=bank_name,
@@ -175,7 +170,7 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
         raise Unprocessable("nothing to change", code="empty_patch")
     if unknown := set(changes) - set(EDITABLE):
         raise Unprocessable(f"cannot change {', '.join(sorted(unknown))}", code="field_not_editable")
-    async with transaction(LoanProduct):
+    async with db.transaction(LoanProduct):
         # One edit of a product at a time: two edits each valid alone (a higher minimum, a lower maximum)
         # must not merge into an invalid product. FOR UPDATE also waits for a submission in flight, so the
         # guarantee-kind check below sees its application.
@@ -184,7 +179,7 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
             if plausible_id(product_id) else None
         if found is None:
             raise NotFound("product not found", code="product_not_found")
-        await lock_row(LoanProduct, int(found["id"]), strength="UPDATE")
+        await db.lock_row(LoanProduct, int(found["id"]), strength="UPDATE")
         current = await get_own(bank_client_id=bank_client_id, product_id=product_id)
         if current.status == WITHDRAWN:
             raise Conflict("the product was withdrawn", code="product_withdrawn")
@@ -198,7 +193,7 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
         merged.update(changes)
         validate(merged)
         values = _columns(changes)
-        values["updated_at"] = _now()
+        values["updated_at"] = clock.now()
         # Conditional on the status read above, so a concurrent withdrawal is never undone by a late edit.
         updated = await LoanProduct.update({getattr(LoanProduct, k): v for k, v in values.items()}).where(
             (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)
@@ -220,22 +215,6 @@ class ProductFilter:
     max_rate_bp: int | None = None  # products whose lowest rate is at most this
 
 
-def _page_query(query: Any, cursor: str | None) -> Any:
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((LoanProduct.created_at < at)
-                            | ((LoanProduct.created_at == at) & (LoanProduct.public_id < public_id)))
-    return query
-
-
-def _page(rows: list[dict[str, Any]], limit: int) -> ProductPage:
-    items = [_out(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and items:
-        next_cursor = encode_time_cursor(items[-1].created_at, items[-1].id)
-    return ProductPage(items=items, next_cursor=next_cursor)
-
-
 async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None) -> ProductPage:
     """Active products, newest first, with an opaque cursor over (created_at, id)."""
     query = LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE)
@@ -254,9 +233,9 @@ async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None)
         query = query.where((LoanProduct.industries == "") | LoanProduct.industries.like(f"%{filters.industry}%"))
     if filters.max_rate_bp is not None:
         query = query.where(LoanProduct.rate_min_bp <= filters.max_rate_bp)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return ProductPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
 async def list_own(*, bank_client_id: str, status: str | None, limit: int, cursor: str | None) -> ProductPage:
@@ -264,9 +243,9 @@ async def list_own(*, bank_client_id: str, status: str | None, limit: int, curso
     query = LoanProduct.select(*_COLUMNS).where(LoanProduct.bank_client_id == bank_client_id)
     if status is not None:
         query = query.where(LoanProduct.status == status)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return ProductPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
 async def get_active(*, product_ids: list[str]) -> list[ProductRules]:

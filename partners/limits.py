@@ -17,6 +17,8 @@ import ipaddress
 import time
 from datetime import UTC, datetime, timedelta
 
+from cachetools import TTLCache
+
 from core.errors import Forbidden, RateLimited
 from core.store import Count, ProbeResult, Store
 from partners.schemas import UsageView
@@ -32,18 +34,14 @@ class PartnerDirectory:
     """A short-lived in-process cache of partner records (limits and allowlists change rarely)."""
 
     def __init__(self, ttl_seconds: float = _DIRECTORY_TTL_SECONDS) -> None:
-        self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, PartnerRecord | None]] = {}
+        # "No such partner" is cached too, so unknown client ids do not reach the database on every request.
+        self._entries: TTLCache[str, PartnerRecord | None] = TTLCache(10_000, ttl_seconds)
 
     async def get(self, client_id: str) -> PartnerRecord | None:
-        cached = self._entries.get(client_id)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if client_id in self._entries:
+            return self._entries[client_id]
         record = await find_partner(client_id)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[client_id] = (now + self._ttl, record)
+        self._entries[client_id] = record
         return record
 
     def forget(self, client_id: str) -> None:

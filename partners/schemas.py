@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from core.pagination import Page
 from partners.scopes import PartnerKind
 
 
@@ -38,9 +39,8 @@ class PartnerView(msgspec.Struct):
     auth_methods: list[str]
 
 
-class PartnerPage(msgspec.Struct):
-    items: list[PartnerView]
-    next_cursor: str | None
+class PartnerPage(Page[PartnerView]):
+    pass
 
 
 class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -112,6 +112,5 @@ class Delivery(msgspec.Struct, omit_defaults=True):
     last_attempt: LastAttempt | None = None
 
 
-class DeliveryPage(msgspec.Struct):
-    items: list[Delivery]
-    next_cursor: str | None
+class DeliveryPage(Page[Delivery]):
+    pass

@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.querystring import QueryString
 
-from core import db
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
 from core.store import Store, StoreUnavailable
@@ -43,7 +39,6 @@ from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.scores import current_score
 from credit.scoring import TIERS
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import Person
 from scenarios import codes
 from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule
@@ -60,7 +55,6 @@ from scenarios.schemas import (
 )
 from scenarios.tables import Benefit, Redemption
 
-CITY_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 """Benefit periods turn over at midnight city time (China has one offset and no DST)."""
 
 PERIOD_TEXT: Final = {"day": "今日", "week": "本周", "month": "本月", "year": "今年", "once": "该权益"}
@@ -78,10 +72,6 @@ class BenefitCodeInvalid(DomainError):
     """Reused, expired and unknown codes get this same answer, so codes cannot be probed."""
 
     status, code, title = 422, "benefit_code_invalid", "The benefit code is invalid, expired or already used"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- rules
@@ -151,47 +141,6 @@ def evaluate(rule: BenefitRule, *, tier: str, total: int, used: int, now: dateti
 
 # ---------------------------------------------------------------- hand-written SQL
 
-_PLACEHOLDER = re.compile(r"\$(\d+)")
-
-
-class _Sql:
-    """Runs hand-written SQL (PostgreSQL `$n` placeholders) inside the current transaction."""
-
-    def __init__(self, connection: Any = None, engine: Any = None) -> None:
-        self._connection = connection  # an asyncpg connection, or None to go through Piccolo
-        self._engine = engine
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        if self._connection is not None:
-            return [dict(row) for row in await self._connection.fetch(sql, *args)]
-        # Piccolo numbers `{}` in order of appearance, so a reused `$n` is passed once per use.
-        order = [int(n) - 1 for n in _PLACEHOLDER.findall(sql)]
-        template = _PLACEHOLDER.sub("{}", sql)
-        rows = await self._engine.run_querystring(QueryString(template, *(args[i] for i in order)))
-        return [dict(row) for row in rows or []]
-
-    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-
-@asynccontextmanager
-async def _transaction() -> AsyncIterator[_Sql]:
-    engine = Benefit._meta.db
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        async with engine.pool.acquire() as connection, connection.transaction():
-            yield _Sql(connection=connection)
-        return
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent redemptions queue instead of
-        # failing on a lock upgrade; on PostgreSQL the unique index and row locks do the same.
-        transaction = engine.transaction(transaction_type=TransactionType.immediate)
-    else:
-        transaction = engine.transaction()
-    async with transaction:
-        yield _Sql(engine=engine)
-
-
 _USAGE_SQL = ("SELECT benefit, period_key, used FROM benefit_usages "
               "WHERE person = $1 AND period_key IN ($2, $3, $4, $5, $6)")
 
@@ -214,7 +163,7 @@ def _used(used: Mapping[tuple[int, str], int], rule: BenefitRule, keys: Mapping[
 async def my_benefits(*, store: Store, person_id: int) -> MyBenefits:
     """Every active benefit of every active scenario, and whether (or why not) it applies to the person now."""
     catalog = await CATALOG.get()
-    now = _now()
+    now = clock.now()
     score = await current_score(store=store, person_id=person_id)
     used = await usage_counts(person_id=person_id, at=now)
     keys = period_keys(now)
@@ -325,7 +274,7 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
     # Past this point the code is taken: if the answer cannot be made (the database or the store is away: 503),
     # the code is given back for the rest of its lifetime, so a failed verification never spends it.
     try:
-        now = _now()
+        now = clock.now()
         score = await current_score(store=store, person_id=state.person_id)
         # Everything but the quota first: the counters are read only if a benefit that otherwise applies has one.
         candidates = [r for r in catalog.active.get(scenario, ())
@@ -429,11 +378,11 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
         if first is None:
             raise
         return first
-    now = _now()
+    now = clock.now()
     key = period_key(rule.period, now)
     public_id = new_public_id("rdm")
     remaining: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         claimed = await sql.fetch_one(
             _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
             verification.merchant_name, verification.id, key, order_ref, now, idempotency_key)
@@ -540,9 +489,9 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
     """
     if not PUBLIC_ID.match(redemption_id):
         raise NotFound("redemption not found", code="redemption_not_found")
-    now = _now()
+    now = clock.now()
     used: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         cancelled = await sql.fetch_one(_CANCEL_SQL, now, redemption_id, merchant_client_id)
         if cancelled is not None:
             restored = await sql.fetch_one(_RESTORE_SQL, now, cancelled["benefit"], cancelled["person"],
@@ -588,33 +537,9 @@ async def merchant_redemptions(*, merchant_client_id: str, idempotency_key: str 
         query = query.where(Redemption.idempotency_key == idempotency_key)
     if order_ref is not None:
         query = query.where(Redemption.order_ref == order_ref)
-    rows, next_cursor = await _redemption_page(query, limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
     return RedemptionPage(items=[await _current_view(r) for r in rows], next_cursor=next_cursor)
-
-
-async def _redemption_page(query: Any, *, limit: int, cursor: str | None
-                           ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
-        # offset at the very edge of `datetime` would overflow in the database driver.
-        try:
-            at: datetime | None = datetime.fromisoformat(at_text)
-            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
-        query = query.where((Redemption.created_at < at)
-                            | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
-    return page, next_cursor
 
 
 def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> RedemptionOut:
@@ -628,8 +553,9 @@ def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> Redemp
 
 async def my_redemptions(*, person_id: int, limit: int, cursor: str | None) -> MyRedemptionPage:
     """The person's redemptions, newest first, over (created_at, public_id) with an opaque cursor."""
-    page, next_cursor = await _redemption_page(
-        Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id), limit=limit, cursor=cursor)
+    query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id)
+    page, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
     return MyRedemptionPage(items=[MyRedemption(
         id=r["public_id"], benefit_id=r["benefit_id"], benefit_name=r["benefit_name"], kind=r["benefit_kind"],
         value=int(r["benefit_value"]), scenario=r["scenario"], merchant_name=r["merchant_name"],
@@ -638,6 +564,6 @@ async def my_redemptions(*, person_id: int, limit: int, cursor: str | None) -> M
         next_cursor=next_cursor)
 
 
-__all__ = ["CITY_TZ", "BenefitCodeInvalid", "Eligibility", "Merchant", "cancel_redemption", "evaluate",
+__all__ = ["BenefitCodeInvalid", "Eligibility", "Merchant", "cancel_redemption", "evaluate",
            "get_redemption", "issue_code", "merchant_redemptions", "my_benefits", "my_redemptions", "period_key",
            "period_keys", "qr_svg", "redeem", "usage_counts", "verify"]

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from piccolo.query.mixins import OnConflictAction
 
+from core import clock
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
@@ -60,10 +61,6 @@ PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What a benefit or redemption id can look like; anything else (a NUL byte, a 10 kB path) is simply unknown."""
 
 _BENEFIT_PK = Benefit._meta.primary_key
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- views
@@ -333,7 +330,7 @@ async def seed_default_scenarios() -> tuple[int, int]:
     Returns:
         How many scenarios and benefits were new.
     """
-    now = _now()
+    now = clock.now()
     scenarios = await Scenario.insert(*(
         Scenario(code=s.code, name=s.name, description=s.description, status="active", sort_order=s.sort_order,
                  created_at=now, updated_at=now) for s in DEFAULT_SCENARIOS)).on_conflict(
@@ -355,7 +352,7 @@ async def seed_default_scenarios() -> tuple[int, int]:
 async def public_catalog() -> list[CatalogScenario]:
     """Active scenarios with their active, unexpired benefits, from the cache (within the catalog's bound)."""
     snapshot = await CATALOG.get()
-    now = _now()
+    now = clock.now()
     return [
         CatalogScenario(code=s.code, name=s.name, description=s.description, benefits=[
             CatalogBenefit(id=r.id, name=r.name, description=r.description, kind=r.kind, value=r.value,
@@ -399,7 +396,7 @@ async def create_scenario(*, code: str, name: str, description: str, status: str
         raise Unprocessable("a scenario code is 2-16 lowercase letters, digits or _", code="invalid_scenario")
     if status not in SCENARIO_STATUSES or not name.strip():
         raise Unprocessable("a scenario needs a name and a status of active or paused", code="invalid_scenario")
-    now = _now()
+    now = clock.now()
     inserted = await Scenario.insert(Scenario(
         code=code, name=name.strip(), description=description.strip(), status=status, sort_order=sort_order,
         created_at=now, updated_at=now)).on_conflict(target=Scenario.code, action=OnConflictAction.do_nothing
@@ -434,7 +431,7 @@ async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> AdminScen
         values[Scenario.sort_order] = int(changes["sort_order"])
     if not values:
         raise Unprocessable("name, description, status or sort_order must change", code="empty_patch")
-    values[Scenario.updated_at] = _now()
+    values[Scenario.updated_at] = clock.now()
     updated = await Scenario.update(values).where(Scenario.code == code).returning(Scenario.code)
     if not updated:
         raise NotFound("scenario not found", code="scenario_not_found")
@@ -543,7 +540,7 @@ async def create_benefit(*, scenario: str, name: str, description: str, kind: st
     """
     if not await Scenario.exists().where(Scenario.code == scenario):
         raise _reject(f"unknown scenario {scenario!r}", "scenario", code="unknown_scenario")
-    now = _now()
+    now = clock.now()
     rule = {"kind": kind, "value": value, "name": name, "min_tier": min_tier, "min_score": min_score,
             "quota_per_period": quota_per_period, "period": period, "status": status,
             "valid_from": valid_from or now, "valid_until": valid_until}
@@ -591,7 +588,7 @@ async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> Admi
             values[getattr(Benefit, name)] = str(changes[name]).strip()
         else:
             values[getattr(Benefit, name)] = changes[name]
-    values[Benefit.updated_at] = _now()
+    values[Benefit.updated_at] = clock.now()
     # The status condition keeps a concurrent retirement from being undone by this write.
     updated = await Benefit.update(values).where(
         (Benefit.public_id == benefit_id) & (Benefit.status != "retired")).returning(Benefit.public_id)

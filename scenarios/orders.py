@@ -40,9 +40,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Store
@@ -50,9 +51,7 @@ from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, mark_for_rescoring, rescore_marked
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
-from scenarios.benefits import CITY_TZ
 from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
 from scenarios.order_schemas import (
@@ -108,19 +107,6 @@ _RESERVE_SQL = (
     "updated_at = excluded.updated_at "
     "WHERE credit_line_usages.reserved_fen + excluded.reserved_fen <= {} "
     "RETURNING reserved_fen")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _transaction() -> Any:
-    engine = CreditOrder._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent writers queue instead of failing on a
-        # lock upgrade; on PostgreSQL the row locks of the conditional statements do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def yuan(fen: int) -> str:
@@ -227,26 +213,9 @@ async def get_order(*, order_id: str, merchant_client_id: str) -> MerchantCredit
 
 async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[OrderView], str | None]:
     """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors made here are; the id one of ours. A hand-made cursor
-        # (naive time, an offset at the edge of `datetime`, a NUL byte) is refused, never sent to the database.
-        try:
-            parsed = datetime.fromisoformat(at_text)
-            at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
-        query = query.where((CreditOrder.created_at < at)
-                            | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = [_view(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
-    return page, next_cursor
+    rows, next_cursor = await db.newest_first(query, at=CreditOrder.created_at, key=CreditOrder.public_id,
+                                              limit=limit, cursor=cursor)
+    return [_view(r) for r in rows], next_cursor
 
 
 async def merchant_orders(*, merchant_client_id: str, merchant_order_no: str | None = None,
@@ -403,7 +372,7 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
     amount = int(order.amount_fen)
     if amount > line:
         raise _LineExceeded  # the upsert's first insert is unconditional: refuse before it
-    async with _transaction():
+    async with db.transaction(CreditOrder):
         held = await CreditLineUsage.raw(_RESERVE_SQL, order.person, amount, now, line)
         if not held:
             raise _LineExceeded
@@ -476,7 +445,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
             `benefit_not_active` (paused since the verification); `credit_line_exceeded` (without amounts:
             the merchant learns only that the order does not fit).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     try:
         due = as_utc(due_at).astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
@@ -599,7 +568,7 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == FINISHED:
         # A retry: if the first attempt's re-scoring never happened (a crash after its commit), do it now.
@@ -610,7 +579,7 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
     on_time = moment <= view.due_at
     record_id: str | None = None
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=FINISHED, now=moment,
                         values={CreditOrder.finished_at: moment})
             # Releasing updates the citizen's line row, which locks it until commit: concurrent completions for
@@ -645,14 +614,14 @@ async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime 
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == CANCELLED:
         return _merchant_order(view)
     if view.status != AUTHORIZED:
         raise _invalid(view, "cancel")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=CANCELLED, now=moment,
                         values={CreditOrder.cancelled_at: moment})
             await _release(view, now=moment)
@@ -680,7 +649,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
         Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount;
             `order_not_yet_due` — a pay-later order before its due date.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if amount_fen > view.amount_fen:
         raise Unprocessable(f"a default cannot exceed the order amount ({view.amount_fen} fen)",
@@ -702,7 +671,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
     if clean_reason:
         details["reason"] = clean_reason
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=DEFAULTED, now=moment, values={
                 CreditOrder.defaulted_at: moment, CreditOrder.grace_until: grace_until,
                 CreditOrder.default_amount_fen: amount_fen})
@@ -727,7 +696,7 @@ async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime 
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition` (also once the grace period is over).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == SETTLED:
         return _merchant_order(view)
@@ -736,7 +705,7 @@ async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime 
     if view.grace_until is not None and moment > view.grace_until:
         raise _invalid(view, "settle", f" past its grace period (ended {view.grace_until.isoformat()})")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             # Bounded by the grace period in the same statement: the background step records with the opposite
             # condition, so a settlement and a recording of one order can never both happen.
             await _move(view, source=DEFAULTED, target=SETTLED, now=moment, values={CreditOrder.settled_at: moment},
@@ -759,7 +728,7 @@ async def _record_one(row: dict[str, Any], *, now: datetime, citizen_account: Ci
     record_id = new_public_id("rec")
     owed = view.default_amount_fen if view.default_amount_fen is not None else view.amount_fen
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=DEFAULTED, target=RECORDED, now=now, values={
                 CreditOrder.recorded_at: now, CreditOrder.record_public_id: record_id},
                 extra=CreditOrder.grace_until < now)
@@ -790,7 +759,7 @@ async def record_unsettled_defaults(*, store: Store, citizen_account: CitizenAcc
     Safe with several workers at once: each order is claimed by a conditional update, and only the
     claimant writes its record, releases its line and tells the merchant and the citizen.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     rows = await CreditOrder.select(*_COLUMNS).where(
         (CreditOrder.status == DEFAULTED) & (CreditOrder.grace_until < moment)).order_by(
         CreditOrder.grace_until).limit(limit)

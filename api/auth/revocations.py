@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from piccolo.query.mixins import OnConflictAction
 
 from api.tables import RevokedToken
+from core import clock
 from core.db import as_utc
 from core.store import Marker, Store, StoreUnavailable
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def record_revocation(marker: str, *, ttl_seconds: int) -> None:
-    expires_at = _now() + timedelta(seconds=ttl_seconds)
+    expires_at = clock.now() + timedelta(seconds=ttl_seconds)
     await RevokedToken.insert(RevokedToken(marker=marker, expires_at=expires_at)).on_conflict(
         target=RevokedToken.marker, action=OnConflictAction.do_update, values=[RevokedToken.expires_at])
 
@@ -40,7 +37,7 @@ async def mark_again(store: Store, marker: str, *, ttl_seconds: int) -> None:
 
 async def token_revocation_markers() -> Iterable[Marker]:
     """The `jti:` and `fam:` markers of revocations whose tokens may still be alive (for seeding the store)."""
-    now = _now()
+    now = clock.now()
     rows = await RevokedToken.select(RevokedToken.marker, RevokedToken.expires_at).where(
         RevokedToken.expires_at > now)
     return [Marker("auth", row["marker"], max(1, int((as_utc(row["expires_at"]) - now).total_seconds()) + 1))
@@ -49,5 +46,5 @@ async def token_revocation_markers() -> Iterable[Marker]:
 
 async def purge_expired_revocations() -> int:
     """Delete revocations whose tokens have all expired (background job); returns how many."""
-    gone = await RevokedToken.delete().where(RevokedToken.expires_at <= _now()).returning(RevokedToken.marker)
+    gone = await RevokedToken.delete().where(RevokedToken.expires_at <= clock.now()).returning(RevokedToken.marker)
     return len(gone)

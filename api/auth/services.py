@@ -21,6 +21,7 @@ from api.auth.schemas import AuthorizationServerMetadata
 from api.auth.tokens import Principal, PrincipalKind
 from api.context import AppContext
 from api.tables import CitizenAccount, Operator, RefreshToken
+from core import clock
 from core.errors import (
     Forbidden,
     InvalidClient,
@@ -64,10 +65,6 @@ class IssuedTokens:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- one-time codes (citizens)
@@ -178,7 +175,7 @@ async def _issue_session(ctx: AppContext, *, kind: PrincipalKind, subject: str, 
     refresh = secrets.token_urlsafe(32)
     await RefreshToken.insert(
         RefreshToken(token_hash=_sha256(refresh), family_id=family, subject_kind=kind, subject_id=subject,
-                     expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds))
+                     expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_seconds))
     )
     return IssuedTokens(access_token=access, expires_in=settings.access_token_ttl_seconds, scope="",
                         refresh_token=refresh, principal=principal)
@@ -190,7 +187,7 @@ async def _revoke_family(ctx: AppContext, family_id: str) -> None:
     marker = f"fam:{family_id}"
     await ctx.store.set("auth", marker, b"1", ttl_seconds=ttl)  # store down: 503 before anything changed
     async with RefreshToken._meta.db.transaction():
-        await RefreshToken.update({RefreshToken.revoked_at: _now()}).where(
+        await RefreshToken.update({RefreshToken.revoked_at: clock.now()}).where(
             (RefreshToken.family_id == family_id) & RefreshToken.revoked_at.is_null())
         await record_revocation(marker, ttl_seconds=ttl)
     await mark_again(ctx.store, marker, ttl_seconds=ttl)
@@ -199,7 +196,7 @@ async def _revoke_family(ctx: AppContext, family_id: str) -> None:
 async def refresh_session(*, ctx: AppContext, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token. Presenting an already used one revokes its whole family."""
     token_hash = _sha256(refresh_token)
-    now = _now()
+    now = clock.now()
     spent = await RefreshToken.update({RefreshToken.used_at: now}).where(
         (RefreshToken.token_hash == token_hash)
         & RefreshToken.used_at.is_null()

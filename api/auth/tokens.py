@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import jwt
+from cachetools import TLRUCache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -57,8 +58,10 @@ class TokenService:
         self.audience = audience
         self._leeway = min(60, max(0, leeway))
         # Verified tokens, so a partner's repeated calls skip signature checks; revocation is still
-        # checked on every request (in the guard), and expiry below.
-        self._verified: dict[str, Principal] = {}
+        # checked on every request (in the guard). Each is kept until it expires (plus the leeway), on the
+        # wall clock its `exp` claim is on; when full, the least recently used goes first.
+        self._verified: TLRUCache[str, Principal] = TLRUCache(
+            _VERIFIED_CACHE_SIZE, lambda _token, principal, now: principal.expires_at + self._leeway, timer=time.time)
         raw_public = self._public.public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.jwks: dict[str, Any] = {
             "keys": [{"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw_public), "kid": key_id,
@@ -105,12 +108,8 @@ class TokenService:
         """Verify signature, algorithm and registered claims; raise `InvalidToken` on any failure."""
         cached = self._verified.get(token)
         if cached is not None:
-            if time.time() < cached.expires_at + self._leeway:
-                return cached
-            del self._verified[token]
+            return cached
         principal = self._verify_uncached(token)
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            self._verified.clear()
         self._verified[token] = principal
         return principal
 
