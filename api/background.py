@@ -13,7 +13,7 @@ import asyncio
 import logging
 from datetime import UTC, date, datetime
 
-from api.auth.revocations import purge_expired_revocations
+from accounts.revocations import purge_expired_revocations
 from api.context import AppContext
 from core.calendar import CITY_TZ, WorkingCalendar
 from credit import authorizations

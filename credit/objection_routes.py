@@ -11,8 +11,8 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.citizens import account_view, bound_person_id
 from api.auth import guards
-from api.citizens.services import account_view, bound_person_id
 from api.pagination import Cursor, PageSize
 from credit import export, objections
 from credit.schemas import (

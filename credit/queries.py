@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from api.auth.admission import Admission, admit, admit_with
+from core.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from core.store import ProbeResult, Store
 from credit import authorizations as authz

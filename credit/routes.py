@@ -11,12 +11,12 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.citizens import bound_person_id
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.admission import Admission
-from api.auth.tokens import Principal
-from api.citizens.services import bound_person_id
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize, SeqCursor
+from core.admission import Admission
 from core.errors import NotFound, Unprocessable
 from core.settings import Settings
 from core.store import Store

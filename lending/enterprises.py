@@ -22,8 +22,8 @@ from typing import Any
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.citizens.services import bound_person_id
-from api.tables import CitizenAccount
+from accounts.citizens import bound_person_id
+from accounts.tables import CitizenAccount
 from core.db import as_utc
 from core.errors import Forbidden, NotFound, Unprocessable
 from credit.identity import FieldCipher, InvalidIdentifier, mask_name, normalize_uscc

@@ -28,8 +28,8 @@ from typing import Any
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
-from api.auth.admission import Admission, admit, admit_with
 from core import db
+from core.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from core.store import Store
 from credit import authorizations as authz

@@ -43,7 +43,7 @@ from typing import Any
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
-from api.tables import CitizenAccount
+from accounts.tables import CitizenAccount
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Store

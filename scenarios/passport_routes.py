@@ -10,8 +10,8 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from accounts.citizens import bound_person_id
 from api.auth import guards
-from api.citizens.services import bound_person_id
 from core.errors import NotFound
 from credit import services as credit_services
 from credit.queries import Caller

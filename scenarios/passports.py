@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from api.auth.tokens import TokenService
+from accounts.tokens import TokenService
 from core.errors import RateLimited, ServiceUnavailable, Unprocessable
 from core.store import Store
 from credit.ledger import AccessEvent, LedgerWriter, result_digest

@@ -12,8 +12,8 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.citizens import bound_person_id
 from api.auth import guards
-from api.citizens.services import bound_person_id
 from api.pagination import Cursor, PageSize
 from core.errors import NotFound
 from scenarios import benefits, catalog

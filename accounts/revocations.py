@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.tables import RevokedToken
+from accounts.tables import RevokedToken
 from core.db import as_utc
 from core.store import Marker, Store, StoreUnavailable
 from partners.tables import Partner
