@@ -13,8 +13,8 @@ import asyncio
 import logging
 from datetime import date, datetime
 
-from api.auth.revocations import purge_expired_revocations
-from api.citizens.services import citizen_account_id
+from accounts.citizens import citizen_account_id
+from accounts.revocations import purge_expired_revocations
 from api.context import AppContext
 from core import clock
 from core.calendar import WorkingCalendar

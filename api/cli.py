@@ -48,10 +48,13 @@ async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]
 
 
 async def migrate_async() -> None:
-    """Apply every pending Piccolo migration of every domain app, in dependency order."""
+    """Apply every pending Piccolo migration of every domain app, in dependency order (after carrying the
+    applied migrations of renamed apps over to their new names)."""
     os.environ.setdefault("PICCOLO_CONF", PICCOLO_CONF)
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
+    for old, new in domains.RENAMED_APPS:
+        await db.rename_migration_app(old=old, new=new)
     result = await run_forwards(app_name="all", migration_id="all")
     if not result.success:
         raise SystemExit(f"migration failed: {result.message}")
@@ -236,7 +239,7 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_create(args: argparse.Namespace) -> None:
-    from api.auth.operators import create_operator
+    from accounts.operators import create_operator
 
     password = args.password or os.environ.get("XINYI_ADMIN_PASSWORD")
     generated = False

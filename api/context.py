@@ -7,8 +7,8 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from api.auth.revocations import token_revocation_markers
-from api.auth.tokens import TokenService
+from accounts.revocations import token_revocation_markers
+from accounts.tokens import TokenService
 from core.daily_counts import DailyCountRegistry
 from core.settings import Settings
 from core.store import Store, build_store

@@ -36,8 +36,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from stdnum.cn import ric, uscc
 
-from api.auth.operators import create_operator
-from api.tables import Operator
+from accounts.operators import create_operator
+from accounts.tables import Operator
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import LISTING_RECORD_STATUSES, RECORD_LISTS, seed_default_measures, sync_record_lists
 from credit.identity import FieldCipher

@@ -19,12 +19,12 @@ from litestar.di import Dependency, Provide
 from litestar.params import SkipValidationMarker
 from piccolo.engine.base import Engine
 
+from accounts.citizens import bound_person_id
+from accounts.tokens import Principal, TokenService
 from api.auth import guards
-from api.auth.admission import Admission
-from api.auth.tokens import Principal, TokenService
-from api.citizens.services import bound_person_id
 from api.client_address import client_address
 from api.context import AppContext
+from core.admission import Admission
 from core.daily_counts import DailyCountRegistry
 from core.errors import NotFound
 from core.settings import Settings

@@ -1,10 +1,13 @@
-"""A deferred partner admission as the domains see it: something to run, alone or folded into their own
+"""A partner request's admission as the domains see it: something to run, alone or folded into their own
 store round trip.
 
-The partner guard (in `api`) decides what an admission checks — token revocation, rate and quota
-counters — and, on hot paths, defers running it to the service that needs the store anyway, so the
-admission and the service's own counters share one round trip. The domains only run it; this Protocol is
-all they need to know of it, so they import nothing of `api`.
+The partner guard (api) builds the admission (token revocation probe, the partner's rate and quota counters;
+the concrete one is `partners.admission.PartnerAdmission`). Hot-path handlers that need the store anyway
+(score queries and checks, bank portraits) declare `opt={"deferred_admission": True}`; their guard then only
+stashes the admission and the handler's service folds it into its own round trip. Credit and lending see it
+through this Protocol alone, so they depend on neither partners nor api. Either way nothing is answered
+before the admission has run: a revoked token gets 401 and an exhausted quota 429, and a refused admission
+counts nothing further.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from core.store import Count, ProbeResult, Store
+from core.store import Count, CounterResult, ProbeResult, Store
 
 
 class Admission(Protocol):
-    """What a deferred admission offers its service (both raise as the guard would have: 401 / 429)."""
+    """A deferred partner admission (see the module docstring)."""
+
+    def settle(self, result: ProbeResult) -> tuple[CounterResult, ...]:
+        """Raise for a revoked token or a partner over its limits; return the counts that follow the
+        admission's own (the caller's counters, in order)."""
+        ...
 
     async def run(self, store: Store) -> None:
         """Run the admission on its own (paths that end before their fused store call)."""
@@ -24,7 +32,8 @@ class Admission(Protocol):
 
     async def run_with(self, store: Store, *, count: Sequence[Count] = (), read: Sequence[tuple[str, str]] = ()
                        ) -> ProbeResult:
-        """The admission and the caller's own counters and reads in one round trip; returns the caller's part."""
+        """The admission and the caller's own counters and reads in one round trip. Raises as `settle`;
+        returns the caller's part (its counts, in order, and its reads)."""
         ...
 
 

@@ -172,3 +172,22 @@ def as_utc(value: datetime) -> datetime:
 
 def as_utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
+
+
+async def rename_migration_app(*, old: str, new: str) -> int:
+    """Record the migrations applied under app `old` as applied under `new`; the number of rows renamed.
+
+    Piccolo remembers applied migrations in its `migration` table by `app_name`: after a domain's app is
+    renamed, a database migrated under the old name would otherwise run the app's first migration again
+    (and fail on its existing tables). Idempotent: once renamed nothing matches `old`; a database without a
+    `migration` table (never migrated) has nothing to rename. Runs on the engine Piccolo's migration commands
+    use (PICCOLO_CONF), like `run_forwards` after it.
+    """
+    from piccolo.apps.migrations.tables import Migration  # noqa: PLC0415 - only migration tooling needs it
+
+    if not await Migration.table_exists():
+        return 0
+    count = int(await Migration.count().where(Migration.app_name == old))
+    if count:
+        await Migration.update({Migration.app_name: new}).where(Migration.app_name == old)
+    return count

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import msgspec
 from cachetools import TTLCache
 
-from api.auth.admission import Admission, admit, admit_with
+from core.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from core.store import ProbeResult, Store
 from credit import authorizations as authz

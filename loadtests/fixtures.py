@@ -305,7 +305,7 @@ async def _citizens(*, cipher: FieldCipher, store: Store, count: int) -> list[di
     """`count` registry persons with a bound citizen account each (accounts made once, then reused)."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from api.tables import CitizenAccount  # noqa: PLC0415
+    from accounts.tables import CitizenAccount  # noqa: PLC0415
     from credit.identity import new_public_id  # noqa: PLC0415
     from credit.tables import Person  # noqa: PLC0415
 

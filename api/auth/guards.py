@@ -14,12 +14,13 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from api.auth.admission import Admission
-from api.auth.services import is_revoked, revocation_keys
-from api.auth.tokens import Principal
+from accounts.sessions import is_revoked, revocation_keys
+from accounts.tokens import Principal
 from api.client_address import client_address
 from api.context import AppContext
+from core.admission import Admission
 from core.errors import Forbidden, InvalidToken, Unauthorized
+from partners.admission import PartnerAdmission
 from partners.limits import check_address
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
@@ -59,7 +60,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
 def admission_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Admission:
     """The admission a guard left to this handler (routes with `opt={"deferred_admission": True}`)."""
     admission = connection.scope.get(_ADMISSION_KEY)  # type: ignore[misc]
-    if not isinstance(admission, Admission):
+    if not isinstance(admission, PartnerAdmission):
         raise TypeError("this route's guard did not defer its admission")
     return admission
 
@@ -84,7 +85,7 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any], *, defe
 
     The revocation check and both limit counters share one store round trip (the hottest routes are
     partners'); a revoked token is refused before anything is counted. With `deferred`, that round
-    trip is left to the handler (see `api.auth.admission`), which must run it before answering.
+    trip is left to the handler (see `core.admission`), which must run it before answering.
     """
     cached = connection.scope.get(_PRINCIPAL_KEY)  # type: ignore[misc]
     if isinstance(cached, Principal) and cached.kind == "partner":
@@ -97,9 +98,9 @@ async def _admit_partner(connection: ASGIConnection[Any, Any, Any, Any], *, defe
     if record is None or record.status != "active":
         raise InvalidToken("the partner is not active", code="partner_suspended")
     check_address(record, client_address(connection))
-    admission = Admission(record=record, limiter=ctx.limiter,
-                          probe=tuple(revocation_keys(principal)),
-                          count=tuple(ctx.limiter.counters(record)))
+    admission = PartnerAdmission(record=record, limiter=ctx.limiter,
+                                 probe=tuple(revocation_keys(principal)),
+                                 count=tuple(ctx.limiter.counters(record)))
     if deferred:
         connection.scope[_ADMISSION_KEY] = admission  # type: ignore[literal-required]
     else:

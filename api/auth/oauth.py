@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import msgspec
 
-from api.auth.schemas import GRANT_TYPES, ClientParameters, RevokeRequest, TokenRequest
+from accounts.schemas import GRANT_TYPES, ClientParameters, RevokeRequest, TokenRequest
+from accounts.sessions import ClientAuthentication, ClientAuthMethod
 from core.errors import (
     DomainError,
     InvalidClient,
@@ -37,24 +37,6 @@ CLIENT_PARAMETERS = ("client_id", "client_secret", "client_assertion_type", "cli
 _MAX_FORM_PARAMETERS = 32
 _VSCHARS = re.compile(r"[\x20-\x7e]+")
 _ERROR_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
-
-ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientAuthentication:
-    """How a request authenticated its client. `none`: a client id alone, or nothing (public clients)."""
-
-    method: ClientAuthMethod
-    client_id: str | None = None
-    client_secret: str | None = None
-    assertion_type: str | None = None
-    assertion: str | None = None
-
-    @property
-    def authenticates(self) -> bool:
-        return self.method != "none"
-
 
 def media_type_of(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()

@@ -13,10 +13,8 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from litestar.types import ExceptionHandlersMap
 
-from api.auth import services
-from api.auth.guards import app_context
-from api.auth.oauth import FORM, JSON, as_oauth_error, media_type_of, parse_revocation_request, parse_token_request
-from api.auth.schemas import (
+from accounts import sessions as services
+from accounts.schemas import (
     AuthorizationServerMetadata,
     ClientCredentialsGrant,
     OtpGrant,
@@ -28,6 +26,8 @@ from api.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
+from api.auth.guards import app_context
+from api.auth.oauth import FORM, JSON, as_oauth_error, media_type_of, parse_revocation_request, parse_token_request
 from api.client_address import client_address
 from api.openapi import inline_schema, with_request_body
 from api.problems import PROBLEM_JSON, Problem, domain_error_response, exception_handlers

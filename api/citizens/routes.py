@@ -8,9 +8,9 @@ from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from accounts import citizens as services
+from accounts.citizen_schemas import Identity, IdentityBindRequest, Me
 from api.auth import guards
-from api.citizens import services
-from api.citizens.schemas import Identity, IdentityBindRequest, Me
 from credit.identity import mask_id_number
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.citizens.services import citizen_account_id
+from accounts.citizens import citizen_account_id
 from credit.scores import recompute_person
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
 from scenarios.orders import MAX_GRACE_DAYS, complete_order, record_unsettled_defaults

@@ -7,8 +7,8 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
 from api.dependencies import Injected
 from core.settings import Settings
 from core.store import Store

@@ -9,8 +9,8 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from credit import checks

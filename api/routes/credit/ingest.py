@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.status_codes import HTTP_200_OK
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
 from api.dependencies import Injected
 from core.settings import Settings
 from core.store import Store

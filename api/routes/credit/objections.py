@@ -11,9 +11,9 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.citizens import account_view
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
-from api.citizens.services import account_view
 from api.context import AppContext
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize

@@ -10,10 +10,10 @@ from litestar import Controller, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.admission import Admission
-from api.auth.tokens import Principal
 from api.dependencies import Injected
+from core.admission import Admission
 from core.settings import Settings
 from core.store import Store
 from credit import queries

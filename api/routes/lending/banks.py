@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar.params import QueryParameter
 
-from api.auth.tokens import Principal
+from accounts.tokens import Principal
 from core.errors import Forbidden, NotFound
 from lending.inputs import SAFE_ID
 from lending.schemas import BankOut

@@ -10,12 +10,12 @@ from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.tables import CitizenAccount
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
 from api.context import AppContext
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize, SeqCursor
-from api.tables import CitizenAccount
 from credit import authorizations as authz
 from credit import services
 from credit.export import citizen_authorization

@@ -9,11 +9,11 @@ from litestar import Controller, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.admission import Admission
-from api.auth.tokens import Principal
 from api.dependencies import Injected
 from api.pagination import PageSize
+from core.admission import Admission
 from core.errors import DomainError
 from core.store import Store
 from credit.identity import FieldCipher

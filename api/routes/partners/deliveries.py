@@ -6,8 +6,8 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK
 
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from partners import delivery

@@ -10,9 +10,9 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from accounts.citizens import citizen_account_id
+from accounts.tokens import Principal
 from api.auth import guards
-from api.auth.tokens import Principal
-from api.citizens.services import citizen_account_id
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from core.errors import NotFound

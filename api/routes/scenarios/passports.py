@@ -6,8 +6,8 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.datastructures import CacheControlHeader
 
+from accounts.tokens import Principal, TokenService
 from api.auth import guards
-from api.auth.tokens import Principal, TokenService
 from api.dependencies import Injected
 from core.settings import Settings
 from core.store import Store

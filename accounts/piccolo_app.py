@@ -1,13 +1,13 @@
-"""Piccolo app for `api`: Authentication: citizen accounts, refresh tokens, revoked access tokens, operators."""
+"""Piccolo app for `accounts`: citizen accounts, refresh tokens, revoked access tokens, operators."""
 
 import os
 
 from piccolo.conf.apps import AppConfig
 
-from api.tables import CitizenAccount, Operator, RefreshToken, RevokedToken
+from accounts.tables import CitizenAccount, Operator, RefreshToken, RevokedToken
 
 APP_CONFIG = AppConfig(
-    app_name="api",
+    app_name="accounts",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
     table_classes=[CitizenAccount, RefreshToken, Operator, RevokedToken],
     migration_dependencies=["credit.piccolo_app"],

@@ -3,9 +3,10 @@
 The partner guard normally runs the admission itself: one store round trip. Hot-path handlers that
 need the store anyway (score queries and checks count a use against the authorization's daily cap and
 read the cached score) declare `opt={"deferred_admission": True}`; their guard then only stashes the
-`Admission`, and the handler's service folds it into its own round trip. Either way nothing is
-answered before the admission has run: a revoked token gets 401 and an exhausted quota 429, and a
-refused admission counts nothing further.
+admission, and the handler's service folds it into its own round trip. The services see it as
+`core.admission.Admission` (a Protocol this class satisfies), so credit and lending need nothing from
+partners. Either way nothing is answered before the admission has run: a revoked token gets 401 and an
+exhausted quota 429, and a refused admission counts nothing further.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from partners.services import PartnerRecord
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class PartnerAdmission:
     record: PartnerRecord
     limiter: PartnerLimiter
     probe: tuple[tuple[str, str], ...]  # revocation keys: any present refuses the token
@@ -47,16 +48,3 @@ class Admission:
         mine = self.settle(result)
         return ProbeResult(found=False, counts=mine, values=result.values, reseeded=result.reseeded)
 
-
-async def admit(store: Store, admission: Admission | None) -> None:
-    """Run a deferred admission on its own (paths that end before their fused store call); no-op without one."""
-    if admission is not None:
-        await admission.run(store)
-
-
-async def admit_with(store: Store, admission: Admission | None, *, count: Sequence[Count] = (),
-                     read: Sequence[tuple[str, str]] = ()) -> ProbeResult:
-    """The caller's counters and reads, with the deferred admission folded in when there is one."""
-    if admission is not None:
-        return await admission.run_with(store, count=count, read=read)
-    return await store.probe_and_count(count=count, read=read)

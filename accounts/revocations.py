@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.tables import RevokedToken
+from accounts.tables import RevokedToken
 from core import clock
 from core.db import as_utc
 from core.store import Marker, Store, StoreUnavailable

@@ -11,7 +11,7 @@ DESCRIPTION = "revoked_tokens"
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="api", description=DESCRIPTION)
+    manager = MigrationManager(migration_id=ID, app_name="accounts", description=DESCRIPTION)
     manager.add_table(class_name="RevokedToken", tablename="revoked_tokens", schema=None, columns=None)
     manager.add_column(
         table_class_name="RevokedToken",

@@ -31,7 +31,7 @@ DESCRIPTION = "initial schema"
 
 async def forwards():
     manager = MigrationManager(
-        migration_id=ID, app_name="api", description=DESCRIPTION
+        migration_id=ID, app_name="accounts", description=DESCRIPTION
     )
 
     manager.add_table(

@@ -11,16 +11,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import jwt
 from piccolo.query.mixins import OnConflictAction
 
-from api.auth.oauth import ClientAuthentication
-from api.auth.revocations import mark_again, record_revocation
-from api.auth.schemas import AuthorizationServerMetadata
-from api.auth.tokens import Principal, PrincipalKind
-from api.context import AppContext
-from api.tables import CitizenAccount, Operator, RefreshToken
+from accounts.context import AccountsContext
+from accounts.revocations import mark_again, record_revocation
+from accounts.schemas import AuthorizationServerMetadata
+from accounts.tables import CitizenAccount, Operator, RefreshToken
+from accounts.tokens import Principal, PrincipalKind
 from core import clock
 from core.errors import (
     Forbidden,
@@ -46,6 +46,27 @@ _MAX_ASSERTION_LIFETIME = 300
 TOKEN_PATH = "/v1/auth/token"  # noqa: S105 - a path, not a secret
 REVOCATION_PATH = "/v1/auth/revoke"
 
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthentication:
+    """How a request authenticated its client. `none`: a client id alone, or nothing (public clients).
+
+    Read off the request by `api.auth.oauth` (HTTP Basic, form or JSON body); the grants below only need
+    the values.
+    """
+
+    method: ClientAuthMethod
+    client_id: str | None = None
+    client_secret: str | None = None
+    assertion_type: str | None = None
+    assertion: str | None = None
+
+    @property
+    def authenticates(self) -> bool:
+        return self.method != "none"
+
 
 @dataclass(frozen=True, slots=True)
 class OtpIssued:
@@ -70,7 +91,7 @@ def _sha256(value: str) -> str:
 # ---------------------------------------------------------------- one-time codes (citizens)
 
 
-def _otp_digest(ctx: AppContext, phone_hash: str, code: str) -> bytes:
+def _otp_digest(ctx: AccountsContext, phone_hash: str, code: str) -> bytes:
     return hmac.new(ctx.settings.hash_key, f"otp:{phone_hash}:{code}".encode(), hashlib.sha256).digest()
 
 
@@ -81,7 +102,7 @@ def _phone_or_422(phone: str) -> str:
         raise Unprocessable(exc.reason, code="invalid_phone") from None
 
 
-async def request_otp(*, ctx: AppContext, phone: str, client_address: str) -> OtpIssued:
+async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) -> OtpIssued:
     """Send a 6-digit code by SMS, throttled per phone and per client address.
 
     The answer is the same whether or not the phone has an account (no existence oracle).
@@ -124,7 +145,7 @@ async def request_otp(*, ctx: AppContext, phone: str, client_address: str) -> Ot
                      dev_code=code if echo else None)
 
 
-async def login_with_otp(*, ctx: AppContext, phone: str, code: str) -> IssuedTokens:
+async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
     """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
     settings, store = ctx.settings, ctx.store
     number = _phone_or_422(phone)
@@ -146,7 +167,7 @@ async def login_with_otp(*, ctx: AppContext, phone: str, code: str) -> IssuedTok
     return await _issue_session(ctx, kind="citizen", subject=account_id, family_id=None)
 
 
-async def _get_or_create_account(ctx: AppContext, *, phone_hash: str, phone: str) -> str:
+async def _get_or_create_account(ctx: AccountsContext, *, phone_hash: str, phone: str) -> str:
     row = await CitizenAccount.select(CitizenAccount.public_id, CitizenAccount.status).where(
         CitizenAccount.phone_hash == phone_hash).first()
     if row is None:
@@ -165,7 +186,7 @@ async def _get_or_create_account(ctx: AppContext, *, phone_hash: str, phone: str
 # ---------------------------------------------------------------- sessions and refresh rotation
 
 
-async def _issue_session(ctx: AppContext, *, kind: PrincipalKind, subject: str, family_id: str | None,
+async def _issue_session(ctx: AccountsContext, *, kind: PrincipalKind, subject: str, family_id: str | None,
                          role: str | None = None) -> IssuedTokens:
     """Access token plus a new refresh token in `family_id` (a new family for a new login)."""
     settings = ctx.settings
@@ -181,7 +202,7 @@ async def _issue_session(ctx: AppContext, *, kind: PrincipalKind, subject: str, 
                         refresh_token=refresh, principal=principal)
 
 
-async def _revoke_family(ctx: AppContext, family_id: str) -> None:
+async def _revoke_family(ctx: AccountsContext, family_id: str) -> None:
     # Access tokens of the family stay denied until the longest of them has expired.
     ttl = ctx.settings.access_token_ttl_seconds + 60
     marker = f"fam:{family_id}"
@@ -193,7 +214,7 @@ async def _revoke_family(ctx: AppContext, family_id: str) -> None:
     await mark_again(ctx.store, marker, ttl_seconds=ttl)
 
 
-async def refresh_session(*, ctx: AppContext, refresh_token: str) -> IssuedTokens:
+async def refresh_session(*, ctx: AccountsContext, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token. Presenting an already used one revokes its whole family."""
     token_hash = _sha256(refresh_token)
     now = clock.now()
@@ -239,7 +260,7 @@ def _granted_scopes(partner: PartnerRecord, requested: str | None) -> frozenset[
     return wanted
 
 
-async def authenticate_client(*, ctx: AppContext, client: ClientAuthentication) -> PartnerRecord:
+async def authenticate_client(*, ctx: AccountsContext, client: ClientAuthentication) -> PartnerRecord:
     """The active partner that `client` authenticates as: by client secret (Basic or in the body) or by a
     private_key_jwt assertion (RFC 7523). Raises `InvalidClient` otherwise."""
     if client.method == "private_key_jwt":
@@ -260,7 +281,7 @@ async def authenticate_client(*, ctx: AppContext, client: ClientAuthentication) 
     return partner
 
 
-async def client_credentials(*, ctx: AppContext, client: ClientAuthentication, scope: str | None) -> IssuedTokens:
+async def client_credentials(*, ctx: AccountsContext, client: ClientAuthentication, scope: str | None) -> IssuedTokens:
     """Authenticate a partner and issue it an access token (RFC 6749 §4.4)."""
     partner = await authenticate_client(ctx=ctx, client=client)
     scopes = _granted_scopes(partner, scope)
@@ -271,7 +292,7 @@ async def client_credentials(*, ctx: AppContext, client: ClientAuthentication, s
                         refresh_token=None, principal=principal)
 
 
-async def refuse_authenticated_client(*, ctx: AppContext, client: ClientAuthentication, grant_type: str) -> None:
+async def refuse_authenticated_client(*, ctx: AccountsContext, client: ClientAuthentication, grant_type: str) -> None:
     """Citizen and operator grants are for the city's own (public) apps. A partner that authenticates with one
     is told it may not use it (after its credentials are checked, so a wrong secret is still invalid_client)."""
     if not client.authenticates:
@@ -280,7 +301,7 @@ async def refuse_authenticated_client(*, ctx: AppContext, client: ClientAuthenti
     raise UnauthorizedClient(f"partners may use grant_type client_credentials only, not {grant_type}")
 
 
-async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, assertion_type: str | None,
+async def _partner_from_assertion(ctx: AccountsContext, *, client_id: str | None, assertion_type: str | None,
                                   assertion: str) -> PartnerRecord:
     if assertion_type != CLIENT_ASSERTION_TYPE:
         raise InvalidClient("unsupported client_assertion_type")
@@ -331,7 +352,7 @@ async def _partner_from_assertion(ctx: AppContext, *, client_id: str | None, ass
 # ---------------------------------------------------------------- operators
 
 
-async def operator_login(*, ctx: AppContext, username: str, password: str) -> IssuedTokens:
+async def operator_login(*, ctx: AccountsContext, username: str, password: str) -> IssuedTokens:
     """Username + password for credit office operators, throttled per username.
 
     Every attempt counts against the hour's allowance up front (so parallel guesses cannot slip past it), and a
@@ -355,7 +376,7 @@ async def operator_login(*, ctx: AppContext, username: str, password: str) -> Is
 # ---------------------------------------------------------------- revocation
 
 
-async def revoke_token(*, ctx: AppContext, token: str, client: ClientAuthentication) -> None:
+async def revoke_token(*, ctx: AccountsContext, token: str, client: ClientAuthentication) -> None:
     """RFC 7009: revoke an access or refresh token.
 
     Partners are confidential clients: a partner's token is revoked only with that partner's client
@@ -402,7 +423,7 @@ def revocation_keys(principal: Principal) -> list[tuple[str, str]]:
     return keys
 
 
-async def is_revoked(*, ctx: AppContext, principal: Principal) -> bool:
+async def is_revoked(*, ctx: AccountsContext, principal: Principal) -> bool:
     """One store round trip: is this token, or its session family, revoked?"""
     return (await ctx.store.probe_and_count(probe=revocation_keys(principal))).found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from api.tables import Operator
+from accounts.tables import Operator
 from core.errors import Conflict, Unprocessable
 from credit.identity import new_public_id
 from partners.credentials import hash_secret

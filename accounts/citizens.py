@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api.context import AppContext
-from api.tables import CitizenAccount
+from accounts.context import AccountsContext
+from accounts.tables import CitizenAccount
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unprocessable
 from credit.identity import InvalidIdentifier
 from credit.services import PersonIdentity, match_person, person_identity
@@ -21,7 +21,7 @@ class AccountView:
     bound_at: datetime | None
 
 
-async def account_view(*, ctx: AppContext, account_id: str) -> AccountView:
+async def account_view(*, ctx: AccountsContext, account_id: str) -> AccountView:
     row = await CitizenAccount.select(
         CitizenAccount.public_id, CitizenAccount.phone_enc, CitizenAccount.person, CitizenAccount.bound_at
     ).where(CitizenAccount.public_id == account_id).first()
@@ -32,7 +32,7 @@ async def account_view(*, ctx: AppContext, account_id: str) -> AccountView:
                        person=person, bound_at=row["bound_at"])
 
 
-async def bind_identity(*, ctx: AppContext, account_id: str, name: str, id_number: str) -> AccountView:
+async def bind_identity(*, ctx: AccountsContext, account_id: str, name: str, id_number: str) -> AccountView:
     """Bind the account to the registry person with this name and id number.
 
     A wrong name and an unknown id number get the same answer, and attempts are limited per
