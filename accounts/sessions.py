@@ -53,7 +53,7 @@ ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private
 class ClientAuthentication:
     """How a request authenticated its client. `none`: a client id alone, or nothing (public clients).
 
-    Read off the request by `api.auth.oauth` (HTTP Basic, form or JSON body); the grants below only need
+    Read off the request by `api.routes.accounts.oauth` (HTTP Basic, form or JSON body); the grants below only need
     the values.
     """
 

@@ -17,10 +17,8 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
 from api import domains
-from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
-from api.citizens.routes import MeController
 from api.context import build_context
 from api.dependencies import DEPENDENCIES
 from api.docs import SCHEMA_PATH, assets_router, render_plugins
@@ -28,6 +26,7 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes.accounts import router as accounts_router
 from api.routes.credit import router as credit_router
 from api.routes.lending import router as lending_router
 from api.routes.partners import router as partners_router
@@ -136,8 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]) \
         if settings.cors_origins else None
     return Litestar(
-        route_handlers=[AuthController, jwks, authorization_server_metadata,
-                        MeController, credit_router, partners_router, scenarios_router, lending_router,
+        route_handlers=[accounts_router, credit_router, partners_router, scenarios_router, lending_router,
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         dependencies=DEPENDENCIES,

@@ -21,7 +21,7 @@ from piccolo.engine.base import Engine
 
 from accounts.citizens import bound_person_id
 from accounts.tokens import Principal, TokenService
-from api.auth import guards
+from api import guards
 from api.client_address import client_address
 from api.context import AppContext
 from core.admission import Admission

@@ -8,7 +8,7 @@ from litestar import Controller, Request, post
 from litestar.status_codes import HTTP_200_OK
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from core.settings import Settings
 from core.store import Store

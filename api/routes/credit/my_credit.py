@@ -8,7 +8,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from api.auth import guards
+from api import guards
 from api.context import AppContext
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize, SeqCursor

@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from accounts.citizens import account_view
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.context import AppContext
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize

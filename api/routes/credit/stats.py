@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import get
 from litestar.params import QueryParameter
 
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from core.daily_counts import DailyCountRegistry
 from core.settings import Settings

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from api.routes.lending.banks import calling_bank

@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import PageSize
 from core.admission import Admission

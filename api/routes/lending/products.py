@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from api.routes.lending.banks import BankQuery, calling_bank

@@ -9,7 +9,7 @@ from litestar import Controller, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import PageSize
 from core.settings import Settings

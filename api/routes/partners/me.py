@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from core.errors import NotFound
 from partners.limits import PartnerDirectory, PartnerLimiter

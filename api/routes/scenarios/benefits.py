@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from core.settings import Settings

@@ -10,7 +10,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from api.auth import guards
+from api import guards
 from scenarios import catalog
 from scenarios.schemas import (
     AdminBenefit,

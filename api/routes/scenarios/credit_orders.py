@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from accounts.citizens import citizen_account_id
 from accounts.tokens import Principal
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from api.pagination import Cursor, PageSize
 from core.errors import NotFound

@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from accounts.tokens import Principal, TokenService
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from core.errors import NotFound
 from core.settings import Settings

@@ -7,7 +7,7 @@ from litestar import Controller, get
 from litestar.datastructures import CacheControlHeader
 
 from accounts.tokens import Principal, TokenService
-from api.auth import guards
+from api import guards
 from api.dependencies import Injected
 from core.settings import Settings
 from core.store import Store

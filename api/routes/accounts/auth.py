@@ -26,12 +26,21 @@ from accounts.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from api.auth.guards import app_context
-from api.auth.oauth import FORM, JSON, as_oauth_error, media_type_of, parse_revocation_request, parse_token_request
-from api.client_address import client_address
+from accounts.tokens import TokenService
+from api.context import AppContext
+from api.dependencies import Injected
 from api.openapi import inline_schema, with_request_body
 from api.problems import PROBLEM_JSON, Problem, domain_error_response, exception_handlers
+from api.routes.accounts.oauth import (
+    FORM,
+    JSON,
+    as_oauth_error,
+    media_type_of,
+    parse_revocation_request,
+    parse_token_request,
+)
 from core.errors import DomainError
+from core.settings import Settings
 
 _NO_STORE = [ResponseHeader(name="Cache-Control", value="no-store"), ResponseHeader(name="Pragma", value="no-cache")]
 _APP_HANDLERS = exception_handlers()
@@ -92,9 +101,9 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/otp", status_code=HTTP_202_ACCEPTED, summary="Send a login code by SMS")
-    async def send_otp(self, request: Request[Any, Any, Any], data: JSONBody[OtpRequest]) -> OtpSent:
-        issued = await services.request_otp(ctx=app_context(request), phone=data.phone,
-                                            client_address=client_address(request))
+    async def send_otp(self, *, data: JSONBody[OtpRequest], ctx: Injected[AppContext], client_ip: Injected[str]
+                       ) -> OtpSent:
+        issued = await services.request_otp(ctx=ctx, phone=data.phone, client_address=client_ip)
         return OtpSent(expires_in=issued.expires_in, resend_after=issued.resend_after, dev_code=issued.dev_code)
 
     @post("/token", status_code=HTTP_200_OK, response_headers=_NO_STORE, exception_handlers=_OAUTH_HANDLERS,
@@ -103,8 +112,9 @@ class AuthController(Controller):
           operation_class=with_request_body(_request_body(TokenRequest)),
           summary="Issue tokens (OAuth 2.0: client_credentials, otp, password, refresh_token)",
           description=_GRANTS_DESCRIPTION)
-    async def token(self, request: Request[Any, Any, Any]) -> TokenResponse:
-        ctx = app_context(request)
+    async def token(self, *, request: Request[Any, Any, Any], ctx: Injected[AppContext]) -> TokenResponse:
+        # The raw request: the body is form-encoded or JSON (RFC 6749 §4.4.2) and client authentication may be
+        # in the Authorization header or the body (api/routes/accounts/oauth.py reads them all).
         grant, client = parse_token_request(body=await request.body(),
                                             media_type=media_type_of(request.headers.get("content-type", "")),
                                             authorization=request.headers.get("authorization"))
@@ -130,21 +140,22 @@ class AuthController(Controller):
           responses=_OAUTH_RESPONSES, security=_CLIENT_SECURITY,
           operation_class=with_request_body(_request_body(RevokeRequest)),
           summary="Revoke an access or refresh token (RFC 7009)", description=_REVOKE_DESCRIPTION)
-    async def revoke(self, request: Request[Any, Any, Any]) -> dict[str, str]:
+    async def revoke(self, *, request: Request[Any, Any, Any], ctx: Injected[AppContext]) -> dict[str, str]:
+        # The raw request, as for the token endpoint (RFC 7009 §2.1: form-encoded, client authentication).
         revocation, client = parse_revocation_request(
             body=await request.body(), media_type=media_type_of(request.headers.get("content-type", "")),
             authorization=request.headers.get("authorization"))
-        await services.revoke_token(ctx=app_context(request), token=revocation.token, client=client)
+        await services.revoke_token(ctx=ctx, token=revocation.token, client=client)
         return {"status": "revoked"}
 
 
 @get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify this platform's tokens",
      cache=300)
-async def jwks(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return app_context(request).tokens.jwks
+async def jwks(tokens: Injected[TokenService]) -> dict[str, Any]:
+    return tokens.jwks
 
 
 @get("/.well-known/oauth-authorization-server", tags=["auth"], cache_control=CacheControlHeader(max_age=300),
      summary="OAuth 2.0 authorization server metadata (RFC 8414)")
-async def authorization_server_metadata(request: Request[Any, Any, Any]) -> AuthorizationServerMetadata:
-    return services.authorization_server_metadata(settings=app_context(request).settings)
+async def authorization_server_metadata(settings: Injected[Settings]) -> AuthorizationServerMetadata:
+    return services.authorization_server_metadata(settings=settings)

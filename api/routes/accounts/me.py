@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from accounts import citizens as services
 from accounts.citizen_schemas import Identity, IdentityBindRequest, Me
-from api.auth import guards
+from accounts.tokens import Principal
+from api import guards
+from api.context import AppContext
+from api.dependencies import Injected
 from credit.identity import mask_id_number
 
 
@@ -29,13 +30,13 @@ class MeController(Controller):
     security = [{"BearerAuth": []}]
 
     @get("", summary="The citizen's own account")
-    async def me(self, request: Request[Any, Any, Any]) -> Me:
-        principal = guards.principal_of(request)
-        return _to_wire(await services.account_view(ctx=guards.app_context(request), account_id=principal.subject))
+    async def me(self, *, principal: Injected[Principal], ctx: Injected[AppContext]) -> Me:
+        # The whole context: the account's services read the cipher and the identity verifier through it.
+        return _to_wire(await services.account_view(ctx=ctx, account_id=principal.subject))
 
     @post("/identity", status_code=HTTP_200_OK, summary="Bind the account to a registry identity (实名)")
-    async def bind_identity(self, request: Request[Any, Any, Any], data: JSONBody[IdentityBindRequest]) -> Me:
-        principal = guards.principal_of(request)
-        view = await services.bind_identity(ctx=guards.app_context(request), account_id=principal.subject,
-                                            name=data.name, id_number=data.id_number)
+    async def bind_identity(self, *, data: JSONBody[IdentityBindRequest], principal: Injected[Principal],
+                            ctx: Injected[AppContext]) -> Me:
+        view = await services.bind_identity(ctx=ctx, account_id=principal.subject, name=data.name,
+                                            id_number=data.id_number)
         return _to_wire(view)
