@@ -17,11 +17,8 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.types import Message, Scope
 
 from api import domains
-from api.admin.routes import AdminPartnersController
-from api.auth.routes import AuthController, authorization_server_metadata, jwks
 from api.background import run_forever
 from api.bodies import StrictBodies, StrictBodyRequest
-from api.citizens.routes import MeController
 from api.context import build_context
 from api.dependencies import DEPENDENCIES
 from api.docs import SCHEMA_PATH, assets_router, render_plugins
@@ -29,39 +26,14 @@ from api.idempotency import idempotency_middleware, refuse_invalid_key
 from api.openapi import ProblemResponses, StrictStructSchemas
 from api.ops import MetricsController, live, mark_worker_stopped, metrics_middleware, ready
 from api.problems import exception_handlers
+from api.routes.accounts import router as accounts_router
+from api.routes.credit import router as credit_router
+from api.routes.lending import router as lending_router
+from api.routes.partners import router as partners_router
+from api.routes.scenarios import router as scenarios_router
 from core import db
 from core.errors import DomainError
 from core.settings import Settings
-from credit.check_routes import AdminListsController, AdminMeasuresController, CreditChecksController
-from credit.ingest_routes import RecordIngestController
-from credit.objection_routes import AdminObjectionsController, AdminRepairsController, MyRightsController
-from credit.routes import (
-    MyCreditController,
-    PartnerAuthorizationController,
-    ScoresController,
-    latest_ledger_checkpoint,
-    purpose_catalog,
-)
-from credit.stats_routes import daily_stats
-from lending.enterprise_routes import EnterpriseController
-from lending.portrait_routes import EnterprisePortraitController, bank_portrait
-from lending.routes import (
-    FinancingDemandsController,
-    LoanApplicationsController,
-    LoanProductsController,
-    lending_stats,
-)
-from partners.delivery_routes import WebhookDeliveriesController
-from partners.routes import PartnerSelfController
-from scenarios.order_routes import CreditOrdersController, MyCreditOrdersController
-from scenarios.passport_routes import FederationController, MyPassportController
-from scenarios.routes import (
-    AdminBenefitsController,
-    AdminScenariosController,
-    MerchantBenefitsController,
-    MyBenefitsController,
-    public_scenarios,
-)
 
 _JSON_TYPES = ("application/json",)
 _SECURITY_HEADERS = {
@@ -163,21 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]) \
         if settings.cors_origins else None
     return Litestar(
-        route_handlers=[AuthController, jwks, authorization_server_metadata,
-                        MeController, MyCreditController, PartnerAuthorizationController,
-                        ScoresController, latest_ledger_checkpoint, purpose_catalog, PartnerSelfController,
-                        AdminPartnersController,
-                        MyRightsController, AdminObjectionsController, AdminRepairsController,
-                        WebhookDeliveriesController,
-                        RecordIngestController, CreditChecksController, AdminMeasuresController,
-                        AdminListsController, daily_stats,
-                        MyPassportController, FederationController,
-                        CreditOrdersController, MyCreditOrdersController,
-                        public_scenarios, AdminScenariosController, AdminBenefitsController, MyBenefitsController,
-                        MerchantBenefitsController,
-                        LoanProductsController, FinancingDemandsController, LoanApplicationsController,
-                        lending_stats,
-                        EnterpriseController, EnterprisePortraitController, bank_portrait,
+        route_handlers=[accounts_router, credit_router, partners_router, scenarios_router, lending_router,
                         live, ready, MetricsController, assets_router()],
         state=State({"ctx": ctx}),
         dependencies=DEPENDENCIES,

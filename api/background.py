@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
-from api.auth.revocations import purge_expired_revocations
+from accounts.citizens import citizen_account_id
+from accounts.revocations import purge_expired_revocations
 from api.context import AppContext
-from core.calendar import CITY_TZ, WorkingCalendar
+from core import clock
+from core.calendar import WorkingCalendar
 from credit import authorizations
 from credit.ledger import CHECKPOINT_TYP, create_checkpoint
 from credit.scores import rescore_due
@@ -37,7 +39,7 @@ def check_calendar_ahead(calendar: WorkingCalendar, *, now: datetime | None = No
     Deadlines that run into such a year are refused (503 `calendar_year_unknown`); this says so in the
     log weeks before the first refusal, so the operators can configure the year's holidays in time.
     """
-    today = (now or datetime.now(UTC)).astimezone(CITY_TZ).date()
+    today = clock.city_today(now)
     unknown = calendar.unknown_years(today, CALENDAR_LOOKAHEAD_DAYS)
     for year in unknown:
         if _calendar_warned.get(year) == today:
@@ -55,9 +57,9 @@ async def run_once(ctx: AppContext) -> dict[str, int]:
     checkpoint = await create_checkpoint(sign=lambda claims: ctx.tokens.sign_document(claims, typ=CHECKPOINT_TYP))
     await emit_expiring_soon()
     # Before delivery, so the merchants' and citizens' events of new records go out in the same pass.
-    recorded = await record_unsettled_defaults(store=ctx.store)
+    recorded = await record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id)
     rescored = await rescore_due(store=ctx.store)  # after the defaults: a re-scoring they failed is retried now
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     # Today's (and a just-ended yesterday's) policy indicators.
     await refresh_current_stats(counters=ctx.daily_counts, calendar=ctx.settings.calendar)
     unknown_years = check_calendar_ahead(ctx.settings.calendar)

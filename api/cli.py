@@ -230,7 +230,7 @@ admin = _group(cli, "admin", "operator accounts")
 @click.option("--display-name")
 @click.option("--password", help="default: prompt, $XINYI_ADMIN_PASSWORD, or generate")
 def admin_create(username: str, role: str, display_name: str | None, password: str | None) -> None:
-    from api.auth.operators import create_operator
+    from accounts.operators import create_operator
 
     password = password or os.environ.get("XINYI_ADMIN_PASSWORD")
     generated = False
@@ -302,20 +302,14 @@ def partner_rotate_secret(client_id: str, overlap_hours: int) -> None:
 @click.argument("status", type=click.Choice(["active", "suspended"]))
 def partner_status(client_id: str, status: str) -> None:
     """Suspend or reactivate a partner; suspension reaches every worker through the shared store."""
-    # ---- the body of `xinyi partner status` (the partners helper moves it onto a partners service) ----
-    from partners.services import update_partner
+    from partners.services import set_partner_status
 
     settings = _settings()
 
     async def work(engine: Any) -> Any:
         ctx = _context(settings, engine)
         try:
-            partner = await update_partner(client_id=client_id, status=status)
-            if partner.status == "active":
-                await ctx.store.delete("auth", f"pdis:{partner.client_id}")
-            else:
-                await ctx.store.set("auth", f"pdis:{partner.client_id}", b"1")
-            return partner
+            return await set_partner_status(store=ctx.store, client_id=client_id, status=status)
         finally:
             await ctx.close()
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from api.auth.revocations import partner_suspension_markers, token_revocation_markers
-from api.auth.tokens import TokenService
+from accounts.revocations import token_revocation_markers
+from accounts.tokens import TokenService
 from core.daily_counts import DailyCountRegistry
 from core.settings import Settings
 from core.store import Store, build_store
@@ -18,6 +18,7 @@ from credit.ledger import LedgerWriter
 from credit.queries import RECENT
 from partners.adapters import IdentityVerifier, JwksPeerCities, PeerCities, build_identity_verifier, parse_peer_cities
 from partners.limits import PartnerDirectory, PartnerLimiter
+from partners.services import suspension_markers
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
 
 
@@ -71,7 +72,7 @@ def build_daily_counts() -> DailyCountRegistry:
 def watch_store_loss(store: Store, partners: PartnerDirectory) -> None:
     """What an emptied store is seeded with again (every revocation marker, from the database), and the
     in-memory views each process drops when it sees that happened."""
-    for source in (token_revocation_markers, partner_suspension_markers, ended_markers):
+    for source in (token_revocation_markers, suspension_markers, ended_markers):
         store.add_marker_source(source)
     store.on_reseed(RECENT.clear)
     store.on_reseed(partners.clear)

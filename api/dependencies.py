@@ -19,12 +19,12 @@ from litestar.di import Dependency, Provide
 from litestar.params import SkipValidationMarker
 from piccolo.engine.base import Engine
 
-from api.auth import guards
-from api.auth.admission import Admission
-from api.auth.tokens import Principal
-from api.citizens.services import bound_person_id
+from accounts.citizens import bound_person_id
+from accounts.tokens import Principal, TokenService
+from api import guards
 from api.client_address import client_address
 from api.context import AppContext
+from core.admission import Admission
 from core.daily_counts import DailyCountRegistry
 from core.errors import NotFound
 from core.settings import Settings
@@ -32,6 +32,7 @@ from core.store import Store
 from credit.identity import FieldCipher
 from credit.ledger import LedgerWriter
 from credit.queries import Caller, CallerResolver
+from partners.adapters import PeerCities
 from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.services import find_partner
 
@@ -65,6 +66,14 @@ def provide_ledger(ctx: Injected[AppContext]) -> LedgerWriter:
 
 def provide_cipher(ctx: Injected[AppContext]) -> FieldCipher:
     return ctx.cipher
+
+
+def provide_tokens(ctx: Injected[AppContext]) -> TokenService:
+    return ctx.tokens
+
+
+def provide_peers(ctx: Injected[AppContext]) -> PeerCities:
+    return ctx.peers
 
 
 def provide_limiter(ctx: Injected[AppContext]) -> PartnerLimiter:
@@ -127,6 +136,8 @@ DEPENDENCIES: dict[str, Provide] = {
     "engine": _sync(provide_engine),
     "ledger": _sync(provide_ledger),
     "cipher": _sync(provide_cipher),
+    "tokens": _sync(provide_tokens),
+    "peers": _sync(provide_peers),
     "limiter": _sync(provide_limiter),
     "partner_directory": _sync(provide_partner_directory),
     "daily_counts": _sync(provide_daily_counts),

@@ -20,8 +20,10 @@ A handler adds statuses the rule cannot see with `opt={"problem_statuses": (…)
 Statuses a handler documents itself in `responses=` are left alone.
 
 The request bodies say what api.bodies enforces: `StrictStructSchemas` gives every Struct that forbids unknown
-fields `additionalProperties: false`, and `OptionalBodyOperation` publishes a body that may be left out as
-`required: false` with the object's schema alone (Litestar says `required: true`, object or `null`).
+fields `additionalProperties: false` (and binds the type parameters of a Struct subclassing a generic one, so
+`class RecordPage(Page[RecordOut])` is published as `RecordPage` with `items` of `RecordOut`), and
+`OptionalBodyOperation` publishes a body that may be left out as `required: false` with the object's schema
+alone (Litestar says `required: true`, object or `null`).
 A handler that reads its body raw documents it with `operation_class=with_request_body(…)`.
 """
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -42,12 +44,12 @@ from litestar.openapi.spec import Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.typing import FieldDefinition
 
 from api.problems import PROBLEM_JSON, Problem
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.typing import FieldDefinition
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Signature names Litestar fills from the connection itself, not from the request's input.
@@ -72,7 +74,9 @@ def problem_statuses(handler: HTTPRouteHandler, route: HTTPRoute, method: str) -
     """The problem statuses `handler` can answer with on `route` for `method` (see the module docstring)."""
     if (only := handler.opt.get("problem_statuses_only")) is not None:
         return set(only)
-    parameters = set(handler.parsed_fn_signature.parameters) - _CONNECTION_KWARGS
+    # Injected dependencies (`Injected[...]`) are the app's own objects, not the request's input.
+    parameters = {name for name, field in handler.parsed_fn_signature.parameters.items()
+                  if not field.is_di_field} - _CONNECTION_KWARGS
     # A handler reading the raw body declares the media types it takes instead of a `data` parameter.
     has_body = "data" in parameters or "media_types" in handler.opt
     guarded = bool(handler.resolve_guards())
@@ -119,11 +123,46 @@ class StrictStructSchemas(StructSchemaPlugin):
     Registered as an app plugin, it is asked before Litestar's own Struct plugin."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        if _type_bindings(field_definition.annotation):
+            field_definition = _BoundFieldDefinition(
+                **{name: getattr(field_definition, name) for name in FieldDefinition.__slots__})
         schema = super().to_openapi_schema(field_definition, schema_creator)
         info = msgspec.inspect.type_info(field_definition.type_)
         if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
             schema.additional_properties = False
         return schema
+
+
+def _type_bindings(struct: Any) -> dict[Any, Any]:
+    """The type variables a Struct class binds by subclassing parametrized generic Structs (`Page[RecordOut]`).
+
+    Litestar resolves the type variables of a parametrized annotation (`Page[RecordOut]`) but not those a
+    subclass binds: it would publish `items` of `RecordPage(Page[RecordOut])` as any object."""
+    bindings: dict[Any, Any] = {}
+    for klass in reversed(getattr(struct, "__mro__", ())):
+        for base in getattr(klass, "__orig_bases__", ()):
+            origin = get_origin(base)
+            if isinstance(origin, type) and origin is not Generic and issubclass(origin, msgspec.Struct):
+                bindings.update(zip(getattr(origin, "__parameters__", ()), get_args(base), strict=True))
+    return bindings
+
+
+def _bind(hint: Any, bindings: dict[Any, Any]) -> Any:
+    if isinstance(hint, TypeVar):
+        return bindings.get(hint, hint)
+    parameters = getattr(hint, "__parameters__", ())
+    return hint[tuple(bindings.get(p, p) for p in parameters)] if parameters else hint
+
+
+class _BoundFieldDefinition(FieldDefinition):
+    """A Struct's field definition whose type hints have the type variables its generic bases bind."""
+
+    __slots__ = ()
+
+    def get_type_hints(self, *, include_extras: bool = False, resolve_generics: bool = False) -> dict[str, Any]:
+        bindings = _type_bindings(self.annotation)
+        return {name: _bind(hint, bindings)
+                for name, hint in get_type_hints(self.annotation, include_extras=include_extras).items()}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from prometheus_client import (
     values,
 )
 
-from api.auth.guards import app_context
+from api.guards import app_context
 from core import db
 from core.errors import ServiceUnavailable
 from core.store import StoreUnavailable

@@ -14,7 +14,7 @@ DB = build_engine(Settings.from_env(), for_migrations=True)
 APP_REGISTRY = AppRegistry(
     apps=[
         "credit.piccolo_app",
-        "api.piccolo_app",
+        "accounts.piccolo_app",
         "partners.piccolo_app",
         "scenarios.piccolo_app",
         "lending.piccolo_app",

@@ -17,14 +17,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import chinese_calendar
 
+from core.clock import CITY_TZ  # working days are counted on the city's calendar
 from core.errors import ServiceUnavailable
-
-CITY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""Working days are counted on the city's calendar (China has one offset and no DST)."""
 
 PACKAGE_YEARS: frozenset[int] = frozenset(day.year for day in (*chinese_calendar.holidays,
                                                                *chinese_calendar.workdays))
@@ -129,4 +127,4 @@ def working_calendar(*, holidays: Iterable[date] = (), workdays: Iterable[date] 
     return _calendar(frozenset(holidays), frozenset(workdays))
 
 
-__all__ = ["CITY_TZ", "PACKAGE_YEARS", "CalendarYearUnknown", "WorkingCalendar", "working_calendar"]
+__all__ = ["PACKAGE_YEARS", "CalendarYearUnknown", "WorkingCalendar", "working_calendar"]

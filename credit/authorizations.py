@@ -24,6 +24,8 @@ from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Count, Marker, Store, StoreUnavailable
 from credit.catalog import DATA_SCOPES, PURPOSES, Purpose
 from credit.identity import FieldCipher, InvalidIdentifier, normalize_id_number, normalize_uscc
+from credit.schemas import PartnerAuthorization
+from credit.services import person_public_id
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person
 
 REQUEST_TTL = timedelta(days=7)
@@ -355,6 +357,50 @@ async def terminate(*, public_id: str, partner_client_id: str, reason: str | Non
                                  topic="authorization.terminated", now=datetime.now(UTC), reason=reason)
     return await _transition(view, to="terminated", from_states=frozenset({AUTHORIZED}),
                              topic="authorization.terminated", now=datetime.now(UTC), reason=reason, store=store)
+
+
+# ---------------------------------------------------------------- the partner's view (wire type)
+
+
+def partner_authorization(view: AuthorizationView, *, consent_key: bytes, subject_public_id: str | None
+                          ) -> PartnerAuthorization:
+    """What the partner sees: never the subject's identity; the partner-scoped open id only once authorized
+    and only when the subject is named (`subject_public_id`)."""
+    oid = None
+    if subject_public_id and view.status == AUTHORIZED:
+        oid = open_id(consent_key=consent_key, partner_client_id=view.partner_client_id,
+                      subject_public_id=subject_public_id)
+    return PartnerAuthorization(
+        id=view.id, status=view.status, subject_kind=view.subject_kind, purpose=view.purpose,
+        scopes=list(view.scopes), daily_cap=view.daily_cap, created_at=view.created_at,
+        request_expires_at=view.request_expires_at, valid_until=view.valid_until, decided_at=view.decided_at,
+        ended_at=view.ended_at, ended_reason=view.ended_reason, open_id=oid)
+
+
+async def request_for_partner(*, cipher: FieldCipher, consent_key: bytes, partner_client_id: str, partner_name: str,
+                              partner_kind: str, subject_kind: str, purpose_code: str, scopes: list[str],
+                              validity_days: int, id_number: str | None = None, name: str | None = None,
+                              uscc: str | None = None) -> PartnerAuthorization:
+    """`request_authorization` as the asking partner sees its answer (no open id: nothing is authorized yet)."""
+    view = await request_authorization(
+        cipher=cipher, partner_client_id=partner_client_id, partner_name=partner_name, partner_kind=partner_kind,
+        subject_kind=subject_kind, purpose_code=purpose_code, scopes=scopes, validity_days=validity_days,
+        id_number=id_number, name=name, uscc=uscc)
+    return partner_authorization(view, consent_key=consent_key, subject_public_id=None)
+
+
+async def partner_status(*, public_id: str, partner_client_id: str, consent_key: bytes) -> PartnerAuthorization:
+    """The partner's own authorization, with the subject's open id once authorized."""
+    view = await for_partner(public_id=public_id, partner_client_id=partner_client_id)
+    subject = await person_public_id(view.person_id) if view.person_id is not None else None
+    return partner_authorization(view, consent_key=consent_key, subject_public_id=subject)
+
+
+async def terminate_for_partner(*, public_id: str, partner_client_id: str, store: Store, consent_key: bytes
+                                ) -> PartnerAuthorization:
+    view = await terminate(public_id=public_id, partner_client_id=partner_client_id,
+                           reason="terminated by the partner", store=store)
+    return partner_authorization(view, consent_key=consent_key, subject_public_id=None)
 
 
 async def expire_due(*, now: datetime | None = None) -> int:

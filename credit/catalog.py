@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from credit.schemas import PurposeOut
+
 Dimension = Literal["identity", "fulfilment", "history", "contribution", "compliance"]
 Severity = Literal["minor", "general", "serious"]
 SubjectKind = Literal["person", "enterprise"]
@@ -106,3 +108,9 @@ PURPOSES: dict[str, Purpose] = {
         Purpose("loan_application", "申请贷款", "enterprise", frozenset({"portrait", "tier", "score"}), 90, 20),
     )
 }
+
+
+def purpose_catalog() -> list[PurposeOut]:
+    """The purpose catalog as partners read it."""
+    return [PurposeOut(code=p.code, name=p.name, subject_kind=p.subject_kind, allowed_scopes=sorted(p.allowed_scopes),
+                       max_validity_days=p.max_validity_days, daily_cap=p.daily_cap) for p in PURPOSES.values()]

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 from piccolo.columns import ForeignKey
 from piccolo.query.mixins import OnConflictAction
 
+from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import (
@@ -38,7 +39,6 @@ from credit.identity import (
     normalize_uscc,
 )
 from credit.ledger import AccessEvent, LedgerWriter
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditCheck, CreditListEntry, CreditRecord, Enterprise, Measure, Person
 
 SubjectKind = Literal["person", "enterprise"]
@@ -146,10 +146,6 @@ DEFAULT_MEASURES: tuple[MeasureSpec, ...] = (
 """The default catalog `seed_default_measures` writes (operators change it afterwards)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _check_business_types(codes: Iterable[str]) -> None:
     if unknown := sorted(set(codes) - BUSINESS_TYPES.keys()):
         raise Unprocessable(f"unknown business type: {', '.join(unknown)}", code="unknown_business_type")
@@ -249,7 +245,7 @@ async def seed_default_measures() -> int:
 
     Idempotent and safe to run concurrently (INSERT … ON CONFLICT DO NOTHING). Returns how many were new.
     """
-    now = _now()
+    now = clock.now()
     inserted = await Measure.insert(*(_measure_row(spec, now=now) for spec in DEFAULT_MEASURES)).on_conflict(
         target=Measure.code, action=OnConflictAction.do_nothing).returning(Measure.code)
     return len(inserted)
@@ -287,7 +283,7 @@ async def create_measure(*, code: str, name: str, kind: MeasureKind, list_code: 
     _check_business_types(business_types)
     row = _measure_row(MeasureSpec(code=code, name=name.strip(), kind=kind, list_code=list_code, mandatory=mandatory,
                                    business_types=tuple(dict.fromkeys(business_types)), basis=basis.strip()),
-                       now=_now())
+                       now=clock.now())
     inserted = await Measure.insert(row).on_conflict(target=Measure.code, action=OnConflictAction.do_nothing
                                                      ).returning(Measure.code)
     if not inserted:
@@ -378,8 +374,7 @@ async def get_list_entry(*, entry_id: str) -> ListEntryView:
 async def list_entries(*, list_code: str | None, subject_kind: str | None, active: bool | None, limit: int,
                        cursor: str | None) -> tuple[list[ListEntryView], str | None]:
     """List memberships, newest listing first, with an opaque cursor over (listed_at, id)."""
-    query = CreditListEntry.select(*_ENTRY_COLUMNS).order_by(
-        CreditListEntry.listed_at, CreditListEntry.public_id, ascending=False).limit(limit + 1)
+    query = CreditListEntry.select(*_ENTRY_COLUMNS)
     if list_code is not None:
         query = query.where(CreditListEntry.list_code == list_code)
     if subject_kind is not None:
@@ -388,19 +383,8 @@ async def list_entries(*, list_code: str | None, subject_kind: str | None, activ
         query = query.where(CreditListEntry.delisted_at.is_null())
     elif active is False:
         query = query.where(CreditListEntry.delisted_at.is_not_null())
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
-        query = query.where((CreditListEntry.listed_at < at)
-                            | ((CreditListEntry.listed_at == at) & (CreditListEntry.public_id < last_id)))
-    rows = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["listed_at"]).isoformat(), page[-1]["public_id"])
+    page, next_cursor = await db.newest_first(query, at=CreditListEntry.listed_at, key=CreditListEntry.public_id,
+                                              limit=limit, cursor=cursor)
     return await _entry_views(page), next_cursor
 
 
@@ -441,7 +425,7 @@ async def add_to_list(*, cipher: FieldCipher, operator_id: str, list_code: str, 
     if await _active_entries(subject_kind=subject.kind, subject_pk=subject.pk, list_code=spec.code):
         raise Conflict(f"the {subject_kind} is already on {spec.name}", code="already_listed")
     row = _entry(spec=spec, subject_kind=subject.kind, subject_pk=subject.pk, reason=reason.strip(),
-                 source=f"{OPERATOR_SOURCE_PREFIX}{operator_id}", now=_now())
+                 source=f"{OPERATOR_SOURCE_PREFIX}{operator_id}", now=clock.now())
     await CreditListEntry.insert(row)
     return await get_list_entry(entry_id=row.public_id)
 
@@ -458,7 +442,7 @@ async def delist(*, entry_id: str, operator_id: str, reason: str | None) -> List
     view = await get_list_entry(entry_id=entry_id)
     note = f"[delisted by {OPERATOR_SOURCE_PREFIX}{operator_id}" + (f": {reason.strip()}]" if reason else "]")
     updated = await CreditListEntry.update({
-        CreditListEntry.delisted_at: _now(), CreditListEntry.reason: f"{view.reason} {note}".strip()}).where(
+        CreditListEntry.delisted_at: clock.now(), CreditListEntry.reason: f"{view.reason} {note}".strip()}).where(
         (CreditListEntry.public_id == entry_id) & CreditListEntry.delisted_at.is_null()).returning(
         CreditListEntry.public_id)
     if not updated:
@@ -474,7 +458,7 @@ async def sync_record_lists(*, subjects: Iterable[tuple[str, int]], list_codes: 
     a category that leads to that list. Entries made by operators are never delisted here. Call it inside
     the transaction that changed the records.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     categories_for: dict[str, list[str]] = {}
     for category, code in RECORD_LISTS.items():
         categories_for.setdefault(code, []).append(category)
@@ -613,7 +597,7 @@ async def run_check(*, cipher: FieldCipher, ledger: LedgerWriter, department: De
         subject_id=subject.public_id if subject is not None else pseudonym,
         action="credit.check", outcome="allowed", purpose=business_type, fields=("lists", "measures"),
         result_digest=hashlib.sha256(encoded).hexdigest()))
-    now = _now()
+    now = clock.now()
     public_id = new_public_id("chk")
     await CreditCheck.insert(CreditCheck(
         public_id=public_id, department_client_id=department.client_id, subject_kind=subject_kind,
@@ -643,7 +627,7 @@ async def give_feedback(*, check_id: str, department_client_id: str, measure_cod
     returned = msgspec.json.decode(result) if isinstance(result, str | bytes) else result
     if measure_code not in {m["code"] for m in returned.get("measures", [])}:
         raise Unprocessable("the measure was not among those this check returned", code="measure_not_returned")
-    now = _now()
+    now = clock.now()
     clean_note = note.strip() if note else None
     updated = await CreditCheck.update({
         CreditCheck.applied_measure: measure_code, CreditCheck.feedback_note: clean_note,

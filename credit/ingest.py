@@ -34,16 +34,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
+from core import db
 from core.db import as_utc
 from core.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
 from core.store import Store
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_id_number, normalize_uscc
-from credit.partner_schemas import IngestPersonSubject, IngestRow
+from credit.partner_schemas import IngestAnswer, IngestPersonSubject, IngestRow, IngestSummary, RowRejection
 from credit.scores import mark_for_rescoring, rescore_marked
 from credit.tables import CreditRecord, Enterprise, Objection, Person
 
@@ -330,14 +330,6 @@ class _Outcome:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _transaction() -> Any:
-    engine = CreditRecord._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes the write lock up front: two deferred writers would deadlock on lock upgrade.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
-
-
 async def _existing(source: str, refs: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(refs)):
@@ -424,7 +416,7 @@ async def _apply_updates(updates: list[_Update], outcome: _Outcome, now: datetim
 async def _write(source: str, candidates: list[_Candidate], now: datetime) -> _Outcome:
     """One transaction: classify against what is stored, insert, correct, and sync record-driven lists."""
     outcome = _Outcome()
-    async with _transaction():
+    async with db.transaction(CreditRecord):
         pending = _Outcome()
         fresh = await _classify_existing(source, candidates, pending)
         outcome.duplicate, outcome.rejections = pending.duplicate, pending.rejections
@@ -478,7 +470,7 @@ async def _write_with_retry(source: str, candidates: list[_Candidate], now: date
 
 
 async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: bytes, body_format: BodyFormat,
-                       max_rows: int, now: datetime | None = None) -> IngestReport:
+                       max_rows: int, now: datetime | None = None) -> IngestAnswer:
     """Validate, store and answer one batch from the data source `source` (the caller's client id).
 
     Raises:
@@ -516,7 +508,12 @@ async def ingest_batch(*, cipher: FieldCipher, store: Store, source: str, body: 
     report.rejections.sort(key=lambda r: r.line)
     logger.info("ingest from %s: %d accepted, %d updated, %d duplicate, %d rejected", source, report.accepted,
                 report.updated, report.duplicate, report.rejected)
-    return report
+    return IngestAnswer(
+        summary=IngestSummary(accepted=report.accepted, updated=report.updated, duplicate=report.duplicate,
+                              rejected=report.rejected),
+        rejected_rows=[RowRejection(line=r.line, code=r.code, reason=r.reason, source_ref=r.source_ref)
+                       for r in report.rejections],
+        rescored_persons=report.rescored_persons)
 
 
 __all__ = ["FUTURE_SKEW", "IngestReport", "Rejection", "TooManyRows", "ingest_batch", "split_rows"]

@@ -24,8 +24,9 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from core import db
+from credit.schemas import Checkpoint
 from credit.tables import LedgerCheckpoint, LedgerEntry
 
 logger = logging.getLogger("xinyi.ledger")
@@ -142,11 +143,6 @@ class LedgerWriter:
                 if not future.done():
                     future.set_result(receipt)
 
-    def _transaction(self) -> Any:
-        if isinstance(self._engine, SQLiteEngine):
-            return self._engine.transaction(transaction_type=TransactionType.immediate)
-        return self._engine.transaction()
-
     @staticmethod
     def _chain(events: list[AccessEvent], seq: int, prev: str) -> tuple[list[dict[str, Any]], list[LedgerReceipt]]:
         at = datetime.now(UTC)
@@ -164,7 +160,7 @@ class LedgerWriter:
     async def _write(self, events: list[AccessEvent]) -> list[LedgerReceipt]:
         if isinstance(self._engine, PostgresEngine) and self._engine.pool is not None:
             return await self._write_postgres(events, self._engine.pool)
-        async with self._transaction():
+        async with db.transaction(self._engine):
             head = await LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash).order_by(
                 LedgerEntry.seq, ascending=False).first()
             rows, receipts = self._chain(events, *_head(head))
@@ -254,7 +250,7 @@ async def create_checkpoint(*, sign: Callable[[dict[str, Any]], str]) -> dict[st
     last = await LedgerCheckpoint.select(LedgerCheckpoint.seq).order_by(
         LedgerCheckpoint.seq, ascending=False).first()
     if last is not None and int(last["seq"]) >= int(head["seq"]):
-        return await latest_checkpoint()
+        return await _latest_checkpoint_row()
     now = datetime.now(UTC)
     signature = sign({"seq": int(head["seq"]), "hash": head["hash"], "at": _iso(now)})
     await LedgerCheckpoint.insert(LedgerCheckpoint(seq=int(head["seq"]), hash=head["hash"], signature=signature,
@@ -262,8 +258,16 @@ async def create_checkpoint(*, sign: Callable[[dict[str, Any]], str]) -> dict[st
     return {"seq": int(head["seq"]), "hash": head["hash"], "signature": signature, "created_at": now}
 
 
-async def latest_checkpoint() -> dict[str, Any] | None:
+async def _latest_checkpoint_row() -> dict[str, Any] | None:
     row = await LedgerCheckpoint.select(LedgerCheckpoint.seq, LedgerCheckpoint.hash, LedgerCheckpoint.signature,
                                         LedgerCheckpoint.created_at).order_by(
         LedgerCheckpoint.seq, ascending=False).first()
     return dict(row) if row else None
+
+
+async def latest_checkpoint() -> Checkpoint | None:
+    """The latest signed checkpoint, as published (None before the first one)."""
+    row = await _latest_checkpoint_row()
+    if row is None:
+        return None
+    return Checkpoint(seq=int(row["seq"]), hash=row["hash"], signature=row["signature"], created_at=row["created_at"])

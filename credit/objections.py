@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from piccolo.columns import Timestamptz, Varchar
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.query.methods.select import Select
-
+from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
@@ -40,7 +37,6 @@ from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
 from credit.policy import PolicyBook
 from credit.scores import mark_for_rescoring, rescore_marked
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, Objection, OutboxEvent, Person, Repair
 
 # ---------------------------------------------------------------- configuration
@@ -63,19 +59,6 @@ _PERSON_PK = Person._meta.primary_key
 _POLICY = PolicyBook()
 # OutboxEvent.recipient is shorter than CreditRecord.source; sources are partner client ids (≤ 40).
 _RECIPIENT_MAX = 40
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _transaction() -> Any:
-    engine = CreditRecord._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent deciders queue instead of failing on
-        # a lock upgrade; on PostgreSQL the conditional updates' row locks do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 async def _sync_lists(record: dict[str, Any], *, now: datetime) -> None:
@@ -257,25 +240,6 @@ def _event(*, topic: str, aggregate_id: str, record: dict[str, Any], payload: di
                        recipient=_recipient(record["source"]), payload=body)
 
 
-async def _page(query: Select[Any], *, created_at: Timestamptz, public_id: Varchar, limit: int,
-                cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(created_at, public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
-        query = query.where((created_at < at) | ((created_at == at) & (public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
-    return page, next_cursor
-
-
 # ---------------------------------------------------------------- objections (异议)
 
 
@@ -292,10 +256,10 @@ async def file_objection(*, store: Store, calendar: WorkingCalendar, person_id: 
             is filed).
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
-    moment = now or _now()
+    moment = now or clock.now()
     public_id = new_public_id("obj")
     due_at = decision_due_at(moment, calendar=calendar, working_days=working_days)
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         # The conditional update is the lock: of two concurrent filings only one flags the record.
         flagged = await CreditRecord.update({CreditRecord.status: "objected", CreditRecord.updated_at: moment}).where(
             _RECORD_PK.is_in([record["id"]]) & (CreditRecord.status == OBJECTABLE_STATUS)).returning(_RECORD_PK)
@@ -320,15 +284,15 @@ async def objections_of_person(*, person_id: int, limit: int, cursor: str | None
                                ) -> tuple[list[ObjectionView], str | None]:
     """The subject's own objections, newest first."""
     query = Objection.select(*_OBJECTION_COLUMNS).where(Objection.person == person_id)
-    rows, next_cursor = await _page(query, created_at=Objection.created_at, public_id=Objection.public_id,
-                                    limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Objection.created_at, key=Objection.public_id,
+                                           limit=limit, cursor=cursor)
     return await _objection_views(rows), next_cursor
 
 
 async def list_objections(*, status: str | None, overdue: bool | None, limit: int, cursor: str | None,
                           now: datetime | None = None) -> tuple[list[ObjectionView], str | None]:
     """Every objection (operators), newest first; `overdue=True` means open and past its due date."""
-    moment = now or _now()
+    moment = now or clock.now()
     query = Objection.select(*_OBJECTION_COLUMNS)
     if status is not None:
         query = query.where(Objection.status == status)
@@ -336,8 +300,8 @@ async def list_objections(*, status: str | None, overdue: bool | None, limit: in
         query = query.where((Objection.status == OBJECTION_OPEN) & (Objection.due_at < moment))
     elif overdue is False:
         query = query.where((Objection.status != OBJECTION_OPEN) | (Objection.due_at >= moment))
-    rows, next_cursor = await _page(query, created_at=Objection.created_at, public_id=Objection.public_id,
-                                    limit=limit, cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Objection.created_at, key=Objection.public_id,
+                                           limit=limit, cursor=cursor)
     return await _objection_views(rows), next_cursor
 
 
@@ -373,7 +337,7 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
         if outcome != "upheld":
             raise Unprocessable("only an upheld objection corrects the record", code="correction_requires_upheld")
         _check_correction(view.record, correction)
-    moment = now or _now()
+    moment = now or clock.now()
     changes: dict[Any, Any] = {CreditRecord.updated_at: moment}
     if outcome == "rejected":
         changes[CreditRecord.status] = view.record_status_before
@@ -385,7 +349,7 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
             changes[CreditRecord.severity] = correction.severity
         if correction.title is not None:
             changes[CreditRecord.title] = correction.title.strip()
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         decided = await Objection.update({
             Objection.status: outcome, Objection.decided_at: moment, Objection.decided_by: operator_id,
             Objection.decision_note: note.strip()}).where(
@@ -426,7 +390,7 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
         Conflict: `record_under_objection`, `repair_already_pending`.
     """
     record = await _own_record(person_id=person_id, record_id=record_id)
-    moment = now or _now()
+    moment = now or clock.now()
     occurred_at = as_utc(record["occurred_at"])
     if record["polarity"] >= 0:
         raise Unprocessable("only negative records can be repaired", code="record_not_repairable")
@@ -442,7 +406,7 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
     if moment < earliest:
         raise Unprocessable(f"this record can be repaired from {earliest.isoformat()}", code="repair_too_early")
     public_id = new_public_id("rep")
-    async with _transaction():
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         # A no-op conditional update locks the record row (PostgreSQL) or the database (SQLite) until commit,
         # so two concurrent applications for one record cannot both pass the "none pending" check.
         locked = await CreditRecord.update({CreditRecord.status: CreditRecord.status}).where(
@@ -465,8 +429,8 @@ async def file_repair(*, person_id: int, record_id: str, statement: str, policy:
 async def repairs_of_person(*, person_id: int, limit: int, cursor: str | None) -> tuple[list[RepairView], str | None]:
     """The subject's own repair applications, newest first."""
     query = Repair.select(*_REPAIR_COLUMNS).where(Repair.person == person_id)
-    rows, next_cursor = await _page(query, created_at=Repair.created_at, public_id=Repair.public_id, limit=limit,
-                                    cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Repair.created_at, key=Repair.public_id, limit=limit,
+                                           cursor=cursor)
     return await _repair_views(rows), next_cursor
 
 
@@ -475,8 +439,8 @@ async def list_repairs(*, status: str | None, limit: int, cursor: str | None) ->
     query = Repair.select(*_REPAIR_COLUMNS)
     if status is not None:
         query = query.where(Repair.status == status)
-    rows, next_cursor = await _page(query, created_at=Repair.created_at, public_id=Repair.public_id, limit=limit,
-                                    cursor=cursor)
+    rows, next_cursor = await db.newest_first(query, at=Repair.created_at, key=Repair.public_id, limit=limit,
+                                           cursor=cursor)
     return await _repair_views(rows), next_cursor
 
 
@@ -490,8 +454,8 @@ async def decide_repair(*, store: Store, repair_id: str, operator_id: str, outco
             approval finds the record no longer active (the application stays pending).
     """
     view = await get_repair(repair_id=repair_id)
-    moment = now or _now()
-    async with _transaction():
+    moment = now or clock.now()
+    async with db.transaction(CreditRecord):  # concurrent deciders queue
         decided = await Repair.update({
             Repair.status: outcome, Repair.decided_at: moment, Repair.decided_by: operator_id,
             Repair.decision_note: note.strip()}).where(

@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from core.identifiers import IdNumber
+from core.pagination import Page
 from credit.schemas import EnterpriseSubject, PersonSubject
 
 Code = Annotated[str, Meta(min_length=2, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -185,9 +186,8 @@ class AdminListEntry(msgspec.Struct, omit_defaults=True):
     delisted_at: datetime | None = None
 
 
-class AdminListEntryPage(msgspec.Struct):
-    items: list[AdminListEntry]
-    next_cursor: str | None
+class AdminListEntryPage(Page[AdminListEntry]):
+    pass
 
 
 # ---------------------------------------------------------------- statistics

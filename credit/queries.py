@@ -7,19 +7,19 @@ except a request naming an authorization that does not exist (there is no subjec
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
+from cachetools import TTLCache
 
-from api.auth.admission import Admission, admit, admit_with
+from core.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from core.store import ProbeResult, Store
 from credit import authorizations as authz
 from credit.ledger import AccessEvent, LedgerReceipt, LedgerWriter, result_digest
+from credit.schemas import ReasonOut, ScoreCheckAnswer, ScoreQueryAnswer
 from credit.scores import cache_key, current_score, score_band
 from credit.scoring import TIERS, tier_for
 
@@ -49,10 +49,46 @@ class Caller:
 CallerResolver = Callable[[], Awaitable[Caller]]
 
 
-@dataclass(frozen=True, slots=True)
-class QueryAnswer:
-    data: dict[str, Any]
-    receipt: LedgerReceipt
+class _ScoreFields(msgspec.Struct, omit_defaults=True):
+    """The fields a score query answers, as digested into the ledger: encodes to the same bytes as the
+    dict earlier versions digested (same keys, same order, ungranted ones left out)."""
+
+    authorization_id: str
+    open_id: str
+    as_of: str
+    tier: str | None = None
+    score_band: str | None = None
+    score: int | None = None
+    dimensions: dict[str, int] | None = None
+    reasons: list[ReasonOut] | None = None
+
+
+class _CheckOutcome(msgspec.Struct):
+    """A threshold check's answer without its ledger sequence: what is digested and kept for replays."""
+
+    transaction_id: str
+    authorization_id: str
+    admitted: bool
+    checked_at: str
+
+
+class _CheckRequest(msgspec.Struct):
+    authorization_id: str
+    threshold: int
+
+
+class _StoredCheck(msgspec.Struct):
+    """A check kept for replays under its transaction id. The same JSON (field names and order) as the
+    dict earlier versions wrote, so values written before or after a rolling deploy read either way."""
+
+    request: _CheckRequest
+    answer: _CheckOutcome
+    seq: int
+    hash: str
+    at: str
+
+
+_stored_check = msgspec.json.Decoder(_StoredCheck)
 
 
 async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
@@ -86,25 +122,15 @@ class RecentAuthorizations:
     """
 
     def __init__(self, *, ttl_seconds: float = 30.0, max_entries: int = 50_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, authz.AuthorizationView, str]] = {}
+        self._entries: TTLCache[str, tuple[authz.AuthorizationView, str]] = TTLCache(max_entries, ttl_seconds)
 
     def get(self, public_id: str) -> tuple[authz.AuthorizationView, str] | None:
-        entry = self._entries.get(public_id)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            del self._entries[public_id]
-            return None
-        return entry[1], entry[2]
+        return self._entries.get(public_id)
 
     def put(self, view: authz.AuthorizationView, subject_id: str) -> None:
         if view.status != authz.AUTHORIZED:
             return
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[view.id] = (time.monotonic() + self._ttl, view, subject_id)
+        self._entries[view.id] = (view, subject_id)
 
     def forget(self, public_id: str) -> None:
         self._entries.pop(public_id, None)
@@ -226,7 +252,7 @@ async def _usable_authorization(*, store: Store, ledger: LedgerWriter, client_id
 
 async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes, client_id: str,
                       resolve_caller: CallerResolver, authorization_id: str, purpose: str | None,
-                      admission: Admission | None = None) -> QueryAnswer:
+                      admission: Admission | None = None) -> ScoreQueryAnswer:
     """Return exactly the fields the authorization's scopes allow, after the ledger entry is durable."""
     usable = await _usable_authorization(
         store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
@@ -235,25 +261,22 @@ async def query_score(*, store: Store, ledger: LedgerWriter, consent_key: bytes,
     assert view.person_id is not None
     score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)
     granted = [s for s in SCORE_SCOPES if s in view.scopes]
-    data: dict[str, Any] = {
-        "authorization_id": view.id,
-        "open_id": authz.open_id(consent_key=consent_key, partner_client_id=client_id,
-                                 subject_public_id=subject_id),
-        "as_of": score.as_of.isoformat(),
-    }
-    if "tier" in granted:
-        data["tier"] = score.tier
-    if "score_band" in granted:
-        data["score_band"] = score_band(score.total)
-    if "score" in granted:
-        data["score"] = score.total
-    if "dimensions" in granted:
-        data["dimensions"] = score.dimensions
-    if "reasons" in granted:
-        data["reasons"] = [{"code": r.code, "text": r.text, "impact": r.impact} for r in score.reasons]
+    fields = _ScoreFields(
+        authorization_id=view.id,
+        open_id=authz.open_id(consent_key=consent_key, partner_client_id=client_id, subject_public_id=subject_id),
+        as_of=score.as_of.isoformat(),
+        tier=score.tier if "tier" in granted else None,
+        score_band=score_band(score.total) if "score_band" in granted else None,
+        score=score.total if "score" in granted else None,
+        dimensions=score.dimensions if "dimensions" in granted else None,
+        reasons=[ReasonOut(code=r.code, text=r.text, impact=r.impact) for r in score.reasons]
+        if "reasons" in granted else None)
     receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action="score.query",
-                            outcome="allowed", fields=tuple(granted), digest=result_digest(_encoder.encode(data)))
-    return QueryAnswer(data=data, receipt=receipt)
+                            outcome="allowed", fields=tuple(granted), digest=result_digest(_encoder.encode(fields)))
+    return ScoreQueryAnswer(
+        authorization_id=fields.authorization_id, open_id=fields.open_id, as_of=fields.as_of,
+        ledger_seq=receipt.seq, tier=fields.tier, score_band=fields.score_band, score=fields.score,
+        dimensions=fields.dimensions, reasons=fields.reasons)
 
 
 def comparable_score(total: int, scopes: tuple[str, ...]) -> int:
@@ -273,21 +296,20 @@ def comparable_score(total: int, scopes: tuple[str, ...]) -> int:
 
 async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, resolve_caller: CallerResolver,
                       authorization_id: str, threshold: int, transaction_id: str, purpose: str | None,
-                      admission: Admission | None = None) -> QueryAnswer:
+                      admission: Admission | None = None) -> ScoreCheckAnswer:
     """Yes/no against a threshold. One transaction id answers once for 24 h and counts once."""
     key = f"{client_id}:{transaction_id}"
-    fingerprint = {"authorization_id": authorization_id, "threshold": threshold}
+    fingerprint = _CheckRequest(authorization_id=authorization_id, threshold=threshold)
     # The in-flight marker is short-lived: a crash mid-check must not lock the transaction id for a day.
     if not await store.set_if_absent("check", key, _PENDING, ttl_seconds=_PENDING_TTL_SECONDS):
         await admit(store, admission)  # a replay is still an admitted request
         stored = await store.get("check", key)
         if stored is None or stored == _PENDING:
             raise Conflict("this transaction is being checked; retry shortly", code="check_in_progress")
-        first = msgspec.json.decode(stored)
-        if first["request"] != fingerprint:
+        first = _stored_check.decode(stored)
+        if first.request != fingerprint:
             raise Unprocessable("transaction_id was already used for a different check", code="transaction_id_reused")
-        return QueryAnswer(data=first["answer"], receipt=LedgerReceipt(seq=first["seq"], hash=first["hash"],
-                                                                       at=datetime.fromisoformat(first["at"])))
+        return _check_answer(first.answer, seq=first.seq)
     try:
         usable = await _usable_authorization(
             store=store, ledger=ledger, client_id=client_id, resolve_caller=resolve_caller,
@@ -295,19 +317,24 @@ async def check_score(*, store: Store, ledger: LedgerWriter, client_id: str, res
         view, subject_id, caller = usable.view, usable.subject_id, usable.caller
         assert view.person_id is not None
         score = await current_score(store=store, person_id=view.person_id, cached=usable.cached_score)
-        answer = {"transaction_id": transaction_id, "authorization_id": view.id,
-                  "admitted": comparable_score(score.total, view.scopes) >= threshold,
-                  "checked_at": datetime.now(UTC).isoformat()}
+        answer = _CheckOutcome(transaction_id=transaction_id, authorization_id=view.id,
+                               admitted=comparable_score(score.total, view.scopes) >= threshold,
+                               checked_at=datetime.now(UTC).isoformat())
         receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, action="score.check",
                                 outcome="allowed", fields=("admitted",),
                                 digest=result_digest(_encoder.encode(answer)))
     except BaseException:
         await store.delete("check", key)  # a refused or failed check may be retried with the same id
         raise
-    await store.set("check", key, _encoder.encode({"request": fingerprint, "answer": answer, "seq": receipt.seq,
-                                                   "hash": receipt.hash, "at": receipt.at.isoformat()}),
+    await store.set("check", key, _encoder.encode(_StoredCheck(request=fingerprint, answer=answer, seq=receipt.seq,
+                                                               hash=receipt.hash, at=receipt.at.isoformat())),
                     ttl_seconds=CHECK_TTL_SECONDS)
-    return QueryAnswer(data=answer, receipt=receipt)
+    return _check_answer(answer, seq=receipt.seq)
 
 
-__all__ = ["AuthorizationRefused", "Caller", "QueryAnswer", "check_score", "query_score"]
+def _check_answer(outcome: _CheckOutcome, *, seq: int) -> ScoreCheckAnswer:
+    return ScoreCheckAnswer(transaction_id=outcome.transaction_id, authorization_id=outcome.authorization_id,
+                            admitted=outcome.admitted, checked_at=outcome.checked_at, ledger_seq=seq)
+
+
+__all__ = ["AuthorizationRefused", "Caller", "check_score", "query_score"]

@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from core.identifiers import IdNumber
+from core.pagination import Page
 
 PublicId = Annotated[str, Meta(min_length=1, max_length=40)]
 Reason = Annotated[str, Meta(max_length=500)]
@@ -49,6 +50,17 @@ class PartnerAuthorization(msgspec.Struct, omit_defaults=True):
     open_id: str | None = None
 
 
+class PurposeOut(msgspec.Struct):
+    """A purpose of the catalog (`GET /v1/purposes`): what an authorization for it may grant."""
+
+    code: str
+    name: str
+    subject_kind: str
+    allowed_scopes: list[str]
+    max_validity_days: int
+    daily_cap: int
+
+
 class PartnerInfo(msgspec.Struct):
     client_id: str
     name: str
@@ -81,9 +93,8 @@ class CitizenAuthorization(msgspec.Struct, omit_defaults=True):
     ended_reason: str | None = None
 
 
-class CitizenAuthorizationPage(msgspec.Struct):
-    items: list[CitizenAuthorization]
-    next_cursor: str | None
+class CitizenAuthorizationPage(Page[CitizenAuthorization]):
+    pass
 
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):
@@ -166,9 +177,8 @@ class ScorePoint(msgspec.Struct):
     as_of: datetime
 
 
-class ScoreHistoryPage(msgspec.Struct):
-    items: list[ScorePoint]
-    next_cursor: str | None
+class ScoreHistoryPage(Page[ScorePoint]):
+    pass
 
 
 class RecordOut(msgspec.Struct, omit_defaults=True):
@@ -187,9 +197,8 @@ class RecordOut(msgspec.Struct, omit_defaults=True):
     repairable_from: datetime | None = None
 
 
-class RecordPage(msgspec.Struct):
-    items: list[RecordOut]
-    next_cursor: str | None
+class RecordPage(Page[RecordOut]):
+    pass
 
 
 class AccessLogEntry(msgspec.Struct, omit_defaults=True):
@@ -205,9 +214,8 @@ class AccessLogEntry(msgspec.Struct, omit_defaults=True):
     authorization_id: str | None = None
 
 
-class AccessLogPage(msgspec.Struct):
-    items: list[AccessLogEntry]
-    next_cursor: str | None
+class AccessLogPage(Page[AccessLogEntry]):
+    pass
 
 
 class Checkpoint(msgspec.Struct):
@@ -270,9 +278,8 @@ class MyObjection(msgspec.Struct, omit_defaults=True):
     decision_note: str | None = None
 
 
-class MyObjectionPage(msgspec.Struct):
-    items: list[MyObjection]
-    next_cursor: str | None
+class MyObjectionPage(Page[MyObjection]):
+    pass
 
 
 class AdminObjection(msgspec.Struct, omit_defaults=True):
@@ -291,9 +298,8 @@ class AdminObjection(msgspec.Struct, omit_defaults=True):
     decision_note: str | None = None
 
 
-class AdminObjectionPage(msgspec.Struct):
-    items: list[AdminObjection]
-    next_cursor: str | None
+class AdminObjectionPage(Page[AdminObjection]):
+    pass
 
 
 class RepairCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -317,9 +323,8 @@ class MyRepair(msgspec.Struct, omit_defaults=True):
     decision_note: str | None = None
 
 
-class MyRepairPage(msgspec.Struct):
-    items: list[MyRepair]
-    next_cursor: str | None
+class MyRepairPage(Page[MyRepair]):
+    pass
 
 
 class AdminRepair(msgspec.Struct, omit_defaults=True):
@@ -335,9 +340,8 @@ class AdminRepair(msgspec.Struct, omit_defaults=True):
     decision_note: str | None = None
 
 
-class AdminRepairPage(msgspec.Struct):
-    items: list[AdminRepair]
-    next_cursor: str | None
+class AdminRepairPage(Page[AdminRepair]):
+    pass
 
 
 # ---------------------------------------------------------------- the subject's data export

@@ -27,7 +27,7 @@ import msgspec
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.query.mixins import OnConflictAction
 
-from core import db
+from core import clock, db
 from core.store import Store
 from credit.policy import PolicyBook
 from credit.scoring import Reason, RecordFact, Score, compute_score
@@ -46,10 +46,6 @@ _decoder = msgspec.json.Decoder(Score)
 _POLICY = PolicyBook()
 _RECORD_COLUMNS = (CreditRecord.public_id, CreditRecord.category, CreditRecord.polarity, CreditRecord.severity,
                    CreditRecord.dimension, CreditRecord.occurred_at, CreditRecord.status)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _fact(row: dict[str, Any]) -> RecordFact:
@@ -152,7 +148,7 @@ async def _notify_partners(person_ids: list[int], *, trigger: str) -> None:
     The event carries no score: the partner learns the new value only by querying under its
     authorization, which is ledgered like any other read.
     """
-    now = _now()
+    now = clock.now()
     events: list[OutboxEvent] = []
     for start in range(0, len(person_ids), _INSERT_CHUNK):
         rows = await Authorization.select(Authorization.public_id, Authorization.partner_client_id,
@@ -171,7 +167,7 @@ async def _notify_partners(person_ids: list[int], *, trigger: str) -> None:
 
 async def recompute_person(*, store: Store, person_id: int, trigger: str) -> Score:
     """Recompute one person's score now, persist it, and refresh the cache (every worker sees it)."""
-    score = compute_score(await person_facts(person_id), as_of=_now(), policy=_POLICY)
+    score = compute_score(await person_facts(person_id), as_of=clock.now(), policy=_POLICY)
     await _store_scores({person_id: score}, trigger=trigger)
     await store.set(_CACHE_DOMAIN, f"p:{person_id}", _encoder.encode(score), ttl_seconds=CACHE_TTL_SECONDS)
     return score
@@ -209,7 +205,7 @@ async def _consume(store: Store, marks: list[dict[str, Any]]) -> int:
         # database may be what failed; the lease then runs out on its own).
         with contextlib.suppress(Exception):
             for start in range(0, len(failed), _INSERT_CHUNK):
-                await PendingRescore.update({PendingRescore.due_at: _now()}).where(
+                await PendingRescore.update({PendingRescore.due_at: clock.now()}).where(
                     PendingRescore.person.is_in(failed[start:start + _INSERT_CHUNK]))
         raise next(o for o in outcomes if isinstance(o, BaseException))
     return len(marks)
@@ -236,7 +232,7 @@ async def rescore_due(*, store: Store, now: datetime | None = None, limit: int =
     """The background job's part: re-score up to `limit` marks whose writer's lease is over (the writer died
     or failed); returns how many. Each mark is first taken for a new lease by a conditional update, so several
     workers never re-score the same person at once."""
-    moment = now or _now()
+    moment = now or clock.now()
     due = [int(r["person"]) for r in await PendingRescore.select(PendingRescore.person).where(
         PendingRescore.due_at <= moment).order_by(PendingRescore.due_at).limit(limit)]
     if not due:
@@ -312,7 +308,7 @@ async def recompute_all(*, store: Store, batch_size: int = 5000, id_range: tuple
     batches of consecutive ids: one range query for their records, the scores computed in process, and
     one set-based write (COPY into a staging table, then INSERT ... SELECT on PostgreSQL) per batch."""
     started = time.perf_counter()
-    as_of = as_of or _now()
+    as_of = as_of or clock.now()
     persons = records = 0
     last_id, high = id_range if id_range is not None else (0, 2**31 - 1)  # persons.id is a 32-bit serial
     engine = Person._meta.db

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from core import db
 from core.errors import Unprocessable
 from credit.identity import FieldCipher, normalize_id_number
 from credit.tables import CreditRecord, LedgerEntry, Person
@@ -51,22 +50,6 @@ async def person_identity(*, cipher: FieldCipher, person_id: int) -> PersonIdent
 # ---------------------------------------------------------------- the subject's own view
 
 
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, parts: int) -> list[str]:
-    """Decode an opaque cursor; a malformed one is a 422, never a 500."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise Unprocessable("invalid cursor", code="invalid_cursor") from None
-    values = raw.split("|")
-    if len(values) != parts:
-        raise Unprocessable("invalid cursor", code="invalid_cursor")
-    return values
-
-
 _RECORD_VIEW = (CreditRecord.public_id, CreditRecord.category, CreditRecord.polarity, CreditRecord.severity,
                 CreditRecord.dimension, CreditRecord.title, CreditRecord.source, CreditRecord.occurred_at,
                 CreditRecord.status)
@@ -74,24 +57,9 @@ _RECORD_VIEW = (CreditRecord.public_id, CreditRecord.category, CreditRecord.pola
 
 async def person_records(*, person_id: int, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """The person's records, newest first, with a cursor over (occurred_at, public_id)."""
-    query = CreditRecord.select(*_RECORD_VIEW).where(CreditRecord.person == person_id).order_by(
-        CreditRecord.occurred_at, CreditRecord.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, public_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise Unprocessable("invalid cursor", code="invalid_cursor") from None
-        query = query.where((CreditRecord.occurred_at < at)
-                            | ((CreditRecord.occurred_at == at) & (CreditRecord.public_id < public_id)))
-    rows = list(await query)
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more and page:
-        last = page[-1]
-        occurred = last["occurred_at"] if last["occurred_at"].tzinfo else last["occurred_at"].replace(tzinfo=UTC)
-        next_cursor = encode_cursor(occurred.isoformat(), last["public_id"])
-    return page, next_cursor
+    query = CreditRecord.select(*_RECORD_VIEW).where(CreditRecord.person == person_id)
+    return await db.newest_first(query, at=CreditRecord.occurred_at, key=CreditRecord.public_id, limit=limit,
+                                 cursor=cursor)
 
 
 async def access_log(*, subject_id: str, limit: int, before_seq: int | None) -> list[dict[str, Any]]:

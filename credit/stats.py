@@ -27,10 +27,13 @@ from piccolo.custom_types import Combinable
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.query.mixins import OnConflictAction
 
-from core.calendar import CITY_TZ, CalendarYearUnknown, WorkingCalendar
+from core import clock
+from core.calendar import CalendarYearUnknown, WorkingCalendar
+from core.clock import CITY_TZ
 from core.daily_counts import DailyCountRegistry
 from core.db import as_utc
 from core.errors import Unprocessable
+from credit.partner_schemas import DailyStatsReport, DayStats, Rate, StatsTargets, StatsTotals
 from credit.tables import Authorization, CreditCheck, CreditRecord, DailyStat, LedgerEntry, Repair
 
 SCORE_QUERIES_TARGET_PER_DAY = 3_000
@@ -50,14 +53,6 @@ TIMELY_WORKING_DAYS = 7
 """双公示: a record is timely when it reaches the registry within 7 working days of its decision date."""
 CALENDAR_UNKNOWN = "calendar_year_unknown"
 NOT_COUNTED = "not_counted"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def city_today(now: datetime | None = None) -> date:
-    return (now or _now()).astimezone(CITY_TZ).date()
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -159,7 +154,7 @@ async def _count_day(day: date, *, now: datetime, counters: DailyCountRegistry, 
 async def refresh_daily_stats(day: date, *, counters: DailyCountRegistry, calendar: WorkingCalendar,
                               now: datetime | None = None) -> dict[str, int]:
     """Count `day` (a city calendar day) and upsert its rows in `daily_stats`; returns the counts."""
-    moment = now or _now()
+    moment = now or clock.now()
     counts = await _count_day(day, now=moment, counters=counters, calendar=calendar)
     await DailyStat.insert(*(DailyStat(day=day, metric=metric, value=value, updated_at=moment)
                              for metric, value in counts.items())).on_conflict(
@@ -171,8 +166,8 @@ async def refresh_daily_stats(day: date, *, counters: DailyCountRegistry, calend
 async def refresh_current_stats(*, counters: DailyCountRegistry, calendar: WorkingCalendar,
                                 now: datetime | None = None) -> int:
     """Background pass: refresh today, and yesterday until it has been refreshed after it ended."""
-    moment = now or _now()
-    today = city_today(moment)
+    moment = now or clock.now()
+    today = clock.city_today(moment)
     days = [today]
     yesterday = today - timedelta(days=1)
     if _needs_refresh(yesterday, await _stored(yesterday, yesterday), expected=_expected(counters)):
@@ -297,8 +292,8 @@ async def daily_report(*, start: date | None, end: date | None, counters: DailyC
         Unprocessable: `invalid_range` (start after end), `range_too_long` (more than 366 days),
             `range_in_future` (the range starts after today).
     """
-    moment = now or _now()
-    today = city_today(moment)
+    moment = now or clock.now()
+    today = clock.city_today(moment)
     last = end or today
     first = start or (last - timedelta(days=6))
     if first > today:
@@ -325,7 +320,43 @@ async def daily_report(*, start: date | None, end: date | None, counters: DailyC
     return DailyReport(start=first, end=last, days=figures)
 
 
+
+async def daily_stats_report(*, start: date | None, end: date | None, counters: DailyCountRegistry,
+                             calendar: WorkingCalendar, now: datetime | None = None) -> DailyStatsReport:
+    """`daily_report` as operators read it (`GET /v1/admin/stats/daily`): each day, the totals and the targets."""
+    report = await daily_report(start=start, end=end, counters=counters, calendar=calendar, now=now)
+    return DailyStatsReport(
+        from_=report.start, to=report.end, timezone=TIMEZONE_NAME,
+        targets=StatsTargets(score_queries_per_day=SCORE_QUERIES_TARGET_PER_DAY,
+                             credit_checks_per_year=CREDIT_CHECKS_TARGET_PER_YEAR),
+        days=[_day_stats(d) for d in report.days],
+        totals=StatsTotals(
+            score_queries=report.total("score_queries"), credit_checks=report.total("credit_checks"),
+            authorizations_granted=report.total("authorizations_granted"),
+            score_queries_per_day_vs_target=report.score_queries_per_day_vs_target,
+            credit_checks_annualized_vs_target=report.credit_checks_annualized_vs_target,
+            redemptions=report.known_total("redemptions"), credit_orders=report.known_total("credit_orders"),
+            demands=report.known_total("demands"), approvals=report.known_total("approvals"),
+            **_wire_rates(report.rates)))
+
+
+def _wire_rates(rates: dict[str, Ratio]) -> dict[str, Rate]:
+    return {name: Rate(value=r.value, numerator=r.numerator, denominator=r.denominator, unavailable=r.unavailable)
+            for name, r in rates.items()}
+
+
+def _day_stats(d: DayFigures) -> DayStats:
+    return DayStats(
+        day=d.day, score_queries=d["score_queries"], score_queries_vs_target=d.score_queries_vs_target,
+        credit_checks=d["credit_checks"], authorizations_granted=d["authorizations_granted"],
+        authorizations_active=d["authorizations_active"], authorized_citizens=d["authorized_citizens"],
+        redemptions=d.get("redemptions"), credit_orders=d.get("credit_orders"), demands=d.get("demands"),
+        approvals=d.get("approvals"), checks_with_measures=d["checks_with_measures"],
+        measures_applied=d["measures_applied"], repairs_requested=d["repairs_requested"],
+        repairs_approved=d["repairs_approved"], records_ingested=d["records_ingested"],
+        records_timely=d.get("records_timely"), refreshed_at=d.refreshed_at, **_wire_rates(d.rates))
+
 __all__ = ["COMPUTED_METRICS", "CONTRIBUTED_METRICS", "CREDIT_CHECKS_TARGET_PER_YEAR", "MAX_RANGE_DAYS",
-           "SCORE_QUERIES_TARGET_PER_DAY", "TIMELY_WORKING_DAYS", "DailyReport", "DayFigures", "Ratio", "city_today",
-           "daily_report", "day_bounds", "earliest_timely_decision_day", "ratio", "refresh_current_stats",
-           "refresh_daily_stats"]
+           "SCORE_QUERIES_TARGET_PER_DAY", "TIMELY_WORKING_DAYS", "DailyReport", "DayFigures", "Ratio",
+           "daily_report", "daily_stats_report", "day_bounds", "earliest_timely_decision_day", "ratio",
+           "refresh_current_stats", "refresh_daily_stats"]

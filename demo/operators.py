@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 import string
 
-from api.auth.operators import create_operator
-from api.tables import Operator
+from accounts.operators import create_operator
+from accounts.tables import Operator
 
 OPERATOR_USERNAME = "operator"
 PARTNER_ADMIN_USERNAME = "partner-admin"

@@ -33,12 +33,13 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
+from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
@@ -49,13 +50,13 @@ from credit.ledger import AccessEvent, LedgerWriter
 from credit.tables import Authorization, Enterprise, OutboxEvent
 from lending import matching
 from lending.enterprises import EnterpriseRef, current_owner_account, is_active_member
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
-from lending.locking import lock_row, transaction
+from lending.inputs import plausible_id
 from lending.portraits import current_portrait
 from lending.schemas import (
     ApplicantOut,
     ApplicationForEnterprise,
     BankApplication,
+    BankApplicationPage,
     BankOut,
     DecisionOut,
     DemandTermsOut,
@@ -86,10 +87,6 @@ SUBMITTED_TOPIC = "lending.application.submitted"
 _APP_PK = LoanApplication._meta.primary_key
 _PRODUCT_PK = LoanProduct._meta.primary_key
 _ENCODER = msgspec.json.Encoder()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- the response deadline
@@ -309,13 +306,13 @@ async def submit(*, demand_pk: int, demand_id: str, enterprise: EnterpriseRef, c
         Enterprise._meta.primary_key == enterprise.enterprise_id).first()
     assert uscc_row is not None
     uscc = cipher.decrypt("uscc", uscc_row["uscc_enc"])
-    now = _now()
+    now = clock.now()
     due = respond_by(now, calendar=calendar, working_days=working_days)
     created: list[str] = []
-    async with transaction(LoanApplication):
+    async with db.transaction(LoanApplication):
         # Concurrent submissions of this demand queue here, so the second sees the first's applications and
         # reuses its authorization for the same bank instead of granting another.
-        await lock_row(FinancingDemand, demand_pk)
+        await db.lock_row(FinancingDemand, demand_pk)
         first_loan = await is_first_loan(enterprise_pk=enterprise.enterprise_id)
         existing = await LoanApplication.select(LoanApplication.bank_client_id, LoanApplication.authorization_id).where(
             LoanApplication.demand == demand_pk)
@@ -389,14 +386,14 @@ async def get_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client
     record = await _own_record(bank_client_id=bank_client_id, application_id=application_id)
     await _ledger_reads(ledger, [record], bank_client_id=bank_client_id, bank_name=bank_name,
                         action="lending.application.read")
-    return for_bank(record, cipher=cipher, now=_now())
+    return for_bank(record, cipher=cipher, now=clock.now())
 
 
 async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_client_id: str, bank_name: str,
                         status: str | None, overdue: bool | None, limit: int, cursor: str | None
-                        ) -> tuple[list[BankApplication], str | None]:
+                        ) -> BankApplicationPage:
     """The bank's applications, newest first, optionally by status and overdue-ness."""
-    now = _now()
+    now = clock.now()
     query = LoanApplication.select(*_RECORD_COLUMNS).where(LoanApplication.bank_client_id == bank_client_id)
     if status is not None:
         query = query.where(LoanApplication.status == status)
@@ -404,19 +401,12 @@ async def list_for_bank(*, ledger: LedgerWriter, cipher: FieldCipher, bank_clien
         query = query.where(LoanApplication.first_response_at.is_null() & (LoanApplication.respond_by <= now))
     elif overdue is False:
         query = query.where(LoanApplication.first_response_at.is_not_null() | (LoanApplication.respond_by > now))
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((LoanApplication.created_at < at)
-                            | ((LoanApplication.created_at == at) & (LoanApplication.public_id < public_id)))
-    rows = list(await query.order_by(LoanApplication.created_at, LoanApplication.public_id,
-                                     ascending=False).limit(limit + 1))
-    records = await _records(rows[:limit])
+    rows, next_cursor = await db.newest_first(query, at=LoanApplication.created_at, key=LoanApplication.public_id,
+                                              limit=limit, cursor=cursor)
+    records = await _records(rows)
     await _ledger_reads(ledger, records, bank_client_id=bank_client_id, bank_name=bank_name,
                         action="lending.application.list")
-    next_cursor = None
-    if len(rows) > limit and records:
-        next_cursor = encode_time_cursor(records[-1].created_at, records[-1].id)
-    return [for_bank(r, cipher=cipher, now=now) for r in records], next_cursor
+    return BankApplicationPage(items=[for_bank(r, cipher=cipher, now=now) for r in records], next_cursor=next_cursor)
 
 
 def _check_decision(*, status: str, amount_fen: int | None, rate_bp: int | None, term_months: int | None,
@@ -503,7 +493,7 @@ async def decide(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, ban
     if status in (APPROVED, DISBURSED) and (flags := await _hard_flags_now(store=store,
                                                                           enterprise_pk=record.enterprise_pk)):
         raise Unprocessable(matching.HARD_RISK_FLAGS[flags[0]], code="hard_risk_flag")
-    now = _now()
+    now = clock.now()
     changes: dict[Any, Any] = {LoanApplication.status: status, LoanApplication.updated_at: now}
     if current == SUBMITTED:
         changes[LoanApplication.first_response_at] = now
@@ -515,11 +505,11 @@ async def decide(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, ban
     elif status == REJECTED:
         changes[LoanApplication.rejection_reason] = (reason or "").strip()
     clean_note = (note or "").strip()
-    async with transaction(LoanApplication):
+    async with db.transaction(LoanApplication):
         if status == DISBURSED:
             # Two disbursements to one enterprise at once must not both see "no loan yet": the second
             # waits for the first's commit on the enterprise's row lock, then finds its loan.
-            await lock_row(Enterprise, record.enterprise_pk)
+            await db.lock_row(Enterprise, record.enterprise_pk)
             changes[LoanApplication.first_loan] = await is_first_loan(enterprise_pk=record.enterprise_pk,
                                                                       excluding=record.pk)
         updated = await LoanApplication.update(changes).where(
@@ -554,7 +544,7 @@ async def decide(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, ban
     after = await _own_record(bank_client_id=bank_client_id, application_id=application_id)
     await _ledger_reads(ledger, [after], bank_client_id=bank_client_id, bank_name=bank_name,
                         action="lending.application.decide")
-    return for_bank(after, cipher=cipher, now=_now())
+    return for_bank(after, cipher=cipher, now=clock.now())
 
 
 __all__ = ["ACCEPTED", "APPROVED", "DISBURSED", "REJECTED", "STATUSES", "SUBMITTED", "TRANSITIONS",

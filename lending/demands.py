@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from core import clock, db
 from core.calendar import WorkingCalendar
 from core.db import as_utc
 from core.errors import NotFound, Unprocessable
@@ -24,11 +25,12 @@ from credit.identity import FieldCipher, new_public_id
 from credit.tables import Enterprise
 from lending import applications, matching, products
 from lending.enterprises import EnterpriseRef, enterprise_of_member, require_member
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
+from lending.inputs import plausible_id
 from lending.portraits import PortraitView, current_portrait
 from lending.schemas import (
     BankOut,
     DemandOut,
+    DemandPage,
     DemandSummary,
     EnterpriseBrief,
     ExcludedOut,
@@ -50,10 +52,6 @@ _DEMAND_COLUMNS = (
     FinancingDemand.guarantee_offered, FinancingDemand.max_rate_bp, FinancingDemand.status,
     FinancingDemand.portrait_id, FinancingDemand.matches, FinancingDemand.created_at, FinancingDemand.submitted_at,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _json(value: Any) -> Any:
@@ -189,27 +187,22 @@ async def get_demand(*, account_id: str, demand_id: str) -> DemandOut:
     """The demand with its matches and, per bank it went to, the application's timeline and deadline."""
     row, ref = await load_for_member(account_id=account_id, demand_id=demand_id)
     apps = await applications.records_for_demand(demand_pk=row.pk)
-    return _out(row, ref, now=_now(), apps=apps)
+    return _out(row, ref, now=clock.now(), apps=apps)
 
 
 async def list_demands(*, cipher: FieldCipher, account_id: str, uscc: str, limit: int, cursor: str | None
-                       ) -> tuple[list[DemandSummary], str | None]:
+                       ) -> DemandPage:
     """The enterprise's demands, newest first (members only; anyone else gets 404 enterprise_not_found)."""
     ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
     query = FinancingDemand.select(*_DEMAND_COLUMNS).where(FinancingDemand.enterprise == ref.enterprise_id)
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((FinancingDemand.created_at < at)
-                            | ((FinancingDemand.created_at == at) & (FinancingDemand.public_id < public_id)))
-    rows = [_row(r) for r in await query.order_by(FinancingDemand.created_at, FinancingDemand.public_id,
-                                                  ascending=False).limit(limit + 1)]
-    page = rows[:limit]
+    found, next_cursor = await db.newest_first(query, at=FinancingDemand.created_at, key=FinancingDemand.public_id,
+                                               limit=limit, cursor=cursor)
+    page = [_row(r) for r in found]
     items = [DemandSummary(id=r.id, amount_fen=r.amount_fen, term_months=r.term_months, purpose=r.purpose,
                            guarantee_offered=r.guarantee_offered, status=r.status,
                            matched=len(r.stored.get("matches", [])), created_at=r.created_at,
                            submitted_at=r.submitted_at) for r in page]
-    next_cursor = encode_time_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
-    return items, next_cursor
+    return DemandPage(items=items, next_cursor=next_cursor)
 
 
 # ---------------------------------------------------------------- creating a demand
@@ -235,9 +228,9 @@ async def create_demand(*, store: Store, cipher: FieldCipher, account_id: str, u
     terms = matching.DemandTerms(amount_fen=amount_fen, term_months=term_months, guarantee_offered=guarantee_offered,
                                  max_rate_bp=max_rate_bp)
     result = matching.match(demand=terms, enterprise=profile(portrait, first_loan=first_loan),
-                            products=[p.rules() for p in await products.active_products()])
+                            products=await products.active_products())
     stored = _stored_matches(result, portrait=portrait, first_loan=first_loan)
-    now = _now()
+    now = clock.now()
     public_id = new_public_id("dmd")
     await FinancingDemand.insert(FinancingDemand(
         public_id=public_id, enterprise=ref.enterprise_id, created_by=account_id, amount_fen=amount_fen,
@@ -265,7 +258,7 @@ async def _check_still_fits(row: DemandRow, *, portrait: PortraitView, chosen: l
                                  guarantee_offered=row.guarantee_offered, max_rate_bp=row.max_rate_bp)
     enterprise = profile(portrait, first_loan=bool(row.stored.get("first_loan")))
     unfit = [(pid, failed[0]) for pid, product in current.items()
-             if (failed := matching.failures(product.rules(), terms, enterprise))]
+             if (failed := matching.failures(product, terms, enterprise))]
     if unfit:
         raise Unprocessable("a chosen product no longer fits this demand; post the demand again to see why",
                             code="product_no_longer_matches",

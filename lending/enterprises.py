@@ -12,23 +12,26 @@ their person its legal representative. When the registry names someone else (法
 owner loses the enterprise at once, and the new representative's binding removes the old owner's
 membership (the new owner may add them back as an operator). Member ids
 shown to owners are keyed hashes of (enterprise, account), so no internal id or account id leaves here.
+
+Citizen accounts belong to the accounts domain: what is needed of them — the caller's bound person, the
+account a registry person has bound — arrives as a parameter from the route, never by importing `api`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from piccolo.query.mixins import OnConflictAction
 
-from api.citizens.services import bound_person_id
-from api.tables import CitizenAccount
 from core.db import as_utc
 from core.errors import Forbidden, NotFound, Unprocessable
 from credit.identity import FieldCipher, InvalidIdentifier, mask_name, normalize_uscc
 from credit.services import match_person
 from credit.tables import Enterprise, Person
+from lending.portrait_schemas import EnterpriseOut, MemberOut
 from lending.tables import EnterpriseMember
 
 OWNER = "owner"
@@ -53,24 +56,8 @@ class EnterpriseRef:
     role: str  # owner | operator
 
 
-@dataclass(frozen=True, slots=True)
-class MyEnterprise:
-    """One of the caller's enterprises, with its USCC in full (the member acts for it)."""
-
-    ref: EnterpriseRef
-    uscc: str
-    member_since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MemberView:
-    id: str
-    name_masked: str
-    role: str
-    status: str
-    added_at: datetime
-    removed_at: datetime | None
-    is_me: bool
+AccountOfPerson = Callable[[int], Awaitable[str | None]]
+"""The id of the active citizen account a registry person has bound, or None (the accounts domain's lookup)."""
 
 
 def _not_found() -> NotFound:
@@ -88,6 +75,13 @@ def _uscc_or_422(uscc: str) -> str:
 def member_id(*, cipher: FieldCipher, enterprise_id: int, account_id: str) -> str:
     """Opaque, stable id of a membership: the same (enterprise, account) always gets the same id."""
     return "mem_" + cipher.lookup_hash("enterprise_member", f"{enterprise_id}:{account_id}")[:24]
+
+
+def _enterprise_out(ref: EnterpriseRef, *, uscc: str, member_since: datetime) -> EnterpriseOut:
+    """One of the caller's enterprises, with its USCC in full (the member acts for it)."""
+    return EnterpriseOut(id=ref.public_id, uscc=uscc, name=ref.name, industry=ref.industry,
+                         region_code=ref.region_code, registered_on=ref.registered_on, role=ref.role,
+                         member_since=member_since)
 
 
 def _ref(row: dict[str, Any], role: str) -> EnterpriseRef:
@@ -208,17 +202,17 @@ async def _upsert_member(*, enterprise_id: int, account_id: str, person_id: int,
     return False
 
 
-async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEnterprise, bool]:
+async def bind(*, cipher: FieldCipher, account_id: str, person_id: int, uscc: str) -> tuple[EnterpriseOut, bool]:
     """Bind the enterprise `uscc` to its legal representative's account as owner; idempotent.
 
+    `person_id` is the registry person the account has bound (the route refuses an unbound account).
     Returns the enterprise and whether the membership was created now.
 
     Raises:
-        Forbidden: `identity_not_bound` (bind your identity first), `not_legal_representative`.
+        Forbidden: `not_legal_representative`.
         Unprocessable: `invalid_uscc`.
         NotFound: `enterprise_not_found` — no enterprise in the registry has this USCC.
     """
-    person_id = await bound_person_id(account_id=account_id)
     row = await _enterprise_by_uscc(cipher, uscc)
     if row is None:
         raise _not_found()
@@ -234,11 +228,11 @@ async def bind(*, cipher: FieldCipher, account_id: str, uscc: str) -> tuple[MyEn
         & (EnterpriseMember.status == ACTIVE) & (EnterpriseMember.person != person_id))
     since = await EnterpriseMember.select(EnterpriseMember.created_at).where(
         (EnterpriseMember.enterprise == row["id"]) & (EnterpriseMember.account_id == account_id)).first()
-    return MyEnterprise(ref=_ref(row, OWNER), uscc=normalize_uscc(uscc),
-                        member_since=as_utc(since["created_at"]) if since else now), created
+    return _enterprise_out(_ref(row, OWNER), uscc=normalize_uscc(uscc),
+                           member_since=as_utc(since["created_at"]) if since else now), created
 
 
-async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnterprise]:
+async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[EnterpriseOut]:
     """Every enterprise the account is an active member of, oldest membership first."""
     members = await EnterpriseMember.select(EnterpriseMember.enterprise, EnterpriseMember.role,
                                             EnterpriseMember.person, EnterpriseMember.created_at).where(
@@ -249,19 +243,19 @@ async def my_enterprises(*, cipher: FieldCipher, account_id: str) -> list[MyEnte
     rows = {int(r["id"]): r for r in await Enterprise.select(
         *_ENTERPRISE_COLUMNS, Enterprise.uscc_enc, Enterprise.legal_representative).where(
         _ENTERPRISE_PK.is_in([int(m["enterprise"]) for m in members]))}
-    out: list[MyEnterprise] = []
+    out: list[EnterpriseOut] = []
     for m in members:
         row = rows.get(int(m["enterprise"]))
         if m["role"] == OWNER and row is not None and not _still_owner(row["legal_representative"], m["person"]):
             continue
         if row is not None:
-            out.append(MyEnterprise(ref=_ref(row, m["role"]), uscc=cipher.decrypt("uscc", row["uscc_enc"]),
-                                    member_since=as_utc(m["created_at"])))
+            out.append(_enterprise_out(_ref(row, m["role"]), uscc=cipher.decrypt("uscc", row["uscc_enc"]),
+                                       member_since=as_utc(m["created_at"])))
     return out
 
 
 async def list_members(*, cipher: FieldCipher, account_id: str, uscc: str, include_removed: bool = False
-                       ) -> list[MemberView]:
+                       ) -> list[MemberOut]:
     """The enterprise's members (names masked) for any of its members."""
     ref = await require_member(account_id=account_id, uscc=uscc, cipher=cipher)
     query = EnterpriseMember.select(EnterpriseMember.account_id, EnterpriseMember.person, EnterpriseMember.role,
@@ -273,16 +267,16 @@ async def list_members(*, cipher: FieldCipher, account_id: str, uscc: str, inclu
     rows = await query
     names = {int(r["id"]): r["name"] for r in await Person.select(Person._meta.primary_key, Person.name).where(
         Person._meta.primary_key.is_in([int(r["person"]) for r in rows] or [0]))}
-    return [MemberView(id=member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=r["account_id"]),
-                       name_masked=mask_name(names.get(int(r["person"]), "")), role=r["role"], status=r["status"],
-                       added_at=as_utc(r["created_at"]),
-                       removed_at=as_utc(r["removed_at"]) if r["removed_at"] is not None else None,
-                       is_me=r["account_id"] == account_id) for r in rows]
+    return [MemberOut(id=member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=r["account_id"]),
+                      name=mask_name(names.get(int(r["person"]), "")), role=r["role"], status=r["status"],
+                      added_at=as_utc(r["created_at"]), is_me=r["account_id"] == account_id,
+                      removed_at=as_utc(r["removed_at"]) if r["removed_at"] is not None else None) for r in rows]
 
 
-async def add_operator(*, cipher: FieldCipher, account_id: str, uscc: str, name: str, id_number: str
-                       ) -> tuple[MemberView, bool]:
-    """The owner adds a 经办人: a registry person (name and id number must match) with a bound account.
+async def add_operator(*, cipher: FieldCipher, account_id: str, uscc: str, name: str, id_number: str,
+                       account_of_person: AccountOfPerson) -> tuple[MemberOut, bool]:
+    """The owner adds a 经办人: a registry person (name and id number must match) with a bound account
+    (`account_of_person` finds it).
 
     Returns the member and whether they were added now (adding an active member again changes nothing).
 
@@ -299,18 +293,17 @@ async def add_operator(*, cipher: FieldCipher, account_id: str, uscc: str, name:
                             errors=[{"field": "id_number", "message": exc.reason}]) from None
     if person is None:
         raise Unprocessable("no registry person has this name and id number", code="person_not_found")
-    account = await CitizenAccount.select(CitizenAccount.public_id).where(
-        (CitizenAccount.person == person.id) & (CitizenAccount.status == "active")).first()
-    if account is None:
+    operator_account = await account_of_person(person.id)
+    if operator_account is None:
         raise Unprocessable("this person has not bound a citizen account yet", code="person_not_bound")
-    created = await _upsert_member(enterprise_id=ref.enterprise_id, account_id=account["public_id"],
+    created = await _upsert_member(enterprise_id=ref.enterprise_id, account_id=operator_account,
                                    person_id=person.id, role=OPERATOR, added_by=account_id, now=datetime.now(UTC))
-    wanted = member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=account["public_id"])
+    wanted = member_id(cipher=cipher, enterprise_id=ref.enterprise_id, account_id=operator_account)
     members = await list_members(cipher=cipher, account_id=account_id, uscc=uscc)
     return next(m for m in members if m.id == wanted), created
 
 
-async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, member_public_id: str) -> MemberView:
+async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, member_public_id: str) -> MemberOut:
     """The owner removes an operator. The owner cannot be removed (the registry decides who that is).
 
     Raises:
@@ -334,6 +327,6 @@ async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, memb
     return next(m for m in members if m.id == member_public_id)
 
 
-__all__ = ["EnterpriseRef", "MemberView", "MyEnterprise", "add_operator", "bind", "current_owner_account",
+__all__ = ["AccountOfPerson", "EnterpriseRef", "add_operator", "bind", "current_owner_account",
            "enterprise_of_member", "is_active_member",
            "list_members", "member_id", "my_enterprises", "remove_member", "require_member", "require_owner"]

@@ -9,10 +9,8 @@ is limited by `SAFE_TEXT` (no C0 control characters but tab, newline and carriag
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
-from core.errors import Unprocessable
-from credit.services import decode_cursor, encode_cursor
+from core.pagination import invalid_cursor
 
 # Every id this API issues is `prefix_hex` (credit.identity.new_public_id, authz_…, mem_…); partner
 # client ids are similar. Anything outside this alphabet can only be a miss.
@@ -30,40 +28,12 @@ def plausible_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None
 
 
-def _invalid_cursor() -> Unprocessable:
-    return Unprocessable("invalid cursor", code="invalid_cursor")
-
-
-def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, public id) of an opaque `encode_time_cursor` cursor.
-
-    Raises:
-        Unprocessable: `invalid_cursor` — not one of ours.
-    """
-    at_text, public_id = decode_cursor(cursor, 2)
-    if not plausible_id(public_id):
-        raise _invalid_cursor()
-    try:
-        at = datetime.fromisoformat(at_text)
-        # In UTC like the stored times (SQLite compares them as text); year 9999 minus a negative offset
-        # overflows.
-        at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise _invalid_cursor() from None
-    return at, public_id
-
-
-def encode_time_cursor(at: datetime, public_id: str) -> str:
-    return encode_cursor(at.isoformat(), public_id)
-
-
 def decode_version_cursor(cursor: str) -> int:
     """A portrait version cursor: a plain positive number (ASCII digits only; `int()` would also take `²`
     or Arabic-Indic digits, and a hundred digits overflow the database's integer)."""
     if not re.fullmatch(r"[0-9]{1,9}", cursor):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return int(cursor)
 
 
-__all__ = ["SAFE_ID", "SAFE_TEXT", "decode_time_cursor", "decode_version_cursor", "encode_time_cursor",
-           "plausible_id"]
+__all__ = ["SAFE_ID", "SAFE_TEXT", "decode_version_cursor", "plausible_id"]

@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from core.identifiers import IdNumber
+from core.pagination import Page
 
 Uscc = Annotated[str, Meta(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100-2015)")]
 PersonName = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -116,9 +117,8 @@ class PortraitVersion(msgspec.Struct):
     as_of: datetime
 
 
-class PortraitVersionPage(msgspec.Struct):
-    items: list[PortraitVersion]
-    next_cursor: str | None
+class PortraitVersionPage(Page[PortraitVersion]):
+    pass
 
 
 class EnterpriseInfo(msgspec.Struct):

@@ -28,8 +28,8 @@ from typing import Any
 import msgspec
 from piccolo.query.mixins import OnConflictAction
 
-from api.auth.admission import Admission, admit, admit_with
 from core import db
+from core.admission import Admission, admit, admit_with
 from core.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from core.store import Store
 from credit import authorizations as authz
@@ -44,6 +44,7 @@ from lending.portrait import (
     EnterpriseRecord,
     compute_portrait,
 )
+from lending.portrait_schemas import EnterpriseInfo, PortraitOut, PortraitVersion, PortraitVersionPage
 from lending.tables import PortraitSnapshot
 
 CACHE_TTL_SECONDS = 3600
@@ -107,6 +108,7 @@ class _Cached(msgspec.Struct):
 
 _cache_decoder = msgspec.json.Decoder(_Cached)
 _view_decoder = msgspec.json.Decoder(PortraitView)
+_document_decoder = msgspec.json.Decoder(PortraitOut)
 
 
 def _date(value: Any) -> date:
@@ -211,16 +213,33 @@ async def current_portrait(*, store: Store, enterprise_id: int) -> PortraitView:
     return _view_decoder.decode((await _fresh(store=store, row=row)).view)
 
 
-async def portrait_history(*, enterprise_id: int, limit: int, before_version: int | None = None
-                           ) -> list[dict[str, Any]]:
-    """Snapshot versions of an enterprise, newest first (id, version, score, grade, digest, as_of)."""
+async def member_portrait(*, store: Store, enterprise_id: int) -> PortraitOut:
+    """The enterprise's current portrait as its members receive it (the cached document, decoded once).
+
+    Raises:
+        NotFound: `enterprise_not_found`.
+    """
+    row = await db.fetch_one(Enterprise._meta.db, _WATERMARK_SQL, enterprise_id)
+    if row is None:
+        raise NotFound("enterprise not found", code="enterprise_not_found")
+    return _document_decoder.decode((await _fresh(store=store, row=row)).document)
+
+
+async def portrait_versions(*, enterprise_id: int, limit: int, before_version: int | None = None
+                            ) -> PortraitVersionPage:
+    """Snapshot versions of an enterprise, newest first; the cursor is the last version shown."""
     query = PortraitSnapshot.select(PortraitSnapshot.public_id, PortraitSnapshot.version, PortraitSnapshot.score,
                                     PortraitSnapshot.grade, PortraitSnapshot.digest, PortraitSnapshot.as_of).where(
-        PortraitSnapshot.enterprise == enterprise_id).order_by(PortraitSnapshot.version, ascending=False).limit(limit)
+        PortraitSnapshot.enterprise == enterprise_id).order_by(PortraitSnapshot.version, ascending=False).limit(
+        limit + 1)
     if before_version is not None:
         query = query.where(PortraitSnapshot.version < before_version)
     rows: list[dict[str, Any]] = await query
-    return rows
+    page = rows[:limit]
+    return PortraitVersionPage(
+        items=[PortraitVersion(id=r["public_id"], version=int(r["version"]), score=int(r["score"]),
+                               grade=r["grade"], digest=r["digest"], as_of=r["as_of"]) for r in page],
+        next_cursor=str(page[-1]["version"]) if len(rows) > limit and page else None)
 
 
 def portrait_document(view: PortraitView) -> dict[str, Any]:
@@ -237,10 +256,22 @@ def portrait_document(view: PortraitView) -> dict[str, Any]:
 # ---------------------------------------------------------------- bank reads (hot path)
 
 
-@dataclass(frozen=True, slots=True)
-class BankAnswer:
-    data: dict[str, Any]  # the answer without its ledger receipt (`portrait` is raw JSON: msgspec.Raw)
-    receipt: LedgerReceipt
+class BankRead(msgspec.Struct):
+    """What the bank is answered, as the ledger digests it (before the ledger has numbered the read).
+    `portrait` is the cached document, raw JSON: encoding the answer copies it in unparsed."""
+
+    authorization_id: str
+    enterprise: EnterpriseInfo
+    portrait: msgspec.Raw
+
+
+class BankAnswer(msgspec.Struct):
+    """`GET /v1/portraits/{uscc}` on the hot path: `BankPortraitAnswer` with the portrait left as raw JSON."""
+
+    authorization_id: str
+    enterprise: EnterpriseInfo
+    portrait: msgspec.Raw
+    ledger_seq: int
 
 
 async def _ledger(ledger: LedgerWriter, *, caller: Caller, view: authz.AuthorizationView, subject_id: str,
@@ -324,15 +355,13 @@ async def read_for_bank(*, store: Store, ledger: LedgerWriter, cipher: FieldCiph
         await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, outcome=refusal.code)
         raise refusal
     cached = await _fresh(store=store, row=row)
-    data: dict[str, Any] = {
-        "authorization_id": view.id,
-        "enterprise": {"id": subject_id, "name": row["enterprise_name"], "uscc": code},
-        "portrait": cached.document,  # already JSON: encoding the answer copies it in unparsed
-    }
+    read = BankRead(authorization_id=view.id, enterprise=EnterpriseInfo(id=subject_id, name=row["enterprise_name"],
+                                                                         uscc=code), portrait=cached.document)
     receipt = await _ledger(ledger, caller=caller, view=view, subject_id=subject_id, outcome="allowed",
-                            fields=(PORTRAIT_SCOPE,), digest=result_digest(_encoder.encode(data)))
-    return BankAnswer(data=data, receipt=receipt)
+                            fields=(PORTRAIT_SCOPE,), digest=result_digest(_encoder.encode(read)))
+    return BankAnswer(authorization_id=read.authorization_id, enterprise=read.enterprise, portrait=read.portrait,
+                      ledger_seq=receipt.seq)
 
 
-__all__ = ["CACHE_TTL_SECONDS", "BankAnswer", "PortraitView", "current_portrait", "portrait_document",
-           "portrait_history", "read_for_bank"]
+__all__ = ["CACHE_TTL_SECONDS", "BankAnswer", "BankRead", "PortraitView", "current_portrait", "member_portrait",
+           "portrait_document", "portrait_versions", "read_for_bank"]

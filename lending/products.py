@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from core import clock, db
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
-from lending.inputs import decode_time_cursor, encode_time_cursor, plausible_id
-from lending.locking import lock_row, transaction
+from lending.inputs import plausible_id
 from lending.matching import GUARANTEE_KINDS, ProductRules
+from lending.schemas import BankOut, ProductOut, ProductPage
 from lending.tables import LoanApplication, LoanProduct
 
 ACTIVE = "active"
@@ -42,59 +42,39 @@ EDITABLE = ("name", "description", "amount_min_fen", "amount_max_fen", "term_min
 """Fields a bank may change with PATCH (everything but the id, the owner and the timestamps)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _industries(row: Mapping[str, Any]) -> list[str]:
+    return str(row["industries"]).split()
 
 
-@dataclass(frozen=True, slots=True)
-class ProductView:
-    id: str
-    bank_client_id: str
-    bank_name: str
-    name: str
-    description: str
-    amount_min_fen: int
-    amount_max_fen: int
-    term_min_months: int
-    term_max_months: int
-    rate_min_bp: int
-    rate_max_bp: int
-    guarantee_kind: str
-    min_grade: str | None
-    min_score: int | None
-    industries: tuple[str, ...]
-    regions: tuple[str, ...]
-    min_years_in_business: int
-    max_open_penalties: int | None
-    tax_grade_floor: str | None
-    first_loan_friendly: bool
-    status: str
-    created_at: datetime
-    updated_at: datetime
-
-    def rules(self) -> ProductRules:
-        """The product as matching sees it."""
-        return ProductRules(
-            id=self.id, bank_client_id=self.bank_client_id, bank_name=self.bank_name, name=self.name,
-            amount_min_fen=self.amount_min_fen, amount_max_fen=self.amount_max_fen,
-            term_min_months=self.term_min_months, term_max_months=self.term_max_months,
-            rate_min_bp=self.rate_min_bp, rate_max_bp=self.rate_max_bp, guarantee_kind=self.guarantee_kind,
-            min_grade=self.min_grade, min_score=self.min_score, industries=self.industries, regions=self.regions,
-            min_years_in_business=self.min_years_in_business, max_open_penalties=self.max_open_penalties,
-            tax_grade_floor=self.tax_grade_floor, first_loan_friendly=self.first_loan_friendly)
+def _regions(row: Mapping[str, Any]) -> list[str]:
+    return str(row["regions"]).split()
 
 
-def _view(row: Mapping[str, Any]) -> ProductView:
-    return ProductView(
-        id=row["public_id"], bank_client_id=row["bank_client_id"], bank_name=row["bank_name"], name=row["name"],
+def _out(row: Mapping[str, Any]) -> ProductOut:
+    """The product as banks and the catalog see it, straight from its row (lists are stored space-separated)."""
+    return ProductOut(
+        id=row["public_id"], bank=BankOut(id=row["bank_client_id"], name=row["bank_name"]), name=row["name"],
         description=row["description"], amount_min_fen=int(row["amount_min_fen"]),
         amount_max_fen=int(row["amount_max_fen"]), term_min_months=int(row["term_min_months"]),
         term_max_months=int(row["term_max_months"]), rate_min_bp=int(row["rate_min_bp"]),
         rate_max_bp=int(row["rate_max_bp"]), guarantee_kind=row["guarantee_kind"], min_grade=row["min_grade"],
-        min_score=row["min_score"], industries=tuple(row["industries"].split()), regions=tuple(row["regions"].split()),
+        min_score=row["min_score"], industries=_industries(row), regions=_regions(row),
         min_years_in_business=int(row["min_years_in_business"]), max_open_penalties=row["max_open_penalties"],
         tax_grade_floor=row["tax_grade_floor"], first_loan_friendly=bool(row["first_loan_friendly"]),
         status=row["status"], created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]))
+
+
+def _rules(row: Mapping[str, Any]) -> ProductRules:
+    """The product as matching sees it, straight from its row."""
+    return ProductRules(
+        id=row["public_id"], bank_client_id=row["bank_client_id"], bank_name=row["bank_name"], name=row["name"],
+        amount_min_fen=int(row["amount_min_fen"]), amount_max_fen=int(row["amount_max_fen"]),
+        term_min_months=int(row["term_min_months"]), term_max_months=int(row["term_max_months"]),
+        rate_min_bp=int(row["rate_min_bp"]), rate_max_bp=int(row["rate_max_bp"]),
+        guarantee_kind=row["guarantee_kind"], min_grade=row["min_grade"], min_score=row["min_score"],
+        industries=tuple(_industries(row)), regions=tuple(_regions(row)),
+        min_years_in_business=int(row["min_years_in_business"]), max_open_penalties=row["max_open_penalties"],
+        tax_grade_floor=row["tax_grade_floor"], first_loan_friendly=bool(row["first_loan_friendly"]))
 
 
 def validate(fields: Mapping[str, Any]) -> None:
@@ -131,14 +111,14 @@ def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _get(public_id: str) -> ProductView | None:
+async def _get(public_id: str) -> ProductOut | None:
     if not plausible_id(public_id):
         return None
     row = await LoanProduct.select(*_COLUMNS).where(LoanProduct.public_id == public_id).first()
-    return None if row is None else _view(row)
+    return None if row is None else _out(row)
 
 
-async def get_public(*, product_id: str) -> ProductView:
+async def get_public(*, product_id: str) -> ProductOut:
     """An active product, for anyone (paused and withdrawn ones are not shown)."""
     view = await _get(product_id)
     if view is None or view.status != ACTIVE:
@@ -146,15 +126,15 @@ async def get_public(*, product_id: str) -> ProductView:
     return view
 
 
-async def get_own(*, bank_client_id: str, product_id: str) -> ProductView:
+async def get_own(*, bank_client_id: str, product_id: str) -> ProductOut:
     """The bank's own product in any status; another bank's is a 404."""
     view = await _get(product_id)
-    if view is None or view.bank_client_id != bank_client_id:
+    if view is None or view.bank.id != bank_client_id:
         raise NotFound("product not found", code="product_not_found")
     return view
 
 
-async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping[str, Any]) -> ProductView:
+async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping[str, Any]) -> ProductOut:
     """Publish a product for the bank `bank_client_id`.
 
     Args:
@@ -164,7 +144,7 @@ async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping
         Unprocessable: see `validate`.
     """
     validate(fields)
-    now = _now()
+    now = clock.now()
     public_id = new_public_id("lprd")
     values = _columns({k: fields[k] for k in EDITABLE if k in fields})
     await LoanProduct.insert(LoanProduct(public_id=public_id, bank_client_id=bank_client_id, bank_name=bank_name,
@@ -174,7 +154,7 @@ async def create_product(*, bank_client_id: str, bank_name: str, fields: Mapping
     return view
 
 
-async def update_product(*, bank_client_id: str, product_id: str, changes: Mapping[str, Any]) -> ProductView:
+async def update_product(*, bank_client_id: str, product_id: str, changes: Mapping[str, Any]) -> ProductOut:
     """Change the bank's own product; the merged result is validated as a whole.
 
     Applications already made keep going whatever happens to the product; a paused or withdrawn product
@@ -190,7 +170,7 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
         raise Unprocessable("nothing to change", code="empty_patch")
     if unknown := set(changes) - set(EDITABLE):
         raise Unprocessable(f"cannot change {', '.join(sorted(unknown))}", code="field_not_editable")
-    async with transaction(LoanProduct):
+    async with db.transaction(LoanProduct):
         # One edit of a product at a time: two edits each valid alone (a higher minimum, a lower maximum)
         # must not merge into an invalid product. FOR UPDATE also waits for a submission in flight, so the
         # guarantee-kind check below sees its application.
@@ -199,7 +179,7 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
             if plausible_id(product_id) else None
         if found is None:
             raise NotFound("product not found", code="product_not_found")
-        await lock_row(LoanProduct, int(found["id"]), strength="UPDATE")
+        await db.lock_row(LoanProduct, int(found["id"]), strength="UPDATE")
         current = await get_own(bank_client_id=bank_client_id, product_id=product_id)
         if current.status == WITHDRAWN:
             raise Conflict("the product was withdrawn", code="product_withdrawn")
@@ -210,12 +190,10 @@ async def update_product(*, bank_client_id: str, product_id: str, changes: Mappi
             raise Conflict("the product already has applications; publish a new product for another guarantee "
                            "kind", code="guarantee_kind_locked")
         merged = {name: getattr(current, name) for name in EDITABLE}
-        merged["industries"] = list(current.industries)
-        merged["regions"] = list(current.regions)
         merged.update(changes)
         validate(merged)
         values = _columns(changes)
-        values["updated_at"] = _now()
+        values["updated_at"] = clock.now()
         # Conditional on the status read above, so a concurrent withdrawal is never undone by a late edit.
         updated = await LoanProduct.update({getattr(LoanProduct, k): v for k, v in values.items()}).where(
             (LoanProduct.public_id == product_id) & (LoanProduct.bank_client_id == bank_client_id)
@@ -237,24 +215,7 @@ class ProductFilter:
     max_rate_bp: int | None = None  # products whose lowest rate is at most this
 
 
-def _page_query(query: Any, cursor: str | None) -> Any:
-    if cursor:
-        at, public_id = decode_time_cursor(cursor)
-        query = query.where((LoanProduct.created_at < at)
-                            | ((LoanProduct.created_at == at) & (LoanProduct.public_id < public_id)))
-    return query
-
-
-def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[ProductView], str | None]:
-    views = [_view(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and views:
-        next_cursor = encode_time_cursor(views[-1].created_at, views[-1].id)
-    return views, next_cursor
-
-
-async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None
-                      ) -> tuple[list[ProductView], str | None]:
+async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None) -> ProductPage:
     """Active products, newest first, with an opaque cursor over (created_at, id)."""
     query = LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE)
     if filters.guarantee_kind is not None:
@@ -272,37 +233,36 @@ async def list_public(*, filters: ProductFilter, limit: int, cursor: str | None
         query = query.where((LoanProduct.industries == "") | LoanProduct.industries.like(f"%{filters.industry}%"))
     if filters.max_rate_bp is not None:
         query = query.where(LoanProduct.rate_min_bp <= filters.max_rate_bp)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return ProductPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
-async def list_own(*, bank_client_id: str, status: str | None, limit: int, cursor: str | None
-                   ) -> tuple[list[ProductView], str | None]:
+async def list_own(*, bank_client_id: str, status: str | None, limit: int, cursor: str | None) -> ProductPage:
     """The bank's own products in every status (or one), newest first."""
     query = LoanProduct.select(*_COLUMNS).where(LoanProduct.bank_client_id == bank_client_id)
     if status is not None:
         query = query.where(LoanProduct.status == status)
-    query = _page_query(query, cursor).order_by(LoanProduct.created_at, LoanProduct.public_id,
-                                                ascending=False).limit(limit + 1)
-    return _page(list(await query), limit)
+    rows, next_cursor = await db.newest_first(query, at=LoanProduct.created_at, key=LoanProduct.public_id,
+                                              limit=limit, cursor=cursor)
+    return ProductPage(items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 
-async def get_active(*, product_ids: list[str]) -> list[ProductView]:
-    """The active products among `product_ids` (others are simply left out)."""
+async def get_active(*, product_ids: list[str]) -> list[ProductRules]:
+    """The active products among `product_ids`, as matching sees them (others are simply left out)."""
     wanted = [p for p in product_ids if plausible_id(p)]
     if not wanted:
         return []
-    return [_view(r) for r in await LoanProduct.select(*_COLUMNS).where(
+    return [_rules(r) for r in await LoanProduct.select(*_COLUMNS).where(
         LoanProduct.public_id.is_in(wanted) & (LoanProduct.status == ACTIVE))]
 
 
-async def active_products() -> list[ProductView]:
-    """Every active product (what a demand is matched against)."""
-    return [_view(r) for r in await LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE).order_by(
+async def active_products() -> list[ProductRules]:
+    """Every active product as matching sees it (what a demand is matched against)."""
+    return [_rules(r) for r in await LoanProduct.select(*_COLUMNS).where(LoanProduct.status == ACTIVE).order_by(
         LoanProduct.public_id)]
 
 
-__all__ = ["ACTIVE", "EDITABLE", "PAUSED", "STATUSES", "WITHDRAWN", "ProductFilter", "ProductView",
+__all__ = ["ACTIVE", "EDITABLE", "PAUSED", "STATUSES", "WITHDRAWN", "ProductFilter",
            "active_products", "create_product", "get_active", "get_own", "get_public", "list_own", "list_public",
            "update_product", "validate"]

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from core.pagination import Page
 from lending.inputs import SAFE_TEXT
 
 GuaranteeKind = Literal["credit", "guarantee", "collateral", "pledge", "xinyidan", "xinyixian"]
@@ -117,9 +118,8 @@ class ProductOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-class ProductPage(msgspec.Struct):
-    items: list[ProductOut]
-    next_cursor: str | None
+class ProductPage(Page[ProductOut]):
+    pass
 
 
 # ---------------------------------------------------------------- demands and matches
@@ -259,9 +259,8 @@ class DemandSummary(msgspec.Struct, kw_only=True):
     submitted_at: datetime | None
 
 
-class DemandPage(msgspec.Struct):
-    items: list[DemandSummary]
-    next_cursor: str | None
+class DemandPage(Page[DemandSummary]):
+    pass
 
 
 # ---------------------------------------------------------------- bank side
@@ -302,9 +301,8 @@ class BankApplication(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-class BankApplicationPage(msgspec.Struct):
-    items: list[BankApplication]
-    next_cursor: str | None
+class BankApplicationPage(Page[BankApplication]):
+    pass
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -19,10 +19,11 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from core.calendar import CITY_TZ
+from core import clock
+from core.clock import CITY_TZ
 from core.db import as_utc
 from lending.applications import APPROVED, DISBURSED, REJECTED
 from lending.schemas import LendingFigures, LendingMonth, LendingStats
@@ -41,7 +42,7 @@ def month_of(moment: datetime) -> str:
 
 def last_months(now: datetime, count: int) -> list[str]:
     """The `count` city-calendar months ending with the current one, oldest first."""
-    local: date = as_utc(now).astimezone(CITY_TZ).date()
+    local = clock.city_today(now)
     year, month = local.year, local.month
     out: list[str] = []
     for _ in range(count):

@@ -233,17 +233,17 @@ class Prepared:
                 "seconds": round(self.seconds, 1)}
 
 
-async def _partner(settings: Settings, *, client_id: str, name: str, kind: str, scenario: str | None,
+async def _partner(settings: Settings, *, store: Store, client_id: str, name: str, kind: str, scenario: str | None,
                    ttl_seconds: int) -> str:
-    """The load test's partner `client_id` (created once), limits lifted; returns a fresh access token."""
+    """The load test's partner `client_id` (created once), active, limits lifted; returns a fresh access token."""
     from api.context import build_tokens  # noqa: PLC0415 - keep the module light for Locust
-    from partners.services import create_partner, find_partner, update_partner  # noqa: PLC0415
+    from partners.services import create_partner, find_partner, set_partner_status, update_partner  # noqa: PLC0415
 
     if await find_partner(client_id) is None:
         await create_partner(name=name, kind=kind, scenario=scenario, client_id=client_id)
+    await set_partner_status(store=store, client_id=client_id, status="active")
     # We measure the server: the partner's contractual rate limit and daily quota are out of the way.
-    await update_partner(client_id=client_id, status="active", rate_limit_per_second=1_000_000,
-                         daily_quota=1_000_000_000)
+    await update_partner(client_id=client_id, rate_limit_per_second=1_000_000, daily_quota=1_000_000_000)
     partner = await find_partner(client_id)
     assert partner is not None
     token, _ = build_tokens(settings).issue(kind="partner", subject=partner.client_id, ttl_seconds=ttl_seconds,
@@ -305,7 +305,7 @@ async def _citizens(*, cipher: FieldCipher, store: Store, count: int) -> list[di
     """`count` registry persons with a bound citizen account each (accounts made once, then reused)."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from api.tables import CitizenAccount  # noqa: PLC0415
+    from accounts.tables import CitizenAccount  # noqa: PLC0415
     from credit.identity import new_public_id  # noqa: PLC0415
     from credit.tables import Person  # noqa: PLC0415
 
@@ -408,7 +408,8 @@ async def _owners(*, settings: Settings, cipher: FieldCipher, citizens: Sequence
     for row in rows:
         citizen = by_person[int(row["legal_representative"])]
         uscc = cipher.decrypt("uscc", row["uscc_enc"])
-        await bind(cipher=cipher, account_id=citizen["account_id"], uscc=uscc)
+        await bind(cipher=cipher, account_id=citizen["account_id"], person_id=int(row["legal_representative"]),
+                   uscc=uscc)
         token, _ = tokens.issue(kind="citizen", subject=citizen["account_id"], ttl_seconds=ttl_seconds)
         owners.append(Owner(token=token, uscc=uscc))
     return owners
@@ -512,10 +513,10 @@ _PARTNERS = (  # client id, name, kind, scenario
 )
 
 
-async def _partners(settings: Settings, *, ttl_seconds: int) -> dict[str, str]:
+async def _partners(settings: Settings, *, store: Store, ttl_seconds: int) -> dict[str, str]:
     """Every partner of the load test, limits lifted; client id → fresh access token."""
-    return {client_id: await _partner(settings, client_id=client_id, name=name, kind=kind, scenario=scenario,
-                                      ttl_seconds=ttl_seconds)
+    return {client_id: await _partner(settings, store=store, client_id=client_id, name=name, kind=kind,
+                                      scenario=scenario, ttl_seconds=ttl_seconds)
             for client_id, name, kind, scenario in _PARTNERS}
 
 
@@ -572,7 +573,7 @@ async def prepare(settings: Settings, *, persons: int, rate: float, duration_s: 
         present, seeded = await _seed_if_needed(settings, engine=engine, cipher=cipher, persons=persons, say=say)
         say("partners, accounts, authorizations and benefit codes")
         ttl = duration_s + warmup_s + 1800
-        tokens_by_partner = await _partners(settings, ttl_seconds=ttl)
+        tokens_by_partner = await _partners(settings, store=store, ttl_seconds=ttl)
         benefit_id, order_benefits = await _load_test_benefits()
         product_id = await _bank_product()
 

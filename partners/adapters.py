@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 import jwt
+from cachetools import TTLCache
 
 from core.net import ResponseTooLarge, bounded_request
 from partners.ssrf import SafeHttpClient
@@ -230,16 +230,12 @@ class _RefreshGate:
     """Allows a forced re-read of an issuer's keys at most once per interval."""
 
     def __init__(self, interval: float = _REFRESH_INTERVAL_SECONDS) -> None:
-        self._interval = interval
-        self._last: dict[str, float] = {}
+        self._recent: TTLCache[str, bool] = TTLCache(10_000, interval)  # issuers re-read within the interval
 
     def allow(self, issuer: str) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(issuer, -self._interval) < self._interval:
+        if issuer in self._recent:
             return False
-        if len(self._last) > 10_000:
-            self._last.clear()
-        self._last[issuer] = now
+        self._recent[issuer] = True
         return True
 
 
@@ -279,15 +275,12 @@ class RegistryPeerKeys:
     """
 
     def __init__(self, *, ttl_seconds: float = REGISTRY_TTL_SECONDS) -> None:
-        self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, PeerKeys | None]] = {}
+        self._entries: TTLCache[str, PeerKeys | None] = TTLCache(10_000, ttl_seconds)
         self._refresh = _RefreshGate()
 
     async def issuer_keys(self, issuer: str, *, refresh: bool) -> PeerKeys | None:
-        cached = self._entries.get(issuer)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now and not (refresh and self._refresh.allow(issuer)):
-            return cached[1]
+        if issuer in self._entries and not (refresh and self._refresh.allow(issuer)):
+            return self._entries[issuer]
         row = await Partner.select(Partner.jwks).where(
             (Partner.issuer == issuer) & (Partner.kind == "city_peer") & (Partner.status == "active")).first()
         keys: PeerKeys | None = None
@@ -295,9 +288,7 @@ class RegistryPeerKeys:
             raw = row["jwks"]
             registered = json.loads(raw) if isinstance(raw, str) and raw else (raw or [])
             keys = _signing_keys(registered if isinstance(registered, list) else [])
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[issuer] = (now + self._ttl, keys)
+        self._entries[issuer] = keys
         return keys
 
     def forget(self) -> None:
@@ -324,15 +315,15 @@ class JwksPeerCities:
         self._allow_loopback = allow_loopback
         self._timeout = timeout_seconds
         self._max_bytes = max_jwks_bytes
-        self._keys: dict[str, tuple[float, PeerKeys]] = {}
+        self._keys: TTLCache[str, PeerKeys] = TTLCache(max(1, len(self._peers)), _JWKS_TTL_SECONDS)
         self._refresh = _RefreshGate()
 
     async def issuer_keys(self, issuer: str, *, refresh: bool) -> PeerKeys | None:
         if issuer not in self._peers:
             return None
         cached = self._keys.get(issuer)
-        if cached is not None and cached[0] > time.monotonic() and not (refresh and self._refresh.allow(issuer)):
-            return cached[1]
+        if cached is not None and not (refresh and self._refresh.allow(issuer)):
+            return cached
         async with SafeHttpClient(allow_loopback=self._allow_loopback, timeout_seconds=self._timeout,
                                   max_response_bytes=self._max_bytes) as client:
             outcome, document = await client.get_json(self._peers[issuer])
@@ -340,7 +331,7 @@ class JwksPeerCities:
             logger.warning("peer city keys unavailable (%s)", outcome.error or "malformed")
             raise PassportRejected("issuer_keys_unavailable")
         keys = _signing_keys(document["keys"])
-        self._keys[issuer] = (time.monotonic() + _JWKS_TTL_SECONDS, keys)
+        self._keys[issuer] = keys
         return keys
 
     async def verify_passport(self, token: str) -> VerifiedPassport:

@@ -35,12 +35,12 @@ from piccolo.querystring import QueryString
 from core.db import as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.tables import Authorization, OutboxEvent
+from partners.schemas import Delivery, DeliveryPage, LastAttempt
 from partners.ssrf import Outcome, SafeHttpClient
 from partners.tables import WebhookAttempt
 from partners.webhooks import Endpoint, endpoint_for, event_body, sign
 
 if TYPE_CHECKING:
-    from api.context import AppContext
     from core.settings import Settings
     from credit.identity import FieldCipher
 
@@ -183,12 +183,12 @@ async def _endpoints(cipher: FieldCipher, client_ids: set[str]) -> dict[str, End
     return found
 
 
-async def deliver_due(*, ctx: AppContext, limit: int = 100) -> int:
+async def deliver_due(*, settings: Settings, cipher: FieldCipher, limit: int = 100) -> int:
     """Deliver up to `limit` due webhook events; returns how many were attempted.
 
-    Safe to run from several workers at once (see the module docstring).
+    Safe to run from several workers at once (see the module docstring). `settings` gives the delivery
+    policy (timeouts, attempts, backoff, loopback), `cipher` opens the partners' signing secrets.
     """
-    settings = ctx.settings
     engine = OutboxEvent._meta.db
     await engine.run_querystring(QueryString(_PARK))
     now = datetime.now(UTC)
@@ -197,7 +197,7 @@ async def deliver_due(*, ctx: AppContext, limit: int = 100) -> int:
     claimed = await _claim(now=now, lease_until=now + lease, limit=limit)
     if not claimed:
         return 0
-    endpoints = await _endpoints(ctx.cipher, {e.recipient for e in claimed})
+    endpoints = await _endpoints(cipher, {e.recipient for e in claimed})
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async with SafeHttpClient(allow_loopback=settings.webhook_allow_loopback,
@@ -264,32 +264,12 @@ async def emit_expiring_soon(*, days: int = 3, now: datetime | None = None) -> i
 # ------------------------------------------------------------------ the partner's view
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptView:
-    at: datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryView:
-    id: str
-    topic: str
-    status: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-    last_attempt: AttemptView | None
-
-
 _VIEW_COLUMNS = (_outbox_id, OutboxEvent.public_id, OutboxEvent.topic, OutboxEvent.status, OutboxEvent.attempts,
                  OutboxEvent.created_at, OutboxEvent.next_attempt_at, OutboxEvent.delivered_at)
 
 
-async def _views(rows: list[dict[str, Any]]) -> list[DeliveryView]:
-    last: dict[str, AttemptView] = {}
+async def _views(rows: list[dict[str, Any]]) -> list[Delivery]:
+    last: dict[str, LastAttempt] = {}
     if rows:
         attempts = await WebhookAttempt.select(
             WebhookAttempt.event_id, WebhookAttempt.attempted_at, WebhookAttempt.status_code, WebhookAttempt.error,
@@ -297,11 +277,11 @@ async def _views(rows: list[dict[str, Any]]) -> list[DeliveryView]:
         ).where(WebhookAttempt.event_id.is_in([r["public_id"] for r in rows])).order_by(
             _attempt_id, ascending=False)
         for a in attempts:
-            last.setdefault(a["event_id"], AttemptView(
+            last.setdefault(a["event_id"], LastAttempt(
                 at=as_utc_or_none(a["attempted_at"]) or datetime.now(UTC), status_code=a["status_code"],
                 error=a["error"], duration_ms=int(a["duration_ms"])))
-    return [DeliveryView(
-        id=r["public_id"], topic=r["topic"], status=r["status"], attempts=int(r["attempts"]),
+    return [Delivery(
+        id=r["public_id"], type=r["topic"], status=r["status"], attempts=int(r["attempts"]),
         created_at=as_utc_or_none(r["created_at"]) or datetime.now(UTC),
         # Only a scheduled (or leased) event has a meaningful next attempt.
         next_attempt_at=as_utc_or_none(r["next_attempt_at"]) if r["status"] in (PENDING, FAILED, DELIVERING) else None,
@@ -309,7 +289,7 @@ async def _views(rows: list[dict[str, Any]]) -> list[DeliveryView]:
 
 
 async def list_deliveries(*, client_id: str, limit: int, status: str | None = None, cursor: str | None = None
-                          ) -> tuple[list[DeliveryView], str | None]:
+                          ) -> DeliveryPage:
     """The partner's own events, newest first, one page after `cursor` (the last id of the previous page).
 
     Raises:
@@ -328,7 +308,7 @@ async def list_deliveries(*, client_id: str, limit: int, status: str | None = No
     rows = await query
     page = rows[:limit]
     next_cursor = page[-1]["public_id"] if len(rows) > limit and page else None
-    return await _views(page), next_cursor
+    return DeliveryPage(items=await _views(page), next_cursor=next_cursor)
 
 
 async def _own(*, client_id: str, event_id: str) -> dict[str, Any]:
@@ -340,11 +320,11 @@ async def _own(*, client_id: str, event_id: str) -> dict[str, Any]:
     return row
 
 
-async def get_delivery(*, client_id: str, event_id: str) -> DeliveryView:
+async def get_delivery(*, client_id: str, event_id: str) -> Delivery:
     return (await _views([await _own(client_id=client_id, event_id=event_id)]))[0]
 
 
-async def retry_delivery(*, client_id: str, event_id: str) -> DeliveryView:
+async def retry_delivery(*, client_id: str, event_id: str) -> Delivery:
     """Replay one of the partner's events: back to pending, due now, with a fresh attempt budget.
 
     Raises:

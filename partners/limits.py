@@ -7,19 +7,21 @@ was its own round trip, and the three calls cost about a third of the score-quer
 Counter keys name the window, not the limit, so changing a partner's quota mid-day keeps its count.
 
 Partner settings (their limits and address allowlist) are cached per process for a few seconds;
-suspension is enforced separately through the shared store, so it applies on the very next request
-everywhere.
+suspension is enforced separately through the shared store (`partners.services.set_partner_status`), so it
+applies on the very next request everywhere.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from cachetools import TTLCache
 
 from core.errors import Forbidden, RateLimited
 from core.store import Count, ProbeResult, Store
+from partners.schemas import UsageView
 from partners.services import PartnerRecord, find_partner
 
 _DIRECTORY_TTL_SECONDS = 10.0
@@ -28,31 +30,18 @@ _RATE_TTL_SECONDS = 2
 _QUOTA_TTL_SECONDS = 26 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    per_second_limit: int
-    per_second_remaining: int
-    daily_quota: int
-    daily_used: int
-    daily_resets_at: int
-
-
 class PartnerDirectory:
     """A short-lived in-process cache of partner records (limits and allowlists change rarely)."""
 
     def __init__(self, ttl_seconds: float = _DIRECTORY_TTL_SECONDS) -> None:
-        self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, PartnerRecord | None]] = {}
+        # "No such partner" is cached too, so unknown client ids do not reach the database on every request.
+        self._entries: TTLCache[str, PartnerRecord | None] = TTLCache(10_000, ttl_seconds)
 
     async def get(self, client_id: str) -> PartnerRecord | None:
-        cached = self._entries.get(client_id)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if client_id in self._entries:
+            return self._entries[client_id]
         record = await find_partner(client_id)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[client_id] = (now + self._ttl, record)
+        self._entries[client_id] = record
         return record
 
     def forget(self, client_id: str) -> None:
@@ -107,13 +96,14 @@ class PartnerLimiter:
         """Count one request on its own (the partner guard folds this into its revocation check)."""
         self.enforce(partner, await self._store.probe_and_count(count=self.counters(partner)))
 
-    async def usage(self, partner: PartnerRecord) -> Usage:
+    async def usage(self, partner: PartnerRecord) -> UsageView:
+        """The partner's current second and day: limits, what is left, when the day's count resets."""
         per_second, per_day = self._limits(partner)
         now = time.time()
         rate_key, quota_key = self._keys(partner, now)
         second = int(await self._store.get(_DOMAIN, rate_key) or 0)
         day = int(await self._store.get(_DOMAIN, quota_key) or 0)
-        return Usage(per_second_limit=per_second, per_second_remaining=max(0, per_second - second),
+        return UsageView(per_second_limit=per_second, per_second_remaining=max(0, per_second - second),
                      daily_quota=per_day, daily_used=min(day, per_day), daily_resets_at=_day_end(now))
 
 

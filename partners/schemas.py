@@ -1,4 +1,4 @@
-"""Wire types for the partner registry."""
+"""Wire types of the partners domain: the registry, usage, and the webhook deliveries a partner sees."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from core.pagination import Page
 from partners.scopes import PartnerKind
 
 
@@ -38,9 +39,8 @@ class PartnerView(msgspec.Struct):
     auth_methods: list[str]
 
 
-class PartnerPage(msgspec.Struct):
-    items: list[PartnerView]
-    next_cursor: str | None
+class PartnerPage(Page[PartnerView]):
+    pass
 
 
 class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,3 +87,30 @@ class UsageView(msgspec.Struct):
     daily_quota: int
     daily_used: int
     daily_resets_at: int
+
+
+DeliveryStatus = Literal["pending", "delivering", "delivered", "failed", "dead", "no_endpoint"]
+
+
+class LastAttempt(msgspec.Struct, omit_defaults=True):
+    at: datetime
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Delivery(msgspec.Struct, omit_defaults=True):
+    """One event addressed to the partner; `id` is the `webhook-id` header its deliveries carry."""
+
+    id: str
+    type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    last_attempt: LastAttempt | None = None
+
+
+class DeliveryPage(Page[Delivery]):
+    pass

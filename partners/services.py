@@ -1,4 +1,13 @@
-"""Partner registry services: create partners, issue their credentials, look them up."""
+"""Partner registry services: create partners, issue their credentials, look them up, suspend them.
+
+Answers the HTTP layer sends as they are are msgspec Structs of `partners.schemas`; `PartnerRecord` is the
+internal view the auth layer caches and checks.
+
+Suspension has one writer, `set_partner_status`: the partner's row is the durable record, and a marker in
+the shared store makes every worker refuse the partner's tokens on its very next request. The marker's name
+is defined here only (`suspension_marker`); the auth layer probes it and the store seeds it from
+`suspension_markers` after losing its data.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,10 @@ from typing import Any
 import jwt
 
 from core.errors import Conflict, NotFound, Unprocessable
+from core.settings import Settings
+from core.store import Marker, Store
 from partners.credentials import hash_secret, new_client_secret
+from partners.schemas import PartnerCredentials, PartnerDetail, PartnerPage, PartnerView
 from partners.scopes import ALLOWED_SCOPES, PARTNER_KINDS
 from partners.tables import Partner
 
@@ -49,12 +61,6 @@ class PartnerRecord:
             if now < expires:
                 hashes.append(self.previous_secret_hash)
         return hashes
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCredentials:
-    client_id: str
-    client_secret: str | None
 
 
 def _new_client_id(kind: str) -> str:
@@ -139,7 +145,7 @@ async def create_partner(
     scenario: str | None = None,
     client_id: str | None = None,
     issuer: str | None = None,
-) -> IssuedCredentials:
+) -> PartnerCredentials:
     """Register a partner. The client secret is returned here once and stored only as a hash."""
     granted = validate_scopes(kind=kind, scopes=scopes)
     keys = validate_jwks(jwks)
@@ -163,7 +169,7 @@ async def create_partner(
             issuer=issuer,
         )
     )
-    return IssuedCredentials(client_id=client_id, client_secret=secret)
+    return PartnerCredentials(client_id=client_id, client_secret=secret)
 
 
 _COLUMNS = (
@@ -221,7 +227,8 @@ def parse_networks(value: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
 
 
-async def _require(client_id: str) -> PartnerRecord:
+async def require_partner(client_id: str) -> PartnerRecord:
+    """The partner with `client_id` (404 `partner_not_found` without one)."""
     partner = await find_partner(client_id)
     if partner is None:
         raise NotFound("partner not found", code="partner_not_found")
@@ -233,23 +240,19 @@ async def update_partner(
     client_id: str,
     name: str | None = None,
     scopes: list[str] | None = None,
-    status: str | None = None,
     rate_limit_per_second: int | None = None,
     daily_quota: int | None = None,
     allowed_addresses: list[str] | None = None,
     issuer: str | None = None,
 ) -> PartnerRecord:
-    """Change a partner's registration; only the given fields change (`issuer=""` removes it)."""
-    partner = await _require(client_id)
+    """Change a partner's registration; only the given fields change (`issuer=""` removes it). The status is
+    `set_partner_status`'s alone (it keeps the store's suspension marker in step)."""
+    partner = await require_partner(client_id)
     changes: dict[Any, Any] = {Partner.updated_at: datetime.now(UTC)}
     if name is not None:
         changes[Partner.name] = name
     if scopes is not None:
         changes[Partner.scopes] = " ".join(sorted(validate_scopes(kind=partner.kind, scopes=scopes)))
-    if status is not None:
-        if status not in ("active", "suspended"):
-            raise Unprocessable("status must be active or suspended", code="invalid_status")
-        changes[Partner.status] = status
     if rate_limit_per_second is not None:
         changes[Partner.rate_limit_per_second] = rate_limit_per_second
     if daily_quota is not None:
@@ -267,12 +270,12 @@ async def update_partner(
     elif issuer is not None:
         changes[Partner.issuer] = await validate_issuer(kind=partner.kind, issuer=issuer, client_id=client_id)
     await Partner.update(changes).where(Partner.client_id == client_id)
-    return await _require(client_id)
+    return await require_partner(client_id)
 
 
-async def rotate_secret(*, client_id: str, overlap: timedelta) -> IssuedCredentials:
+async def rotate_secret(*, client_id: str, overlap: timedelta) -> PartnerCredentials:
     """Issue a new client secret; the old one keeps working for `overlap` so callers can switch over."""
-    partner = await _require(client_id)
+    partner = await require_partner(client_id)
     secret = new_client_secret()
     now = datetime.now(UTC)
     await Partner.update({
@@ -281,13 +284,100 @@ async def rotate_secret(*, client_id: str, overlap: timedelta) -> IssuedCredenti
         Partner.previous_secret_expires_at: now + overlap if partner.secret_hash else None,
         Partner.updated_at: now,
     }).where(Partner.client_id == client_id)
-    return IssuedCredentials(client_id=client_id, client_secret=secret)
+    return PartnerCredentials(client_id=client_id, client_secret=secret)
 
 
 async def replace_jwks(*, client_id: str, jwks: list[dict[str, Any]]) -> PartnerRecord:
     """Register the partner's current public keys (private_key_jwt); keys not listed stop working."""
     keys = validate_jwks(jwks)
-    await _require(client_id)
+    await require_partner(client_id)
     await Partner.update({Partner.jwks: json.dumps(keys) if keys else None,
                           Partner.updated_at: datetime.now(UTC)}).where(Partner.client_id == client_id)
-    return await _require(client_id)
+    return await require_partner(client_id)
+
+
+# ------------------------------------------------------------------ answers
+
+
+def _auth_methods(partner: PartnerRecord) -> list[str]:
+    return (["client_secret"] if partner.secret_hash else []) + (["private_key_jwt"] if partner.jwks else [])
+
+
+def partner_view(partner: PartnerRecord) -> PartnerView:
+    """The registration as partners and list readers see it."""
+    return PartnerView(client_id=partner.client_id, name=partner.name, kind=partner.kind,
+                       scopes=sorted(partner.scopes), status=partner.status, scenario=partner.scenario,
+                       auth_methods=_auth_methods(partner))
+
+
+def partner_detail(partner: PartnerRecord, *, settings: Settings, webhook_secret: str | None = None) -> PartnerDetail:
+    """The registration as operators see it (never a secret, but for a new endpoint's signing secret once);
+    limits left at 0 show the service defaults that apply."""
+    return PartnerDetail(
+        client_id=partner.client_id, name=partner.name, kind=partner.kind, scopes=sorted(partner.scopes),
+        status=partner.status, auth_methods=_auth_methods(partner),
+        rate_limit_per_second=partner.rate_limit_per_second or settings.default_rate_limit_per_second,
+        daily_quota=partner.daily_quota or settings.default_daily_quota,
+        allowed_addresses=[str(n) for n in partner.allowed_networks], scenario=partner.scenario,
+        webhook_url=partner.webhook_url, previous_secret_valid_until=partner.previous_secret_expires_at,
+        webhook_secret=webhook_secret, issuer=partner.issuer)
+
+
+async def describe_partner(*, client_id: str, settings: Settings) -> PartnerDetail:
+    """One partner's registration as operators see it (404 `partner_not_found`)."""
+    return partner_detail(await require_partner(client_id), settings=settings)
+
+
+async def partner_page(*, kind: str | None, limit: int, after: str | None) -> PartnerPage:
+    """One page of partners by client id; the cursor is the last client id of the page before."""
+    partners = await list_partners(kind=kind, limit=limit + 1, after=after)
+    page = partners[:limit]
+    next_cursor = page[-1].client_id if len(partners) > limit else None
+    return PartnerPage(items=[partner_view(p) for p in page], next_cursor=next_cursor)
+
+
+# ------------------------------------------------------------------ suspension
+
+PARTNER_STATUSES = ("active", "suspended")
+
+# The marker keeps the name it has always had in the shared store (domain "auth", key "pdis:<client id>"): a
+# running deployment's store holds these markers, and a new name would let suspended partners back in until
+# that store is next emptied and seeded.
+_SUSPENSION_DOMAIN = "auth"
+
+
+def suspension_marker(client_id: str) -> tuple[str, str]:
+    """The store (domain, key) whose presence means the partner is not active: the auth layer refuses the
+    partner's tokens when it finds it, in the same round trip as the token's own revocation markers."""
+    return _SUSPENSION_DOMAIN, f"pdis:{client_id}"
+
+
+async def suspension_markers() -> list[Marker]:
+    """A suspension marker per partner that is not active (what an emptied store is seeded with)."""
+    rows = await Partner.select(Partner.client_id).where(Partner.status != "active")
+    return [Marker(*suspension_marker(row["client_id"]), None) for row in rows]
+
+
+async def set_partner_status(*, store: Store, client_id: str, status: str) -> PartnerRecord:
+    """Suspend or reactivate a partner; the change applies on every worker's next request.
+
+    The row changes first: it is the durable record an emptied store is seeded from. Then the marker; with
+    the store down that raises `StoreUnavailable` (503) and the row already holds the new status, which the
+    partner guard also checks (each worker's partner cache lasts seconds), so repeating the call completes it.
+    Callers that cache partner records in process drop theirs (`PartnerDirectory.forget`).
+
+    Raises:
+        NotFound: no such partner (`partner_not_found`).
+        Unprocessable: `status` is neither active nor suspended (`invalid_status`).
+    """
+    if status not in PARTNER_STATUSES:
+        raise Unprocessable("status must be active or suspended", code="invalid_status")
+    await require_partner(client_id)
+    await Partner.update({Partner.status: status, Partner.updated_at: datetime.now(UTC)}).where(
+        Partner.client_id == client_id)
+    domain, key = suspension_marker(client_id)
+    if status == "active":
+        await store.delete(domain, key)
+    else:
+        await store.set(domain, key, b"1")
+    return await require_partner(client_id)

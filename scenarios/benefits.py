@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-from piccolo.querystring import QueryString
 
-from core import db
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, RateLimited, Unprocessable
 from core.store import Store, StoreUnavailable
@@ -43,13 +39,22 @@ from credit.identity import mask_name, new_public_id
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
 from credit.scores import current_score
 from credit.scoring import TIERS
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import Person
 from scenarios import codes
-from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule, CatalogSnapshot, ScenarioInfo
+from scenarios.catalog import CATALOG, PUBLIC_ID, BenefitRule
+from scenarios.schemas import (
+    ApplicableBenefit,
+    BenefitCodeOut,
+    MyBenefit,
+    MyBenefits,
+    MyRedemption,
+    MyRedemptionPage,
+    RedemptionOut,
+    RedemptionPage,
+    VerifyAnswer,
+)
 from scenarios.tables import Benefit, Redemption
 
-CITY_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 """Benefit periods turn over at midnight city time (China has one offset and no DST)."""
 
 PERIOD_TEXT: Final = {"day": "今日", "week": "本周", "month": "本月", "year": "今年", "once": "该权益"}
@@ -67,10 +72,6 @@ class BenefitCodeInvalid(DomainError):
     """Reused, expired and unknown codes get this same answer, so codes cannot be probed."""
 
     status, code, title = 422, "benefit_code_invalid", "The benefit code is invalid, expired or already used"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- rules
@@ -140,47 +141,6 @@ def evaluate(rule: BenefitRule, *, tier: str, total: int, used: int, now: dateti
 
 # ---------------------------------------------------------------- hand-written SQL
 
-_PLACEHOLDER = re.compile(r"\$(\d+)")
-
-
-class _Sql:
-    """Runs hand-written SQL (PostgreSQL `$n` placeholders) inside the current transaction."""
-
-    def __init__(self, connection: Any = None, engine: Any = None) -> None:
-        self._connection = connection  # an asyncpg connection, or None to go through Piccolo
-        self._engine = engine
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        if self._connection is not None:
-            return [dict(row) for row in await self._connection.fetch(sql, *args)]
-        # Piccolo numbers `{}` in order of appearance, so a reused `$n` is passed once per use.
-        order = [int(n) - 1 for n in _PLACEHOLDER.findall(sql)]
-        template = _PLACEHOLDER.sub("{}", sql)
-        rows = await self._engine.run_querystring(QueryString(template, *(args[i] for i in order)))
-        return [dict(row) for row in rows or []]
-
-    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-
-@asynccontextmanager
-async def _transaction() -> AsyncIterator[_Sql]:
-    engine = Benefit._meta.db
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        async with engine.pool.acquire() as connection, connection.transaction():
-            yield _Sql(connection=connection)
-        return
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent redemptions queue instead of
-        # failing on a lock upgrade; on PostgreSQL the unique index and row locks do the same.
-        transaction = engine.transaction(transaction_type=TransactionType.immediate)
-    else:
-        transaction = engine.transaction()
-    async with transaction:
-        yield _Sql(engine=engine)
-
-
 _USAGE_SQL = ("SELECT benefit, period_key, used FROM benefit_usages "
               "WHERE person = $1 AND period_key IN ($2, $3, $4, $5, $6)")
 
@@ -200,48 +160,32 @@ def _used(used: Mapping[tuple[int, str], int], rule: BenefitRule, keys: Mapping[
 # ---------------------------------------------------------------- citizens
 
 
-@dataclass(frozen=True, slots=True)
-class MyBenefitView:
-    rule: BenefitRule
-    scenario: ScenarioInfo
-    eligibility: Eligibility
-    merchant_names: tuple[str, ...]
-
-
-async def my_benefits(*, store: Store, person_id: int) -> tuple[datetime, list[MyBenefitView]]:
+async def my_benefits(*, store: Store, person_id: int) -> MyBenefits:
     """Every active benefit of every active scenario, and whether (or why not) it applies to the person now."""
     catalog = await CATALOG.get()
-    now = _now()
+    now = clock.now()
     score = await current_score(store=store, person_id=person_id)
     used = await usage_counts(person_id=person_id, at=now)
     keys = period_keys(now)
-    views: list[MyBenefitView] = []
+    items: list[MyBenefit] = []
     for scenario in catalog.ordered_scenarios():
         if scenario.status != "active":
             continue
         for rule in catalog.active.get(scenario.code, ()):
-            views.append(MyBenefitView(
-                rule=rule, scenario=scenario,
-                eligibility=evaluate(rule, tier=score.tier, total=score.total, used=_used(used, rule, keys), now=now),
-                merchant_names=merchant_names(catalog, rule)))
-    return now, views
-
-
-def merchant_names(catalog: CatalogSnapshot, rule: BenefitRule) -> tuple[str, ...]:
-    return tuple(catalog.merchant_names.get(m, m) for m in rule.merchants)
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCode:
-    code: str
-    expires_at: datetime
-    ttl_seconds: int
-    scenario: str | None
+            verdict = evaluate(rule, tier=score.tier, total=score.total, used=_used(used, rule, keys), now=now)
+            items.append(MyBenefit(
+                id=rule.id, scenario=scenario.code, scenario_name=scenario.name, name=rule.name,
+                description=rule.description, kind=rule.kind, value=rule.value, period=rule.period,
+                quota_per_period=rule.quota_per_period, remaining_quota=verdict.remaining, applies=verdict.applies,
+                reason_code=verdict.code, reason=verdict.reason, merchants=list(catalog.merchant_names_of(rule)),
+                valid_until=rule.valid_until))
+    return MyBenefits(as_of=now, items=items)
 
 
 async def issue_code(*, store: Store, account_id: str, person_id: int, scenario: str | None, ttl_seconds: int,
-                     per_hour: int) -> IssuedCode:
-    """A single-use code bound to the citizen (and optionally to one scenario), valid `ttl_seconds`.
+                     per_hour: int) -> BenefitCodeOut:
+    """A single-use code bound to the citizen (and optionally to one scenario), valid `ttl_seconds`, with its
+    QR image.
 
     The lifetime is held to 1-60 s here, not only in the settings: a code that never expires (a TTL of 0
     means "keep" to the store) or lives for minutes is a bearer token for the citizen's benefits.
@@ -264,8 +208,8 @@ async def issue_code(*, store: Store, account_id: str, person_id: int, scenario:
     state = codes.CodeState(person_id=person_id, person_public_id=row["public_id"], account_id=account_id,
                             issued_at=issued, masked_name=mask_name(row["name"]), scenario=scenario)
     code = await codes.issue_code(store=store, state=state, ttl_seconds=ttl_seconds)
-    return IssuedCode(code=code, expires_at=datetime.fromtimestamp(issued + ttl_seconds, UTC),
-                      ttl_seconds=ttl_seconds, scenario=scenario)
+    return BenefitCodeOut(code=code, expires_at=datetime.fromtimestamp(issued + ttl_seconds, UTC),
+                          ttl_seconds=ttl_seconds, scenario=scenario, qr_svg=qr_svg(code))
 
 
 def code_ttl(configured: int) -> int:
@@ -293,14 +237,6 @@ class Merchant:
     scenario: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    verification: codes.Verification
-    expires_at: datetime
-    masked_name: str
-    benefits: tuple[tuple[BenefitRule, int | None], ...]  # applicable benefits with remaining quota
-
-
 async def _ledger(ledger: LedgerWriter, *, merchant: Merchant, state: codes.CodeState, outcome: str,
                   digest: str = "") -> None:
     await ledger.append(AccessEvent(
@@ -311,7 +247,7 @@ async def _ledger(ledger: LedgerWriter, *, merchant: Merchant, state: codes.Code
 
 
 async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code: str, scenario: str,
-                 code_ttl_seconds: int, verification_ttl_seconds: int) -> VerifyResult:
+                 code_ttl_seconds: int, verification_ttl_seconds: int) -> VerifyAnswer:
     """Consume a citizen's code and answer which benefits apply now at this merchant.
 
     The merchant's right to the scenario is checked before the code is touched, so a merchant of another
@@ -338,7 +274,7 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
     # Past this point the code is taken: if the answer cannot be made (the database or the store is away: 503),
     # the code is given back for the rest of its lifetime, so a failed verification never spends it.
     try:
-        now = _now()
+        now = clock.now()
         score = await current_score(store=store, person_id=state.person_id)
         # Everything but the quota first: the counters are read only if a benefit that otherwise applies has one.
         candidates = [r for r in catalog.active.get(scenario, ())
@@ -368,28 +304,13 @@ async def verify(*, store: Store, ledger: LedgerWriter, merchant: Merchant, code
         with contextlib.suppress(StoreUnavailable):
             await codes.restore_code(store=store, code=code, state=state, ttl_seconds=code_ttl(code_ttl_seconds))
         raise
-    return VerifyResult(verification=verification, expires_at=expires_at, masked_name=state.masked_name,
-                        benefits=tuple(applicable))
+    return VerifyAnswer(
+        verification_id=verification.id, expires_at=expires_at, scenario=scenario, masked_name=state.masked_name,
+        benefits=[ApplicableBenefit(benefit_id=r.id, name=r.name, kind=r.kind, value=r.value,
+                                    remaining_quota=remaining, period=r.period) for r, remaining in applicable])
 
 
 # ---------------------------------------------------------------- merchants: redemption
-
-
-@dataclass(frozen=True, slots=True)
-class RedemptionView:
-    id: str
-    verification_id: str
-    benefit_id: str
-    benefit_name: str
-    kind: str
-    value: int
-    scenario: str
-    order_ref: str | None
-    status: str
-    period_key: str
-    remaining_quota: int | None
-    redeemed_at: datetime
-    cancelled_at: datetime | None
 
 
 def _remaining(quota: int, used: int) -> int | None:
@@ -425,7 +346,7 @@ _STATUS_SQL = (
 
 
 async def redeem(*, store: Store, merchant_client_id: str, verification_id: str, benefit_id: str,
-                 order_ref: str | None, idempotency_key: str | None) -> RedemptionView:
+                 order_ref: str | None, idempotency_key: str | None) -> RedemptionOut:
     """Redeem one benefit of a verification, exactly once and within the citizen's quota.
 
     The redemption keeps the merchant's `idempotency_key` (unique per merchant): the same key with the same
@@ -457,11 +378,11 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
         if first is None:
             raise
         return first
-    now = _now()
+    now = clock.now()
     key = period_key(rule.period, now)
     public_id = new_public_id("rdm")
     remaining: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         claimed = await sql.fetch_one(
             _CLAIM_SQL, public_id, rule.pk, verification.person_id, verification.scenario, merchant_client_id,
             verification.merchant_name, verification.id, key, order_ref, now, idempotency_key)
@@ -491,7 +412,7 @@ async def redeem(*, store: Store, merchant_client_id: str, verification_id: str,
         taken = await db.fetch_one(Benefit._meta.db, _TAKEN_SQL, verification.id, rule.pk)
         raise Conflict("this verification already redeemed this benefit"
                        + (f" (redemption {taken['public_id']})" if taken else ""), code="already_redeemed")
-    return RedemptionView(
+    return RedemptionOut(
         id=public_id, verification_id=verification.id, benefit_id=rule.id, benefit_name=rule.name, kind=rule.kind,
         value=rule.value, scenario=verification.scenario, order_ref=order_ref, status="redeemed", period_key=key,
         remaining_quota=remaining, redeemed_at=now, cancelled_at=None)
@@ -520,7 +441,7 @@ async def _redeemable(*, store: Store, merchant_client_id: str, verification_id:
 
 
 async def _first_answer(*, merchant_client_id: str, idempotency_key: str, verification_id: str, benefit_id: str,
-                        order_ref: str | None) -> RedemptionView | None:
+                        order_ref: str | None) -> RedemptionOut | None:
     """What the first request with this merchant's Idempotency-Key was answered, if it redeemed: the same
     redemption as it was then (status `redeemed`, the remaining quota it gave), whatever happened to it since.
     None when the key redeemed nothing.
@@ -537,7 +458,7 @@ async def _first_answer(*, merchant_client_id: str, idempotency_key: str, verifi
     if (row["verification_id"], row["benefit_id"], row["order_ref"]) != (verification_id, benefit_id, order_ref):
         raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
     view = _redemption_view(row, remaining=row["remaining_quota"])
-    return replace(view, status="redeemed", cancelled_at=None)
+    return msgspec.structs.replace(view, status="redeemed", cancelled_at=None)
 
 
 _CANCEL_SQL = (
@@ -558,7 +479,7 @@ _REDEMPTION_COLUMNS = (Redemption.public_id, Redemption.verification_id, Redempt
                        Redemption.benefit.quota_per_period.as_alias("benefit_quota"))
 
 
-async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> RedemptionView:
+async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> RedemptionOut:
     """Cancel a redemption (only the merchant that made it) and give the quota back, exactly once.
 
     Cancelling a cancelled redemption returns it unchanged.
@@ -568,9 +489,9 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
     """
     if not PUBLIC_ID.match(redemption_id):
         raise NotFound("redemption not found", code="redemption_not_found")
-    now = _now()
+    now = clock.now()
     used: int | None = None
-    async with _transaction() as sql:
+    async with db.sql_transaction(Benefit) as sql:
         cancelled = await sql.fetch_one(_CANCEL_SQL, now, redemption_id, merchant_client_id)
         if cancelled is not None:
             restored = await sql.fetch_one(_RESTORE_SQL, now, cancelled["benefit"], cancelled["person"],
@@ -579,7 +500,7 @@ async def cancel_redemption(*, merchant_client_id: str, redemption_id: str) -> R
     return await _own_redemption(merchant_client_id=merchant_client_id, redemption_id=redemption_id, used=used)
 
 
-async def get_redemption(*, merchant_client_id: str, redemption_id: str) -> RedemptionView:
+async def get_redemption(*, merchant_client_id: str, redemption_id: str) -> RedemptionOut:
     """One of the merchant's redemptions as it is now, with the citizen's remaining quota in its period.
 
     Raises:
@@ -590,7 +511,7 @@ async def get_redemption(*, merchant_client_id: str, redemption_id: str) -> Rede
     return await _own_redemption(merchant_client_id=merchant_client_id, redemption_id=redemption_id)
 
 
-async def _own_redemption(*, merchant_client_id: str, redemption_id: str, used: int | None = None) -> RedemptionView:
+async def _own_redemption(*, merchant_client_id: str, redemption_id: str, used: int | None = None) -> RedemptionOut:
     row = await Redemption.select(*_REDEMPTION_COLUMNS).where(
         (Redemption.public_id == redemption_id) & (Redemption.merchant_client_id == merchant_client_id)).first()
     if row is None:
@@ -598,7 +519,7 @@ async def _own_redemption(*, merchant_client_id: str, redemption_id: str, used: 
     return await _current_view(row, used=used)
 
 
-async def _current_view(row: Mapping[str, Any], *, used: int | None = None) -> RedemptionView:
+async def _current_view(row: Mapping[str, Any], *, used: int | None = None) -> RedemptionOut:
     if used is None:
         counter = await db.fetch_one(
             Benefit._meta.db, "SELECT used FROM benefit_usages WHERE benefit = $1 AND person = $2 AND period_key = $3",
@@ -608,8 +529,7 @@ async def _current_view(row: Mapping[str, Any], *, used: int | None = None) -> R
 
 
 async def merchant_redemptions(*, merchant_client_id: str, idempotency_key: str | None = None,
-                               order_ref: str | None = None, limit: int, cursor: str | None
-                               ) -> tuple[list[RedemptionView], str | None]:
+                               order_ref: str | None = None, limit: int, cursor: str | None) -> RedemptionPage:
     """The merchant's own redemptions as they are now, newest first, optionally only the one its
     Idempotency-Key made or those with its `order_ref` (how a merchant whose answer was lost finds them)."""
     query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.merchant_client_id == merchant_client_id)
@@ -617,37 +537,13 @@ async def merchant_redemptions(*, merchant_client_id: str, idempotency_key: str 
         query = query.where(Redemption.idempotency_key == idempotency_key)
     if order_ref is not None:
         query = query.where(Redemption.order_ref == order_ref)
-    rows, next_cursor = await _redemption_page(query, limit=limit, cursor=cursor)
-    return [await _current_view(r) for r in rows], next_cursor
+    rows, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
+    return RedemptionPage(items=[await _current_view(r) for r in rows], next_cursor=next_cursor)
 
 
-async def _redemption_page(query: Any, *, limit: int, cursor: str | None
-                           ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(Redemption.created_at, Redemption.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors this function makes are: a hand-made one with an
-        # offset at the very edge of `datetime` would overflow in the database driver.
-        try:
-            at: datetime | None = datetime.fromisoformat(at_text)
-            at = at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
-        query = query.where((Redemption.created_at < at)
-                            | ((Redemption.created_at == at) & (Redemption.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(as_utc(page[-1]["created_at"]).isoformat(), page[-1]["public_id"])
-    return page, next_cursor
-
-
-def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> RedemptionView:
-    return RedemptionView(
+def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> RedemptionOut:
+    return RedemptionOut(
         id=row["public_id"], verification_id=row["verification_id"], benefit_id=row["benefit_id"],
         benefit_name=row["benefit_name"], kind=row["benefit_kind"], value=int(row["benefit_value"]),
         scenario=row["scenario"], order_ref=row["order_ref"], status=row["status"], period_key=row["period_key"],
@@ -655,34 +551,19 @@ def _redemption_view(row: Mapping[str, Any], *, remaining: int | None) -> Redemp
         cancelled_at=None if row["cancelled_at"] is None else as_utc(row["cancelled_at"]))
 
 
-@dataclass(frozen=True, slots=True)
-class MyRedemptionView:
-    id: str
-    benefit_id: str
-    benefit_name: str
-    kind: str
-    value: int
-    scenario: str
-    merchant_name: str
-    order_ref: str | None
-    status: str
-    redeemed_at: datetime
-    cancelled_at: datetime | None
-
-
-async def my_redemptions(*, person_id: int, limit: int, cursor: str | None
-                         ) -> tuple[list[MyRedemptionView], str | None]:
+async def my_redemptions(*, person_id: int, limit: int, cursor: str | None) -> MyRedemptionPage:
     """The person's redemptions, newest first, over (created_at, public_id) with an opaque cursor."""
-    page, next_cursor = await _redemption_page(
-        Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id), limit=limit, cursor=cursor)
-    return [MyRedemptionView(
+    query = Redemption.select(*_REDEMPTION_COLUMNS).where(Redemption.person == person_id)
+    page, next_cursor = await db.newest_first(query, at=Redemption.created_at, key=Redemption.public_id,
+                                              limit=limit, cursor=cursor)
+    return MyRedemptionPage(items=[MyRedemption(
         id=r["public_id"], benefit_id=r["benefit_id"], benefit_name=r["benefit_name"], kind=r["benefit_kind"],
         value=int(r["benefit_value"]), scenario=r["scenario"], merchant_name=r["merchant_name"],
         order_ref=r["order_ref"], status=r["status"], redeemed_at=as_utc(r["created_at"]),
-        cancelled_at=None if r["cancelled_at"] is None else as_utc(r["cancelled_at"])) for r in page], next_cursor
+        cancelled_at=None if r["cancelled_at"] is None else as_utc(r["cancelled_at"])) for r in page],
+        next_cursor=next_cursor)
 
 
-__all__ = ["CITY_TZ", "BenefitCodeInvalid", "Eligibility", "IssuedCode", "Merchant", "MyBenefitView",
-           "MyRedemptionView", "RedemptionView", "VerifyResult", "cancel_redemption", "evaluate", "get_redemption",
-           "issue_code", "merchant_redemptions", "my_benefits", "my_redemptions", "period_key", "period_keys",
-           "qr_svg", "redeem", "usage_counts", "verify"]
+__all__ = ["BenefitCodeInvalid", "Eligibility", "Merchant", "cancel_redemption", "evaluate",
+           "get_redemption", "issue_code", "merchant_redemptions", "my_benefits", "my_redemptions", "period_key",
+           "period_keys", "qr_svg", "redeem", "usage_counts", "verify"]

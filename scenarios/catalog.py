@@ -31,11 +31,13 @@ from typing import Any, Final
 
 from piccolo.query.mixins import OnConflictAction
 
+from core import clock
 from core.db import as_utc
 from core.errors import Conflict, NotFound, Unprocessable
 from credit.identity import new_public_id
 from credit.scoring import TIERS
 from partners.tables import Partner
+from scenarios.schemas import AdminBenefit, AdminScenario, CatalogBenefit, CatalogScenario
 from scenarios.tables import Benefit, Scenario
 
 CATALOG_MAX_AGE_SECONDS: Final = 5.0
@@ -59,10 +61,6 @@ PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What a benefit or redemption id can look like; anything else (a NUL byte, a 10 kB path) is simply unknown."""
 
 _BENEFIT_PK = Benefit._meta.primary_key
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- views
@@ -148,6 +146,10 @@ class CatalogSnapshot:
 
     def ordered_scenarios(self) -> list[ScenarioInfo]:
         return sorted(self.scenarios.values(), key=lambda s: (s.sort_order, s.code))
+
+    def merchant_names_of(self, rule: BenefitRule) -> tuple[str, ...]:
+        """The rule's participating merchants by name (the client id for one the directory lacks)."""
+        return tuple(self.merchant_names.get(m, m) for m in rule.merchants)
 
 
 async def load_snapshot() -> CatalogSnapshot:
@@ -328,7 +330,7 @@ async def seed_default_scenarios() -> tuple[int, int]:
     Returns:
         How many scenarios and benefits were new.
     """
-    now = _now()
+    now = clock.now()
     scenarios = await Scenario.insert(*(
         Scenario(code=s.code, name=s.name, description=s.description, status="active", sort_order=s.sort_order,
                  created_at=now, updated_at=now) for s in DEFAULT_SCENARIOS)).on_conflict(
@@ -344,12 +346,34 @@ async def seed_default_scenarios() -> tuple[int, int]:
     return len(scenarios), len(benefits)
 
 
+# ---------------------------------------------------------------- the public catalog
+
+
+async def public_catalog() -> list[CatalogScenario]:
+    """Active scenarios with their active, unexpired benefits, from the cache (within the catalog's bound)."""
+    snapshot = await CATALOG.get()
+    now = clock.now()
+    return [
+        CatalogScenario(code=s.code, name=s.name, description=s.description, benefits=[
+            CatalogBenefit(id=r.id, name=r.name, description=r.description, kind=r.kind, value=r.value,
+                           min_tier=r.min_tier, min_score=r.min_score, quota_per_period=r.quota_per_period,
+                           period=r.period, merchants=list(snapshot.merchant_names_of(r)),
+                           valid_from=r.valid_from, valid_until=r.valid_until)
+            for r in snapshot.active.get(s.code, ()) if r.valid_until is None or r.valid_until > now])
+        for s in snapshot.ordered_scenarios() if s.status == "active"]
+
+
 # ---------------------------------------------------------------- scenarios (operators)
 
 
-async def list_scenarios() -> list[ScenarioInfo]:
+def _admin_scenario(info: ScenarioInfo) -> AdminScenario:
+    return AdminScenario(code=info.code, name=info.name, description=info.description, status=info.status,
+                         sort_order=info.sort_order, created_at=info.created_at, updated_at=info.updated_at)
+
+
+async def list_scenarios() -> list[AdminScenario]:
     rows = await Scenario.select(*_SCENARIO_COLUMNS).order_by(Scenario.sort_order, Scenario.code)
-    return [_scenario(row) for row in rows]
+    return [_admin_scenario(_scenario(row)) for row in rows]
 
 
 async def get_scenario(*, code: str) -> ScenarioInfo:
@@ -361,7 +385,7 @@ async def get_scenario(*, code: str) -> ScenarioInfo:
     return _scenario(row)
 
 
-async def create_scenario(*, code: str, name: str, description: str, status: str, sort_order: int) -> ScenarioInfo:
+async def create_scenario(*, code: str, name: str, description: str, status: str, sort_order: int) -> AdminScenario:
     """Add a scenario. Merchants serve it once their `scenario` names it.
 
     Raises:
@@ -372,7 +396,7 @@ async def create_scenario(*, code: str, name: str, description: str, status: str
         raise Unprocessable("a scenario code is 2-16 lowercase letters, digits or _", code="invalid_scenario")
     if status not in SCENARIO_STATUSES or not name.strip():
         raise Unprocessable("a scenario needs a name and a status of active or paused", code="invalid_scenario")
-    now = _now()
+    now = clock.now()
     inserted = await Scenario.insert(Scenario(
         code=code, name=name.strip(), description=description.strip(), status=status, sort_order=sort_order,
         created_at=now, updated_at=now)).on_conflict(target=Scenario.code, action=OnConflictAction.do_nothing
@@ -380,10 +404,10 @@ async def create_scenario(*, code: str, name: str, description: str, status: str
     if not inserted:
         raise Conflict(f"scenario {code} already exists", code="scenario_exists")
     CATALOG.invalidate()
-    return await get_scenario(code=code)
+    return _admin_scenario(await get_scenario(code=code))
 
 
-async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> ScenarioInfo:
+async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> AdminScenario:
     """Change a scenario's name, description, status (active | paused) or sort order.
 
     Raises:
@@ -407,12 +431,12 @@ async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> ScenarioI
         values[Scenario.sort_order] = int(changes["sort_order"])
     if not values:
         raise Unprocessable("name, description, status or sort_order must change", code="empty_patch")
-    values[Scenario.updated_at] = _now()
+    values[Scenario.updated_at] = clock.now()
     updated = await Scenario.update(values).where(Scenario.code == code).returning(Scenario.code)
     if not updated:
         raise NotFound("scenario not found", code="scenario_not_found")
     CATALOG.invalidate()
-    return await get_scenario(code=code)
+    return _admin_scenario(await get_scenario(code=code))
 
 
 # ---------------------------------------------------------------- benefits (operators)
@@ -421,6 +445,14 @@ async def update_scenario(*, code: str, changes: Mapping[str, Any]) -> ScenarioI
 RULE_FIELDS: Final = ("name", "description", "value", "min_tier", "min_score", "quota_per_period", "period",
                       "merchants", "valid_from", "valid_until", "status")
 """What an operator may change on an existing benefit (its scenario and kind are fixed)."""
+
+
+def _admin_benefit(rule: BenefitRule) -> AdminBenefit:
+    return AdminBenefit(
+        id=rule.id, scenario=rule.scenario, name=rule.name, description=rule.description, kind=rule.kind,
+        value=rule.value, min_tier=rule.min_tier, min_score=rule.min_score, quota_per_period=rule.quota_per_period,
+        period=rule.period, merchants=list(rule.merchants), valid_from=rule.valid_from, valid_until=rule.valid_until,
+        status=rule.status, created_at=rule.created_at, updated_at=rule.updated_at)
 
 
 def _reject(message: str, field_name: str, code: str = "invalid_benefit_rule") -> Unprocessable:
@@ -477,7 +509,7 @@ async def _check_merchants(*, scenario: str, merchants: Sequence[str]) -> tuple[
     return wanted
 
 
-async def list_benefits(*, scenario: str | None = None, status: str | None = None) -> list[BenefitRule]:
+async def list_benefits(*, scenario: str | None = None, status: str | None = None) -> list[AdminBenefit]:
     if scenario is not None and not SCENARIO_CODE.match(scenario):
         return []  # no scenario has such a code (and a NUL byte must never reach PostgreSQL)
     query = Benefit.select(*_BENEFIT_COLUMNS).order_by(Benefit.scenario).order_by(Benefit.created_at)
@@ -485,7 +517,7 @@ async def list_benefits(*, scenario: str | None = None, status: str | None = Non
         query = query.where(Benefit.scenario == scenario)
     if status is not None:
         query = query.where(Benefit.status == status)
-    return [_rule(row) for row in await query]
+    return [_admin_benefit(_rule(row)) for row in await query]
 
 
 async def get_benefit(*, benefit_id: str) -> BenefitRule:
@@ -500,7 +532,7 @@ async def get_benefit(*, benefit_id: str) -> BenefitRule:
 async def create_benefit(*, scenario: str, name: str, description: str, kind: str, value: int,
                          min_tier: str | None, min_score: int | None, quota_per_period: int, period: str,
                          merchants: Sequence[str], valid_from: datetime | None, valid_until: datetime | None,
-                         status: str) -> BenefitRule:
+                         status: str) -> AdminBenefit:
     """Add a benefit to a scenario.
 
     Raises:
@@ -508,7 +540,7 @@ async def create_benefit(*, scenario: str, name: str, description: str, kind: st
     """
     if not await Scenario.exists().where(Scenario.code == scenario):
         raise _reject(f"unknown scenario {scenario!r}", "scenario", code="unknown_scenario")
-    now = _now()
+    now = clock.now()
     rule = {"kind": kind, "value": value, "name": name, "min_tier": min_tier, "min_score": min_score,
             "quota_per_period": quota_per_period, "period": period, "status": status,
             "valid_from": valid_from or now, "valid_until": valid_until}
@@ -521,10 +553,10 @@ async def create_benefit(*, scenario: str, name: str, description: str, kind: st
         merchants=" ".join(participating), valid_from=rule["valid_from"], valid_until=valid_until, status=status,
         created_at=now, updated_at=now))
     CATALOG.invalidate()
-    return await get_benefit(benefit_id=public_id)
+    return _admin_benefit(await get_benefit(benefit_id=public_id))
 
 
-async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> BenefitRule:
+async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> AdminBenefit:
     """Change a benefit's rule; the merged rule is validated as a whole. Pausing or retiring takes effect at once.
 
     A retired benefit stays retired (its history keeps pointing at it); make a new one instead.
@@ -556,18 +588,19 @@ async def update_benefit(*, benefit_id: str, changes: Mapping[str, Any]) -> Bene
             values[getattr(Benefit, name)] = str(changes[name]).strip()
         else:
             values[getattr(Benefit, name)] = changes[name]
-    values[Benefit.updated_at] = _now()
+    values[Benefit.updated_at] = clock.now()
     # The status condition keeps a concurrent retirement from being undone by this write.
     updated = await Benefit.update(values).where(
         (Benefit.public_id == benefit_id) & (Benefit.status != "retired")).returning(Benefit.public_id)
     if not updated:
         raise Conflict("a retired benefit cannot change; create a new one", code="benefit_retired")
     CATALOG.invalidate()
-    return await get_benefit(benefit_id=benefit_id)
+    return _admin_benefit(await get_benefit(benefit_id=benefit_id))
 
 
 __all__ = ["BENEFIT_STATUSES", "CATALOG", "CATALOG_MAX_AGE_SECONDS", "DEFAULT_BENEFITS", "DEFAULT_SCENARIOS",
            "EARLIEST", "KINDS", "LATEST", "PERIODS", "PUBLIC_ID", "SCENARIO_CODE", "SCENARIO_STATUSES", "TIER_NAMES",
            "BenefitRule", "CatalogCache", "CatalogSnapshot", "ScenarioInfo", "create_benefit", "create_scenario",
            "get_benefit", "get_scenario", "list_benefits", "list_scenarios", "load_snapshot",
+           "public_catalog",
            "seed_default_scenarios", "update_benefit", "update_scenario", "validate_rule"]

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from core.pagination import Page
+
 MAX_ORDER_FEN = 100_000_000  # 100万元: far above any credit line, a sanity bound on input
 OrderKind = Literal["deposit_free", "pay_later"]
 OrderStatus = Literal["authorized", "finished", "cancelled", "defaulted", "settled", "recorded"]
@@ -68,9 +70,8 @@ class MerchantCreditOrder(msgspec.Struct, omit_defaults=True):
     recorded_at: datetime | None = None
 
 
-class MerchantCreditOrderPage(msgspec.Struct):
-    items: list[MerchantCreditOrder]
-    next_cursor: str | None
+class MerchantCreditOrderPage(Page[MerchantCreditOrder]):
+    pass
 
 
 class MyCreditOrder(msgspec.Struct, omit_defaults=True):
@@ -92,9 +93,8 @@ class MyCreditOrder(msgspec.Struct, omit_defaults=True):
     record_id: str | None = None
 
 
-class MyCreditOrderPage(msgspec.Struct):
-    items: list[MyCreditOrder]
-    next_cursor: str | None
+class MyCreditOrderPage(Page[MyCreditOrder]):
+    pass
 
 
 class MyCreditLine(msgspec.Struct):

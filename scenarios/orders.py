@@ -35,15 +35,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import OnConflictAction
 
-from api.tables import CitizenAccount
+from core import clock, db
+from core.clock import CITY_TZ
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Store
@@ -51,11 +51,16 @@ from credit.catalog import CATEGORIES
 from credit.identity import new_public_id
 from credit.ledger import AccessEvent, LedgerWriter
 from credit.scores import current_score, mark_for_rescoring, rescore_marked
-from credit.services import decode_cursor, encode_cursor
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
-from scenarios.benefits import CITY_TZ
 from scenarios.catalog import CATALOG, PUBLIC_ID, CatalogSnapshot
 from scenarios.codes import Verification, load_verification
+from scenarios.order_schemas import (
+    MerchantCreditOrder,
+    MerchantCreditOrderPage,
+    MyCreditLine,
+    MyCreditOrder,
+    MyCreditOrderPage,
+)
 from scenarios.tables import Benefit, CreditLineUsage, CreditOrder, Scenario
 
 logger = logging.getLogger("xinyi.orders")
@@ -83,6 +88,10 @@ FULFILMENT_SEVERITY = "minor"
 DEFAULT_CATEGORY = "contract_default"
 DEFAULT_SEVERITY = "general"
 
+CitizenAccountOf = Callable[[int], Awaitable[str | None]]
+"""The public id of a registry person's citizen account, None when the person has none. Accounts are not this
+domain's: whoever calls a step that notifies the citizen passes the lookup (the accounts domain's)."""
+
 _ORDER_PK = CreditOrder._meta.primary_key
 _COLUMNS = (_ORDER_PK, CreditOrder.public_id, CreditOrder.person, CreditOrder.merchant_client_id,
             CreditOrder.merchant_name, CreditOrder.scenario, CreditOrder.kind, CreditOrder.amount_fen,
@@ -98,19 +107,6 @@ _RESERVE_SQL = (
     "updated_at = excluded.updated_at "
     "WHERE credit_line_usages.reserved_fen + excluded.reserved_fen <= {} "
     "RETURNING reserved_fen")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _transaction() -> Any:
-    engine = CreditOrder._meta.db
-    if isinstance(engine, SQLiteEngine):
-        # IMMEDIATE takes SQLite's write lock up front, so concurrent writers queue instead of failing on a
-        # lock upgrade; on PostgreSQL the row locks of the conditional statements do the same.
-        return engine.transaction(transaction_type=TransactionType.immediate)
-    return engine.transaction()
 
 
 def yuan(fen: int) -> str:
@@ -155,15 +151,6 @@ class OrderView:
     recorded_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class CreditLineView:
-    tier: str
-    line_fen: int
-    reserved_fen: int
-    available_fen: int
-    open_orders: int
-
-
 def _view(row: dict[str, Any]) -> OrderView:
     default_amount = row["default_amount_fen"]
     return OrderView(
@@ -177,6 +164,26 @@ def _view(row: dict[str, Any]) -> OrderView:
         finished_at=as_utc_or_none(row["finished_at"]), cancelled_at=as_utc_or_none(row["cancelled_at"]),
         defaulted_at=as_utc_or_none(row["defaulted_at"]), settled_at=as_utc_or_none(row["settled_at"]),
         recorded_at=as_utc_or_none(row["recorded_at"]))
+
+
+def _merchant_order(view: OrderView) -> MerchantCreditOrder:
+    """The order as its merchant sees it."""
+    return MerchantCreditOrder(
+        id=view.id, merchant_order_no=view.merchant_order_no, scenario=view.scenario, kind=view.kind,
+        amount_fen=view.amount_fen, description=view.description, status=view.status, due_at=view.due_at,
+        created_at=view.created_at, updated_at=view.updated_at, grace_until=view.grace_until,
+        default_amount_fen=view.default_amount_fen, record_id=view.record_id, finished_at=view.finished_at,
+        cancelled_at=view.cancelled_at, defaulted_at=view.defaulted_at, settled_at=view.settled_at,
+        recorded_at=view.recorded_at)
+
+
+def _my_order(view: OrderView) -> MyCreditOrder:
+    """The order as its citizen sees it."""
+    return MyCreditOrder(
+        id=view.id, merchant_name=view.merchant_name, scenario=view.scenario, kind=view.kind,
+        amount_fen=view.amount_fen, description=view.description, status=view.status, due_at=view.due_at,
+        created_at=view.created_at, updated_at=view.updated_at, merchant_order_no=view.merchant_order_no,
+        grace_until=view.grace_until, default_amount_fen=view.default_amount_fen, record_id=view.record_id)
 
 
 async def _row(order_id: str) -> dict[str, Any] | None:
@@ -195,58 +202,43 @@ async def _own_row(*, order_id: str, merchant_client_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def get_order(*, order_id: str, merchant_client_id: str) -> OrderView:
+async def get_order(*, order_id: str, merchant_client_id: str) -> MerchantCreditOrder:
     """One of the merchant's own orders.
 
     Raises:
         NotFound: `credit_order_not_found` — no such order, or another merchant's.
     """
-    return _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
+    return _merchant_order(_view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id)))
 
 
 async def _page(query: Any, *, limit: int, cursor: str | None) -> tuple[list[OrderView], str | None]:
     """Newest first over (created_at, public_id), with an opaque cursor."""
-    query = query.order_by(CreditOrder.created_at, CreditOrder.public_id, ascending=False).limit(limit + 1)
-    if cursor:
-        at_text, last_id = decode_cursor(cursor, 2)
-        # Aware and representable in UTC, as the cursors made here are; the id one of ours. A hand-made cursor
-        # (naive time, an offset at the edge of `datetime`, a NUL byte) is refused, never sent to the database.
-        try:
-            parsed = datetime.fromisoformat(at_text)
-            at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not PUBLIC_ID.match(last_id):
-            raise Unprocessable("invalid cursor", code="invalid_cursor")
-        query = query.where((CreditOrder.created_at < at)
-                            | ((CreditOrder.created_at == at) & (CreditOrder.public_id < last_id)))
-    rows: list[dict[str, Any]] = list(await query)
-    page = [_view(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
-    return page, next_cursor
+    rows, next_cursor = await db.newest_first(query, at=CreditOrder.created_at, key=CreditOrder.public_id,
+                                              limit=limit, cursor=cursor)
+    return [_view(r) for r in rows], next_cursor
 
 
 async def merchant_orders(*, merchant_client_id: str, merchant_order_no: str | None = None,
                           status: str | None = None, limit: int, cursor: str | None
-                          ) -> tuple[list[OrderView], str | None]:
+                          ) -> MerchantCreditOrderPage:
     """The merchant's own orders, newest first (optionally one merchant order number, or one status)."""
     query = CreditOrder.select(*_COLUMNS).where(CreditOrder.merchant_client_id == merchant_client_id)
     if merchant_order_no is not None:
         query = query.where(CreditOrder.merchant_order_no == merchant_order_no)
     if status is not None:
         query = query.where(CreditOrder.status == status)
-    return await _page(query, limit=limit, cursor=cursor)
+    views, next_cursor = await _page(query, limit=limit, cursor=cursor)
+    return MerchantCreditOrderPage(items=[_merchant_order(v) for v in views], next_cursor=next_cursor)
 
 
 async def person_orders(*, person_id: int, status: str | None = None, limit: int, cursor: str | None
-                        ) -> tuple[list[OrderView], str | None]:
+                        ) -> MyCreditOrderPage:
     """The citizen's own orders at every merchant, newest first."""
     query = CreditOrder.select(*_COLUMNS).where(CreditOrder.person == person_id)
     if status is not None:
         query = query.where(CreditOrder.status == status)
-    return await _page(query, limit=limit, cursor=cursor)
+    views, next_cursor = await _page(query, limit=limit, cursor=cursor)
+    return MyCreditOrderPage(items=[_my_order(v) for v in views], next_cursor=next_cursor)
 
 
 async def _reserved(person_id: int) -> int:
@@ -255,7 +247,7 @@ async def _reserved(person_id: int) -> int:
     return int(row["reserved_fen"]) if row else 0
 
 
-async def credit_line(*, store: Store, person_id: int, credit_lines: Mapping[str, int]) -> CreditLineView:
+async def credit_line(*, store: Store, person_id: int, credit_lines: Mapping[str, int]) -> MyCreditLine:
     """The citizen's line for their current tier, what open orders hold of it and what is left."""
     tier = (await current_score(store=store, person_id=person_id)).tier
     line = int(credit_lines.get(tier, 0))
@@ -263,8 +255,8 @@ async def credit_line(*, store: Store, person_id: int, credit_lines: Mapping[str
     open_orders = await CreditOrder.count().where(
         (CreditOrder.person == person_id) & CreditOrder.status.is_in(list(OPEN_STATUSES)))
     # A tier that dropped after orders were opened can leave more held than the new line: nothing is left.
-    return CreditLineView(tier=tier, line_fen=line, reserved_fen=reserved, available_fen=max(0, line - reserved),
-                          open_orders=int(open_orders))
+    return MyCreditLine(tier=tier, line_fen=line, reserved_fen=reserved, available_fen=max(0, line - reserved),
+                        open_orders=int(open_orders))
 
 
 # ---------------------------------------------------------------- events and records
@@ -282,16 +274,16 @@ def _merchant_event(order: OrderView | dict[str, Any], *, status: str, extra: di
                        recipient=view.merchant_client_id, payload=payload)
 
 
-async def _citizen_notice(view: OrderView, *, topic: str, payload: dict[str, Any]) -> OutboxEvent | None:
+async def _citizen_notice(view: OrderView, *, topic: str, payload: dict[str, Any],
+                          citizen_account: CitizenAccountOf) -> OutboxEvent | None:
     """A notice for the citizen's app; None when the person has no account (nobody to tell)."""
-    account = await CitizenAccount.select(CitizenAccount.public_id).where(
-        CitizenAccount.person == view.person_id).first()
-    if account is None:
+    account_id = await citizen_account(view.person_id)
+    if account_id is None:
         return None
     body = {"type": topic, "order_id": view.id, "merchant_name": view.merchant_name, "kind": view.kind,
             "amount_fen": view.amount_fen, **payload}
     return OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic=topic, aggregate_id=view.id,
-                       recipient=f"citizen:{account['public_id']}", payload=body)
+                       recipient=f"citizen:{account_id}", payload=body)
 
 
 def _credit_record(view: OrderView, *, record_id: str, category: str, severity: str, title: str,
@@ -380,7 +372,7 @@ async def _reserve_and_insert(order: CreditOrder, *, line: int, now: datetime) -
     amount = int(order.amount_fen)
     if amount > line:
         raise _LineExceeded  # the upsert's first insert is unconditional: refuse before it
-    async with _transaction():
+    async with db.transaction(CreditOrder):
         held = await CreditLineUsage.raw(_RESERVE_SQL, order.person, amount, now, line)
         if not held:
             raise _LineExceeded
@@ -437,7 +429,8 @@ async def _check_offered(*, verification: Verification, kind: str, merchant_clie
 
 async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, verification_id: str, kind: str,
                      amount_fen: int, merchant_order_no: str, due_at: datetime, description: str,
-                     credit_lines: Mapping[str, int], now: datetime | None = None) -> tuple[OrderView, bool]:
+                     credit_lines: Mapping[str, int], now: datetime | None = None
+                     ) -> tuple[MerchantCreditOrder, bool]:
     """Open an order for the citizen `verification_id` identified, holding `amount_fen` of their line.
 
     Returns the order and whether it was created now (False: the same order number and terms again).
@@ -452,7 +445,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
             `benefit_not_active` (paused since the verification); `credit_line_exceeded` (without amounts:
             the merchant learns only that the order does not fit).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     try:
         due = as_utc(due_at).astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 has no UTC time
@@ -471,7 +464,7 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         view = _same_order(existing, person_id=verification.person_id if verification else None, **terms)
         await _ensure_logged(ledger, merchant=merchant, view=view, kind=kind,
                              person_public_id=verification.person_public_id if verification else None)
-        return view, False
+        return _merchant_order(view), False
     if verification is None:
         raise NotFound("verification not found or expired; verify the citizen's benefit code again",
                        code="verification_not_found")
@@ -512,9 +505,9 @@ async def open_order(*, store: Store, ledger: LedgerWriter, merchant: Merchant, 
         # send it twice); but if the winner dies before its entry, this answer must not go out with none.
         await _ensure_logged(ledger, merchant=merchant, view=view, kind=kind,
                              person_public_id=verification.person_public_id)
-        return view, False
+        return _merchant_order(view), False
     await ledger_entry("allowed")
-    return _view(row), True
+    return _merchant_order(_view(row)), True
 
 
 # ---------------------------------------------------------------- transitions
@@ -540,11 +533,12 @@ async def _move(view: OrderView, *, source: str, target: str, now: datetime, val
         raise _Raced
 
 
-async def _after_race(*, order_id: str, merchant_client_id: str, target: str, action: str) -> OrderView:
+async def _after_race(*, order_id: str, merchant_client_id: str, target: str, action: str
+                      ) -> MerchantCreditOrder:
     """A concurrent request moved the order first: the same transition is a repeat, any other a conflict."""
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == target:
-        return view
+        return _merchant_order(view)
     raise _invalid(view, action)
 
 
@@ -566,7 +560,7 @@ async def _fulfilment_recorded(view: OrderView, *, at: datetime) -> bool:
 
 
 async def complete_order(*, store: Store, order_id: str, merchant_client_id: str, now: datetime | None = None
-                         ) -> OrderView:
+                         ) -> MerchantCreditOrder:
     """authorized → finished; frees the line. Finished on or before the due date: a positive record, at most
     one per merchant and citizen per calendar month (China time), so tiny orders cannot farm the score.
 
@@ -574,18 +568,18 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == FINISHED:
         # A retry: if the first attempt's re-scoring never happened (a crash after its commit), do it now.
         await rescore_marked(store=store, person_ids=[view.person_id])
-        return view
+        return _merchant_order(view)
     if view.status != AUTHORIZED:
         raise _invalid(view, "complete")
     on_time = moment <= view.due_at
     record_id: str | None = None
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=FINISHED, now=moment,
                         values={CreditOrder.finished_at: moment})
             # Releasing updates the citizen's line row, which locks it until commit: concurrent completions for
@@ -612,21 +606,22 @@ async def complete_order(*, store: Store, order_id: str, merchant_client_id: str
     return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
 
 
-async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None) -> OrderView:
+async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None
+                       ) -> MerchantCreditOrder:
     """authorized → cancelled (nothing was provided); frees the line.
 
     Raises:
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition`.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == CANCELLED:
-        return view
+        return _merchant_order(view)
     if view.status != AUTHORIZED:
         raise _invalid(view, "cancel")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=CANCELLED, now=moment,
                         values={CreditOrder.cancelled_at: moment})
             await _release(view, now=moment)
@@ -639,9 +634,10 @@ async def cancel_order(*, order_id: str, merchant_client_id: str, now: datetime 
 
 
 async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: int, reason: str | None,
-                        grace_days: int, now: datetime | None = None) -> OrderView:
+                        grace_days: int, citizen_account: CitizenAccountOf, now: datetime | None = None
+                        ) -> MerchantCreditOrder:
     """authorized → defaulted: the citizen owes `amount_fen` and has `grace_days` (at most `MAX_GRACE_DAYS`)
-    to settle.
+    to settle; `citizen_account` finds the account the citizen's notice goes to.
 
     The line stays held until the default is settled or recorded. The citizen is told at once. A pay-later
     order defaults only once due: until then the citizen has not failed to pay, and an early default would
@@ -653,7 +649,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
         Conflict: `invalid_order_transition`; `default_amount_mismatch` — already defaulted with another amount;
             `order_not_yet_due` — a pay-later order before its due date.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if amount_fen > view.amount_fen:
         raise Unprocessable(f"a default cannot exceed the order amount ({view.amount_fen} fen)",
@@ -663,7 +659,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
         if view.default_amount_fen != amount_fen:
             raise Conflict(f"the order was already defaulted with amount_fen={view.default_amount_fen}",
                            code="default_amount_mismatch")
-        return view
+        return _merchant_order(view)
     if view.status != AUTHORIZED:
         raise _invalid(view, "default")
     if view.kind == "pay_later" and moment < view.due_at:
@@ -675,7 +671,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
     if clean_reason:
         details["reason"] = clean_reason
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=AUTHORIZED, target=DEFAULTED, now=moment, values={
                 CreditOrder.defaulted_at: moment, CreditOrder.grace_until: grace_until,
                 CreditOrder.default_amount_fen: amount_fen})
@@ -683,7 +679,7 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
             notice = await _citizen_notice(view, topic="credit_order.defaulted", payload={
                 **details, "status": DEFAULTED,
                 "message": (f"您在{view.merchant_name}的信用订单未按约结清 {yuan(amount_fen)}元，请在宽限期内结清，"
-                            "逾期将记入信用记录")})
+                            "逾期将记入信用记录")}, citizen_account=citizen_account)
             if notice is not None:
                 await OutboxEvent.insert(notice)
     except _Raced:
@@ -692,23 +688,24 @@ async def default_order(*, order_id: str, merchant_client_id: str, amount_fen: i
     return await get_order(order_id=order_id, merchant_client_id=merchant_client_id)
 
 
-async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None) -> OrderView:
+async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime | None = None
+                       ) -> MerchantCreditOrder:
     """defaulted → settled: the citizen paid within the grace period; frees the line, no record.
 
     Raises:
         NotFound: `credit_order_not_found`.
         Conflict: `invalid_order_transition` (also once the grace period is over).
     """
-    moment = now or _now()
+    moment = now or clock.now()
     view = _view(await _own_row(order_id=order_id, merchant_client_id=merchant_client_id))
     if view.status == SETTLED:
-        return view
+        return _merchant_order(view)
     if view.status != DEFAULTED:
         raise _invalid(view, "settle")
     if view.grace_until is not None and moment > view.grace_until:
         raise _invalid(view, "settle", f" past its grace period (ended {view.grace_until.isoformat()})")
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             # Bounded by the grace period in the same statement: the background step records with the opposite
             # condition, so a settlement and a recording of one order can never both happen.
             await _move(view, source=DEFAULTED, target=SETTLED, now=moment, values={CreditOrder.settled_at: moment},
@@ -725,13 +722,13 @@ async def settle_order(*, order_id: str, merchant_client_id: str, now: datetime 
 # ---------------------------------------------------------------- the background step
 
 
-async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
+async def _record_one(row: dict[str, Any], *, now: datetime, citizen_account: CitizenAccountOf) -> bool:
     """Turn one unsettled default into a negative record; False if another worker claimed it first."""
     view = _view(row)
     record_id = new_public_id("rec")
     owed = view.default_amount_fen if view.default_amount_fen is not None else view.amount_fen
     try:
-        async with _transaction():
+        async with db.transaction(CreditOrder):
             await _move(view, source=DEFAULTED, target=RECORDED, now=now, values={
                 CreditOrder.recorded_at: now, CreditOrder.record_public_id: record_id},
                 extra=CreditOrder.grace_until < now)
@@ -746,7 +743,7 @@ async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
             notice = await _citizen_notice(view, topic="credit_order.recorded", payload={
                 **details, "status": RECORDED,
                 "message": (f"您在{view.merchant_name}的信用订单宽限期内未结清，已记入信用记录；"
-                            "如有异议，可在“我的信用记录”中提出异议")})
+                            "如有异议，可在“我的信用记录”中提出异议")}, citizen_account=citizen_account)
             if notice is not None:
                 await OutboxEvent.insert(notice)
     except _Raced:
@@ -754,13 +751,15 @@ async def _record_one(row: dict[str, Any], *, now: datetime) -> bool:
     return True
 
 
-async def record_unsettled_defaults(*, store: Store, now: datetime | None = None, limit: int = 500) -> int:
+async def record_unsettled_defaults(*, store: Store, citizen_account: CitizenAccountOf, now: datetime | None = None,
+                                    limit: int = 500) -> int:
     """Defaults past their grace period become negative `contract_default` records; returns how many.
+    `citizen_account` finds the account each citizen's notice goes to.
 
     Safe with several workers at once: each order is claimed by a conditional update, and only the
     claimant writes its record, releases its line and tells the merchant and the citizen.
     """
-    moment = now or _now()
+    moment = now or clock.now()
     rows = await CreditOrder.select(*_COLUMNS).where(
         (CreditOrder.status == DEFAULTED) & (CreditOrder.grace_until < moment)).order_by(
         CreditOrder.grace_until).limit(limit)
@@ -768,7 +767,7 @@ async def record_unsettled_defaults(*, store: Store, now: datetime | None = None
     persons: set[int] = set()
     for row in rows:
         try:
-            if await _record_one(row, now=moment):
+            if await _record_one(row, now=moment, citizen_account=citizen_account):
                 recorded += 1
                 persons.add(int(row["person"]))
         except Exception as exc:
@@ -779,6 +778,6 @@ async def record_unsettled_defaults(*, store: Store, now: datetime | None = None
 
 
 __all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "KINDS", "MAX_GRACE_DAYS", "MAX_TERM", "OPEN_STATUSES",
-           "ORDER_BENEFIT_KIND", "RECORDED", "SETTLED", "CreditLineView", "Merchant", "OrderView", "cancel_order",
+           "ORDER_BENEFIT_KIND", "RECORDED", "SETTLED", "CitizenAccountOf", "Merchant", "OrderView", "cancel_order",
            "complete_order", "credit_line", "default_order", "fulfilment_month", "get_order", "merchant_orders",
            "open_order", "person_orders", "record_unsettled_defaults", "settle_order", "yuan"]

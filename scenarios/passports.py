@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import msgspec
 
-from api.auth.tokens import TokenService
 from core.errors import RateLimited, ServiceUnavailable, Unprocessable
 from core.store import Store
 from credit.ledger import AccessEvent, LedgerWriter, result_digest
@@ -41,11 +41,25 @@ from partners.adapters import (
     peer_registry,
     verify_passport_from,
 )
+from scenarios.passport_schemas import CreditPassport, PassportVerification
 
 STORE_DOMAIN = "passport"
 # Each passport costs a store entry for its lifetime; a citizen needs a handful a day at most.
 ISSUE_LIMIT_PER_DAY = 50
 _encoder = msgspec.json.Encoder()
+
+
+class CitySigner(Protocol):
+    """What passports need of the city's token service (the accounts domain's): its issuer name, its public
+    keys and a signature. Declared here, so this domain takes any signer and imports no accounts code."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def jwks(self) -> dict[str, Any]: ...
+
+    def sign_document(self, claims: dict[str, Any], *, typ: str) -> str: ...
 
 
 class PassportRefused(Unprocessable):
@@ -73,15 +87,9 @@ _DETAILS = {
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedPassport:
-    token: str
-    expires_at: datetime
-    tier: str
-    issuer: str
-
-
-@dataclass(frozen=True, slots=True)
 class PassportCheck:
+    """What a verification found; the ledger's digest is of exactly these fields."""
+
     issuer: str
     issuer_tier: str
     local_tier: str
@@ -99,8 +107,8 @@ def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-async def issue_passport(*, store: Store, tokens: TokenService, consent_key: bytes, account_id: str,
-                         person_id: int, person_public_id: str, ttl_seconds: int) -> IssuedPassport:
+async def issue_passport(*, store: Store, tokens: CitySigner, consent_key: bytes, account_id: str,
+                         person_id: int, person_public_id: str, ttl_seconds: int) -> CreditPassport:
     """Sign a passport carrying the citizen's current tier and a fresh pseudonym."""
     used = await store.incr_with_limit(STORE_DOMAIN, f"issued:{account_id}:{datetime.now(UTC):%Y%m%d}",
                                        limit=ISSUE_LIMIT_PER_DAY, ttl_seconds=26 * 3600)
@@ -119,10 +127,10 @@ async def issue_passport(*, store: Store, tokens: TokenService, consent_key: byt
         "iat": now, "exp": now + ttl, "jti": jti, "tier": score.tier,
         "sub": pseudonym(consent_key=consent_key, person_public_id=person_public_id, token_id=jti),
     }, typ=PASSPORT_TYP)
-    return IssuedPassport(token=token, expires_at=_at(now + ttl), tier=score.tier, issuer=tokens.issuer)
+    return CreditPassport(passport=token, expires_at=_at(now + ttl), tier=score.tier, issuer=tokens.issuer)
 
 
-async def _verified(token: str, *, tokens: TokenService, peers: PeerKeySource) -> VerifiedPassport:
+async def _verified(token: str, *, tokens: CitySigner, peers: PeerKeySource) -> VerifiedPassport:
     own = StaticPeerKeys(issuer=tokens.issuer, keys=tokens.jwks["keys"])
     try:
         return await verify_passport_from([own, peer_registry, peers], token)
@@ -134,9 +142,9 @@ async def _verified(token: str, *, tokens: TokenService, peers: PeerKeySource) -
                               code=f"passport_{refused.reason}") from None
 
 
-async def verify_passport(*, token: str, tokens: TokenService, peers: PeerKeySource, store: Store,
+async def verify_passport(*, token: str, tokens: CitySigner, peers: PeerKeySource, store: Store,
                           ledger: LedgerWriter, consent_key: bytes, peer_tier: Callable[[str, str], str | None],
-                          caller: Caller) -> PassportCheck:
+                          caller: Caller) -> PassportVerification:
     """Verify a passport of ours or of a recognised city and say what its tier counts as here.
 
     Verifying one of our own passports is a read of that citizen's credit data: it is written to their
@@ -163,8 +171,9 @@ async def verify_passport(*, token: str, tokens: TokenService, peers: PeerKeySou
             actor_kind="partner", actor_id=caller.client_id, actor_name=caller.name, actor_type=caller.kind,
             subject_kind="person", subject_id=person_public_id, action="passport.verify", outcome="allowed",
             fields=("tier",), result_digest=result_digest(_encoder.encode(check))))
-    return check
+    return PassportVerification(valid=True, issuer=check.issuer, issuer_tier=check.issuer_tier,
+                                local_tier=check.local_tier, subject=check.subject, expires_at=check.expires_at)
 
 
-__all__ = ["IssuedPassport", "PassportCheck", "PassportKeysUnavailable", "PassportRefused", "issue_passport",
+__all__ = ["CitySigner", "PassportCheck", "PassportKeysUnavailable", "PassportRefused", "issue_passport",
            "pseudonym", "verify_passport"]

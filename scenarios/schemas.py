@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from core.pagination import Page
+
 ScenarioCode = Annotated[str, Meta(min_length=2, max_length=16, pattern=r"^[a-z][a-z0-9_]{1,15}$")]
 # No control characters in names (none in descriptions but tab and line breaks): PostgreSQL refuses a NUL
 # byte outright, and nothing an operator types for citizens to read needs the others.
@@ -198,9 +200,8 @@ class MyRedemption(msgspec.Struct):
     cancelled_at: datetime | None
 
 
-class MyRedemptionPage(msgspec.Struct):
-    items: list[MyRedemption]
-    next_cursor: str | None
+class MyRedemptionPage(Page[MyRedemption]):
+    pass
 
 
 # ---------------------------------------------------------------- merchants (/v1/benefits/...)
@@ -252,6 +253,5 @@ class RedemptionOut(msgspec.Struct):
     cancelled_at: datetime | None
 
 
-class RedemptionPage(msgspec.Struct):
-    items: list[RedemptionOut]
-    next_cursor: str | None
+class RedemptionPage(Page[RedemptionOut]):
+    pass

@@ -14,7 +14,7 @@ import pytest
 from redis import asyncio as redis_asyncio
 from stdnum.cn import ric, uscc
 
-from api.auth.operators import create_operator
+from accounts.operators import create_operator
 from api.context import AppContext
 from core.store import MemoryStore, StoreUnavailable
 from credit.identity import new_public_id

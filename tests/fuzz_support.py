@@ -25,7 +25,7 @@ from schemathesis import BaseSchema
 from schemathesis.transport.requests import REQUESTS_TRANSPORT, RequestsTransport
 from urllib3 import HTTPHeaderDict, HTTPResponse
 
-from api.auth import guards
+from api import guards
 
 BASE_URL = "http://testserver.local"
 _REQUEST_TIMEOUT = 60.0

@@ -19,7 +19,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from api.auth.operators import create_operator
+from accounts.operators import create_operator
 from partners.services import create_partner
 from scenarios.tables import CreditOrder, Redemption
 from tests.factories import WebhookReceiver, citizen_login, phone

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scenarios.benefits import CITY_TZ
+from core.clock import CITY_TZ
 from scenarios.catalog import CATALOG, DEFAULT_BENEFITS, DEFAULT_SCENARIOS, seed_default_scenarios
 from scenarios.codes import CODE_DOMAIN
 from scenarios.tables import BenefitUsage, Redemption

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from accounts.citizens import citizen_account_id
 from credit.scores import recompute_person
 from credit.tables import CreditRecord, LedgerEntry, OutboxEvent, Person
 from scenarios.orders import MAX_GRACE_DAYS, complete_order, record_unsettled_defaults
@@ -498,10 +499,11 @@ async def test_unsettled_default_becomes_a_record_the_citizen_can_object_to(clie
     # and two workers running it at once record it once.
     late = await client.post(f"{ORDERS}/{order['id']}/settle", headers=merchant.headers)
     assert (late.status_code, late.json()["code"]) == (409, "invalid_order_transition")
-    counts = await asyncio.gather(*(record_unsettled_defaults(store=ctx.store) for _ in range(4)))
+    counts = await asyncio.gather(*(record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id)
+                                    for _ in range(4)))
     assert sum(counts) >= 1
     assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 1
-    assert await record_unsettled_defaults(store=ctx.store) == 0
+    assert await record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id) == 0
 
     recorded = (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()
     assert recorded["status"] == "recorded"
@@ -561,12 +563,14 @@ async def test_a_default_settled_within_grace_is_never_recorded(client, ctx) -> 
     order = await _opened(client, merchant, await _verify(client, merchant, citizen), amount_fen=12_000)
     r = await client.post(f"{ORDERS}/{order['id']}/default", headers=merchant.headers, json={"amount_fen": 12_000})
     assert _at(r.json()["grace_until"]) > datetime.now(UTC) + timedelta(days=6)
-    await record_unsettled_defaults(store=ctx.store)  # within grace: nothing to record
+    # within grace: nothing to record
+    await record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id)
     assert (await client.get(f"{ORDERS}/{order['id']}", headers=merchant.headers)).json()["status"] == "defaulted"
     settled = await client.post(f"{ORDERS}/{order['id']}/settle", headers=merchant.headers)
     assert settled.json()["status"] == "settled"
     # Even with the clock well past the old grace period, a settled default stays off the record.
-    await record_unsettled_defaults(store=ctx.store, now=datetime.now(UTC) + timedelta(days=30))
+    await record_unsettled_defaults(store=ctx.store, citizen_account=citizen_account_id,
+                                    now=datetime.now(UTC) + timedelta(days=30))
     assert await CreditRecord.count().where(CreditRecord.source_ref == order["id"]) == 0
     assert await _reserved_of(citizen) == 0
 

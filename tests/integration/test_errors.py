@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.tables import CitizenAccount
+from accounts.tables import CitizenAccount
 from tests.factories import citizen_login, phone
 
 PROBLEM = "application/problem+json"

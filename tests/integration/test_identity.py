@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.tables import CitizenAccount
+from accounts.tables import CitizenAccount
 from credit.tables import Person
 from tests.factories import citizen_login, id_number, registry_person
 

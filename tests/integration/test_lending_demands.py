@@ -594,7 +594,7 @@ async def test_the_simulated_bank_takes_part_end_to_end(client, ctx, override_se
             app = (await _submitted(client, owned, demand["id"], [product["id"]]))["applications"][0]
             status = app["status"]
             for _ in range(100):
-                await deliver_due(ctx=ctx)
+                await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
                 view = (await client.get(f"/v1/lending/demands/{demand['id']}", headers=owned.headers)).json()
                 status = view["applications"][0]["status"]
                 if status != "submitted":

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 
-from api.auth.operators import create_operator
-from api.tables import Operator
+from accounts.operators import create_operator
+from accounts.tables import Operator
 from partners.scopes import SCOPES
 from partners.services import create_partner
 from tests.conftest import ApiClient

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.calendar import PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.clock import CITY_TZ
 from credit.checks import sync_record_lists
 from credit.objections import MAX_DECISION_CALENDAR_DAYS, decision_due_at, file_objection
 from credit.scoring import base_total

@@ -160,7 +160,7 @@ async def test_redemption_bursts_are_held_to_the_merchants_rate(client, ctx) -> 
 
 
 async def test_operator_login_throttle_holds_against_the_right_password(client, override_settings) -> None:
-    from api.auth.operators import create_operator
+    from accounts.operators import create_operator
 
     username, password = f"op-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     await create_operator(username=username, password=password, role="auditor")

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 
-from api.auth.schemas import RevokeRequest, TokenRequest
+from accounts.schemas import RevokeRequest, TokenRequest
 from credit.partner_schemas import IngestRow
 from tests.factories import (
     Citizen,

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from partners.services import update_partner
+from core.errors import Unprocessable
+from partners.services import set_partner_status, suspension_marker, suspension_markers, update_partner
 from tests.factories import operator_session, partner_session
 from tests.servers import xinyi_server
 
@@ -31,6 +32,20 @@ async def test_suspended_partner_tokens_stop_working_at_once(client) -> None:
     assert (await _token(client, client_id, secret)).json()["code"] == "partner_suspended"
     await client.patch(f"/v1/admin/partners/{client_id}", headers=admin.headers, json={"status": "active"})
     assert (await client.get("/v1/partners/me", headers=bank.headers)).status_code == 200
+
+
+async def test_the_suspension_marker_follows_the_status(client, ctx) -> None:  # type: ignore[no-untyped-def]
+    """One writer of the status (admin PATCH and `xinyi partner status` both call it): the store marker the
+    partner guard probes is set and cleared with the row, and seeded back from the rows after a store loss."""
+    client_id, _, _ = await partner_session(client, kind="bank")
+    await set_partner_status(store=ctx.store, client_id=client_id, status="suspended")
+    assert await ctx.store.get(*suspension_marker(client_id)) == b"1"
+    assert suspension_marker(client_id) in [(m.domain, m.key) for m in await suspension_markers()]
+    await set_partner_status(store=ctx.store, client_id=client_id, status="active")
+    assert await ctx.store.get(*suspension_marker(client_id)) is None
+    assert suspension_marker(client_id) not in [(m.domain, m.key) for m in await suspension_markers()]
+    with pytest.raises(Unprocessable):
+        await set_partner_status(store=ctx.store, client_id=client_id, status="paused")
 
 
 async def test_secret_rotation_keeps_the_old_secret_for_the_overlap(client) -> None:

@@ -1,10 +1,10 @@
 """A redemption whose answer was lost (the worker died after the commit) is recovered by its retry, and the
 merchant can read its redemptions by id, by its Idempotency-Key and by its order_ref.
 
-The crash is reproduced on the real code path: the redemption commits, then turning it into the HTTP answer
-fails (a test-only hook on `scenarios.routes._redemption`, the step between the service's return and the
-answer). The merchant gets a 500 without an id and, as after a crash, no answer is remembered under the key;
-that is the state a worker killed between its commit and its answer leaves."""
+The crash is reproduced on the real code path: the redemption commits, then the answer is never made (a
+test-only hook wraps `scenarios.benefits.redeem`: the real service runs and commits, then the step between its
+return and the answer fails). The merchant gets a 500 without an id and, as after a crash, no answer is
+remembered under the key; that is the state a worker killed between its commit and its answer leaves."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from scenarios import routes
+from scenarios import benefits
 from scenarios.tables import Redemption
 from tests.factories import bound_citizen, operator_session
 from tests.scenario_factories import Merchant, admin_benefit, merchant_session, verification_for
@@ -26,11 +26,14 @@ from tests.scenario_factories import Merchant, admin_benefit, merchant_session, 
 def answer_lost(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """While open, a redemption commits but its answer is never made."""
 
-    def die(view: Any) -> Any:
+    redeem = benefits.redeem
+
+    async def die(**kwargs: Any) -> Any:
+        await redeem(**kwargs)
         raise RuntimeError("worker died after the commit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(routes, "_redemption", die)
+        patch.setattr(benefits, "redeem", die)
         yield
 
 

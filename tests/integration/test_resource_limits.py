@@ -518,7 +518,7 @@ async def test_a_stalling_webhook_receiver_is_a_recorded_failure(client: Any, ct
                             payload={"type": "authorization.revoked"})
         await OutboxEvent.insert(event)
         try:
-            await deliver_due(ctx=ctx)
+            await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
         finally:
             await clear_webhook_endpoint(client_id=client_id)
     attempt = await WebhookAttempt.select().where(WebhookAttempt.event_id == event.public_id).first()

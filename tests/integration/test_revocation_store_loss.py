@@ -11,9 +11,9 @@ from typing import Any
 
 import jwt
 
-from api.auth.revocations import purge_expired_revocations
+from accounts.revocations import purge_expired_revocations
+from accounts.tables import RevokedToken
 from api.context import AppContext
-from api.tables import RevokedToken
 from tests.factories import authorization_for, bound_citizen, empty_store, partner_session, revoke_three_tokens
 
 

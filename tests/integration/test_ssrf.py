@@ -167,7 +167,7 @@ async def test_delivery_checks_again_and_never_follows_redirects(client, ctx, ov
         await set_webhook_endpoint(cipher=ctx.cipher, settings=ctx.settings, client_id=client_id,
                                    url=redirecting.url())
         event_id = await _event_for(client_id)
-        await deliver_due(ctx=ctx)
+        await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     attempt = await _last_attempt(event_id)
     assert (attempt["status_code"], attempt["error"]) == (302, "redirect_not_followed")
     assert len(redirecting.requests) == 1
@@ -176,7 +176,7 @@ async def test_delivery_checks_again_and_never_follows_redirects(client, ctx, ov
     # Loopback no longer allowed (think: the name now resolves somewhere internal): checked at delivery.
     await OutboxEvent.update({OutboxEvent.next_attempt_at: datetime.now(UTC)}).where(
         OutboxEvent.public_id == event_id)
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     attempt = await _last_attempt(event_id)
     assert (attempt["status_code"], attempt["error"]) == (None, "unsafe_destination:loopback")
     assert len(redirecting.requests) == 1

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from core.clock import city_today
 from core.daily_counts import DailyCountRegistry
 from credit.checks import seed_default_measures
 from credit.stats import (
     COMPUTED_METRICS,
-    city_today,
     daily_report,
     earliest_timely_decision_day,
     refresh_current_stats,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from api.tables import RefreshToken
+from accounts.tables import RefreshToken
 from credit.tables import CreditRecord
 from partners.services import create_partner
 from tests.factories import bound_citizen, citizen_login, operator_session, partner_session, record_row, registry_person

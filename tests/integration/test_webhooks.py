@@ -98,7 +98,7 @@ async def test_signed_delivery_is_retried_with_growing_backoff_until_it_succeeds
 
     delays = []
     for attempt in (1, 2):
-        assert await deliver_due(ctx=ctx) >= 1
+        assert await deliver_due(settings=ctx.settings, cipher=ctx.cipher) >= 1
         row = await _reload(event["public_id"])
         assert (row["status"], row["attempts"]) == ("failed", attempt)
         last = await WebhookAttempt.select().where(WebhookAttempt.event_id == event["public_id"]).order_by(
@@ -110,12 +110,12 @@ async def test_signed_delivery_is_retried_with_growing_backoff_until_it_succeeds
         assert base <= delay <= base * 1.1 + 1  # exponential, with at most 10 % jitter
         delays.append(delay)
         # Not due yet: another pass leaves it alone.
-        await deliver_due(ctx=ctx)
+        await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
         assert len(receiver.requests) == attempt
         await _fast_forward(event["public_id"])
     assert delays[1] > delays[0]
 
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     row = await _reload(event["public_id"])
     assert (row["status"], row["attempts"]) == ("delivered", 3)
     assert row["delivered_at"] is not None
@@ -151,11 +151,11 @@ async def test_dead_letter_after_max_attempts_then_manual_replay(client, ctx, ho
 
     with override_settings(webhook_allow_loopback=True, webhook_max_attempts=3):
         for _ in range(3):
-            await deliver_due(ctx=ctx)
+            await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
             await _fast_forward(event_id)
         row = await _reload(event_id)
         assert (row["status"], row["attempts"]) == ("dead", 3)
-        await deliver_due(ctx=ctx)  # dead letters are never retried on their own
+        await deliver_due(settings=ctx.settings, cipher=ctx.cipher)  # dead letters are never retried on their own
         assert len(receiver.requests) == 3
 
         dead = await client.get("/v1/webhooks/deliveries", params={"status": "dead"}, headers=bank.headers)
@@ -166,7 +166,7 @@ async def test_dead_letter_after_max_attempts_then_manual_replay(client, ctx, ho
         replay = await client.post(f"/v1/webhooks/deliveries/{event_id}/retry", headers=bank.headers)
         assert replay.status_code == 200, replay.text
         assert (replay.json()["status"], replay.json()["attempts"]) == ("pending", 0)
-        await deliver_due(ctx=ctx)
+        await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
 
     row = await _reload(event_id)
     assert row["status"] == "delivered"
@@ -212,19 +212,19 @@ async def test_events_of_partners_without_an_endpoint_park_until_replayed(client
     citizen = await bound_citizen(client, ctx, name="韩四")
     authorization_id = await authorization_for(client, bank, citizen)
     event_id = (await _event(authorization_id))["public_id"]
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     assert (await _reload(event_id))["status"] == "no_endpoint"
 
     receiver = hooks.receiver()
     await set_webhook_endpoint(cipher=ctx.cipher, settings=ctx.settings, client_id=client_id, url=receiver.url())
     hooks.partners.append(client_id)
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     assert (await _reload(event_id))["status"] == "no_endpoint"  # not retried until asked
     assert receiver.requests == []
 
     replay = await client.post(f"/v1/webhooks/deliveries/{event_id}/retry", headers=bank.headers)
     assert replay.status_code == 200, replay.text
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     assert (await _reload(event_id))["status"] == "delivered"
     assert [r.headers["webhook-id"] for r in receiver.requests] == [event_id]
 
@@ -233,7 +233,7 @@ async def test_citizen_notices_are_left_to_their_own_adapter(client, ctx, hooks)
     notice = OutboxEvent(public_id=f"evt_notice{time.time_ns() % 10**12}", topic="objection.decided",
                          aggregate_id="obj_x", recipient="citizen:acc_x", payload={"type": "objection.decided"})
     await OutboxEvent.insert(notice)
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
     row = await _reload(notice.public_id)
     assert (row["status"], row["attempts"]) == ("pending", 0)
     await OutboxEvent.delete().where(OutboxEvent.public_id == notice.public_id)
@@ -245,7 +245,7 @@ async def test_concurrent_passes_deliver_an_event_once(client, ctx, hooks) -> No
     citizen = await bound_citizen(client, ctx, name="韩五")
     authorization_id = await authorization_for(client, bank, citizen)
     event_id = (await _event(authorization_id))["public_id"]
-    await asyncio.gather(*(deliver_due(ctx=ctx) for _ in range(4)))
+    await asyncio.gather(*(deliver_due(settings=ctx.settings, cipher=ctx.cipher) for _ in range(4)))
     assert (await _reload(event_id))["status"] == "delivered"
     assert len(receiver.requests) == 1
     assert await WebhookAttempt.count().where(WebhookAttempt.event_id == event_id) == 1
@@ -258,7 +258,7 @@ async def test_a_partner_sees_and_replays_only_its_own_deliveries(client, ctx, h
     citizen = await bound_citizen(client, ctx, name="韩六")
     authorization_id = await authorization_for(client, bank_a, citizen)
     event_id = (await _event(authorization_id))["public_id"]
-    await deliver_due(ctx=ctx)
+    await deliver_due(settings=ctx.settings, cipher=ctx.cipher)
 
     mine = await client.get("/v1/webhooks/deliveries", headers=bank_a.headers)
     assert event_id in [i["id"] for i in mine.json()["items"]]

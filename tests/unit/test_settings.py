@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from core.errors import ConfigurationError
-from core.settings import Settings, dev_secret, generate_secret
+from core.settings import Settings, configuration_markdown, dev_secret, generate_secret
 
 PRODUCTION = {
     "XINYI_ENV": "production",
@@ -97,3 +99,40 @@ def test_production_public_url_is_https_and_the_issuer() -> None:
     with pytest.raises(ConfigurationError, match="XINYI_JWT_ISSUER"):
         Settings.from_env({**PRODUCTION, "XINYI_PUBLIC_URL": "https://credit.example",
                            "XINYI_JWT_ISSUER": "https://other.example"})
+
+
+def test_the_configuration_reference_is_generated_from_the_declaration() -> None:
+    """docs/configuration.md is the declaration's output: edit core/settings.py, then regenerate the file."""
+    checked_in = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert checked_in == configuration_markdown(), (
+        "docs/configuration.md is stale: python -m core.settings --markdown > docs/configuration.md")
+
+
+def test_every_field_names_its_environment_variable_once() -> None:
+    variables = [line.split("`")[1] for line in configuration_markdown().splitlines() if line.startswith("| `")]
+    assert len(variables) == len(set(variables)) == len(msgspec.structs.fields(Settings))
+
+
+@pytest.mark.parametrize(("var", "value", "message"), [
+    ("XINYI_SMS_ADAPTER", "smtp", "XINYI_SMS_ADAPTER must be dev or http"),
+    ("XINYI_WEBHOOK_TIMEOUT_MS", "5.5", "XINYI_WEBHOOK_TIMEOUT_MS must be an integer"),
+    ("XINYI_CREDIT_LINES_FEN", "AAA", "XINYI_CREDIT_LINES_FEN must look like"),
+    ("XINYI_PEER_TIER_MAPS", "AAA=AA", "XINYI_PEER_TIER_MAPS must look like")])
+def test_malformed_values_name_their_variable(var: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({var: value})
+
+
+def test_values_are_read_in_their_declared_syntax() -> None:
+    settings = Settings.from_env({"XINYI_WEBHOOK_TIMEOUT_MS": "2500", "XINYI_CORS_ORIGINS": " https://a.example, ,"
+                                  "https://b.example", "XINYI_TRUST_FORWARDED_FOR": "yes", "XINYI_LOG_LEVEL": "debug",
+                                  "XINYI_CREDIT_LINES_FEN": "AAA=5,B=1", "XINYI_BENEFIT_CODE_TTL_SECONDS": "90",
+                                  "XINYI_BACKGROUND_IN_APP": "0", "XINYI_SQLITE_PATH": ""})
+    assert settings.webhook_timeout_seconds == 2.5
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.trust_forwarded_for
+    assert not settings.background_in_app
+    assert (settings.log_level, settings.credit_lines_fen) == ("DEBUG", (("AAA", 5), ("B", 1)))
+    assert settings.benefit_code_ttl_seconds == 60
+    assert settings.sqlite_path == "xinyi.sqlite"  # empty counts as unset
+    assert not Settings.from_env(PRODUCTION).background_in_app

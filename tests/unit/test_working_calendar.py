@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from api.background import check_calendar_ahead
-from core.calendar import CITY_TZ, PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.calendar import PACKAGE_YEARS, CalendarYearUnknown, working_calendar
+from core.clock import CITY_TZ
 from core.errors import ConfigurationError
 from core.settings import Settings
 
