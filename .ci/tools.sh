@@ -2,8 +2,8 @@
 # Programs the test suite runs besides Python, from Debian's packages. Idempotent and quiet: installs (as root,
 # as CI runs) only what is missing.
 #   curl, jq   the README's shell examples call the API with curl and pick values out of its answers with jq;
-#              tests/integration/test_readme_tour.py runs those examples as written
-#   chromium   tests/integration/test_docs_offline.py renders the Swagger UI page in it (driven by Playwright,
+#              tests/docs/test_readme_tour.py runs those examples as written
+#   chromium   tests/api/test_docs_offline.py renders the Swagger UI page in it (driven by Playwright,
 #              a dev dependency) with every host but the server cut off
 set -eu
 missing=()

@@ -446,7 +446,7 @@ def configuration_markdown() -> str:
     """docs/configuration.md, generated from the declaration of `Settings` (CI checks the file is current)."""
     lines = ["# Configuration", "",
              "<!-- Generated from core/settings.py by `python -m core.settings --markdown > docs/configuration.md`;",
-             "     edit the declaration there, not this file (CI and tests/unit/test_settings.py check it). -->", "",
+             "     edit the declaration there, not this file (CI and tests/core/test_settings.py check it). -->", "",
              "All settings come from the environment, read once when the app (or a command) starts. A variable set "
              "to the empty string counts as unset. Switches are on when set to `1`, `true` or `yes`. Production "
              "(`XINYI_ENV=production`) refuses to start on development placeholders, without a secret, without "

@@ -1,6 +1,6 @@
 """Every shell example in README.md and docs/walkthroughs.md runs, against a served app, so none can rot.
 
-A fenced ```bash, ```sh or ```console block is either run here (or by tests/integration/test_readme_tour.py,
+A fenced ```bash, ```sh or ```console block is either run here (or by tests/docs/test_readme_tour.py,
 which owns README's "Quick start" and "The full loop, by hand") or carries, on the line before its fence, an
 HTML comment `<!-- not-executed: why -->`; nothing else is allowed. The blocks run as a reader runs them: one
 `xinyi up` on the demo city (on PostgreSQL and Redis when the suite uses them: a throwaway database and a
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_readme_tour import FULL_LOOP, QUICK_START, section
+from tests.docs.test_readme_tour import FULL_LOOP, QUICK_START, section
 from tests.servers import free_port, throwaway_database, xinyi_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def shell_blocks(path: Path) -> list[tuple[str, Block]]:
 
 
 def owned_by_the_tour(block: Block) -> bool:
-    """README's quick start and full loop run in tests/integration/test_readme_tour.py."""
+    """README's quick start and full loop run in tests/docs/test_readme_tour.py."""
     return block.document == "README.md" and block.heading in (QUICK_START, FULL_LOOP)
 
 
