@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,9 +42,26 @@ def shared_metrics_directory() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def listening_url(*, host: str, port: int) -> str:
+    """The URL a client on this machine reaches a server bound to `host:port` at."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - mapping, not binding
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
 def serve(*, host: str, port: int, workers: int) -> None:
     """Serve the app with granian (ASGI, app factory: settings are read in each worker). Several workers share
-    their Prometheus counts through a directory of their own; one worker keeps them in memory."""
+    their Prometheus counts through a directory of their own; one worker keeps them in memory.
+
+    Outside production, an unset `XINYI_PUBLIC_URL` becomes the address this server listens on, so the OAuth
+    metadata names endpoints that answer (`xinyi up --port 8100` would otherwise advertise port 8000).
+    """
+    if os.environ.get("XINYI_ENV", "dev") != "production" and not os.environ.get("XINYI_PUBLIC_URL"):
+        os.environ["XINYI_PUBLIC_URL"] = listening_url(host=host, port=port)
+    if workers > 1 and not os.environ.get("REDIS_URL"):
+        # Production refuses to start without Redis; in dev, say what several workers without it cannot share.
+        print("warning: several workers without REDIS_URL each keep their own in-process store: a token revoked, "
+              "an SMS or benefit code used, or a rate limit counted on one worker is unknown to the others",
+              file=sys.stderr)
     from granian.constants import Interfaces  # noqa: PLC0415 - keep `xinyi --help` instant
     from granian.server import Server  # noqa: PLC0415
 

@@ -132,3 +132,27 @@ def test_up_on_a_seeded_database_prints_no_secret_and_no_person_it_did_not_seed(
         assert not {"CITIZEN_PHONE", "CITIZEN_NAME", "CITIZEN_ID_NUMBER"} & set(exported)
     else:
         assert {"CITIZEN_PHONE", "CITIZEN_NAME", "CITIZEN_ID_NUMBER", "USCC"} <= set(exported)
+
+
+def test_a_dev_server_advertises_the_port_it_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xinyi serve --port 8100` (or `up`) without XINYI_PUBLIC_URL: the OAuth metadata names port 8100, not 8000."""
+    from api import serving
+    from core.settings import Settings
+
+    started: list[str] = []
+
+    class FakeServer:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def serve(self) -> None:
+            started.append(os.environ["XINYI_PUBLIC_URL"])
+
+    monkeypatch.setenv("XINYI_PUBLIC_URL", "")  # unset, and restored after the test (serve() sets it)
+    monkeypatch.setenv("XINYI_ENV", "dev")
+    monkeypatch.setattr("granian.server.Server", FakeServer)
+    serving.serve(host="0.0.0.0", port=8100, workers=1)  # noqa: S104 - not bound: the server is a fake
+    assert started == ["http://127.0.0.1:8100"]
+    assert Settings.from_env().public_url == "http://127.0.0.1:8100"
+    assert serving.listening_url(host="::", port=9000) == "http://[::1]:9000"
+    assert serving.listening_url(host="10.0.0.5", port=80) == "http://10.0.0.5:80"
