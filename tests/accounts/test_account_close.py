@@ -93,7 +93,29 @@ async def test_only_a_fresh_closure_code_closes_the_account(client, ctx, overrid
     assert (await client.get("/v1/me", headers=citizen.headers)).status_code == 200
     row = await CitizenAccount.select(CitizenAccount.status).where(
         CitizenAccount.public_id == await _account_id(client, citizen)).first()
-    assert row is not None and row["status"] == "active"
+    assert row is not None
+    assert row["status"] == "active"
+
+
+async def _told_kept_and_verified(ctx: AppContext, *, account_id: str, ended: list[str], waiting: str) -> None:
+    """After a closure: partners told, the tombstone holds nothing personal, records kept, the chain verifies."""
+    held = [a for a in ended if a != waiting]
+    # Partners were told, as for any revocation or refusal.
+    events = {(r["aggregate_id"], r["topic"]) for r in await OutboxEvent.select(
+        OutboxEvent.aggregate_id, OutboxEvent.topic).where(OutboxEvent.aggregate_id.is_in(ended))}
+    assert {(a, "authorization.revoked") for a in held} | {(waiting, "authorization.rejected")} <= events
+    # The tombstone: no phone, no identity; authorizations and ledger kept, and the chain verifies.
+    tomb = await CitizenAccount.select().where(CitizenAccount.public_id == account_id).first()
+    assert tomb is not None
+    assert (tomb["phone_enc"], tomb["person"], tomb["status"]) == ("", None, "closed")
+    assert await Authorization.count().where(Authorization.public_id.is_in(ended)) == 3
+    member = await EnterpriseMember.select(EnterpriseMember.status).where(
+        EnterpriseMember.account_id == account_id).first()
+    assert member is not None
+    assert member["status"] == "removed"
+    report = await verify_chain(verify_checkpoint=lambda s: ctx.tokens.verify_document(s, typ=CHECKPOINT_TYP))
+    assert report.ok, report
+
 
 
 async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_why(client, ctx, two_servers) -> None:
@@ -147,7 +169,8 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
     assert [item["what"] for item in summary["deleted"]] == [
         "your phone number", "the binding of the account to your identity (实名)"]
     assert all(item["why"] for item in summary["kept"] + summary["deleted"] + summary["ended"])
-    assert summary["account_id"] == account_id and summary["status"] == "closed"
+    assert summary["account_id"] == account_id
+    assert summary["status"] == "closed"
 
     # Every session is over, durably (the revocations survive a store that loses its data).
     for session in (citizen.session, second_login):
@@ -158,20 +181,7 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
     markers = {r["marker"] for r in await RevokedToken.select(RevokedToken.marker)}
     assert {f"fam:{jwt.decode(s.access_token, options={'verify_signature': False})['fam']}"
             for s in (citizen.session, second_login)} <= markers
-    # Partners were told, as for any revocation or refusal.
-    events = {(r["aggregate_id"], r["topic"]) for r in await OutboxEvent.select(
-        OutboxEvent.aggregate_id, OutboxEvent.topic).where(OutboxEvent.aggregate_id.is_in([*held, waiting]))}
-    assert {(a, "authorization.revoked") for a in held} | {(waiting, "authorization.rejected")} <= events
-    # The tombstone: no phone, no identity; authorizations and ledger kept, and the chain verifies.
-    tomb = await CitizenAccount.select().where(CitizenAccount.public_id == account_id).first()
-    assert tomb is not None
-    assert (tomb["phone_enc"], tomb["person"], tomb["status"]) == ("", None, "closed")
-    assert await Authorization.count().where(Authorization.public_id.is_in([*held, waiting])) == 3
-    member = await EnterpriseMember.select(EnterpriseMember.status).where(
-        EnterpriseMember.account_id == account_id).first()
-    assert member is not None and member["status"] == "removed"
-    report = await verify_chain(verify_checkpoint=lambda s: ctx.tokens.verify_document(s, typ=CHECKPOINT_TYP))
-    assert report.ok, report
+    await _told_kept_and_verified(ctx, account_id=account_id, ended=[*held, waiting], waiting=waiting)
 
     # Closing again answers the same summary (a retry whose first answer was lost).
     again = await closure.close_account(ctx=ctx, account_id=account_id, code=None)
@@ -183,7 +193,8 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
     await _resend_allowed(ctx, citizen.session.phone)
     fresh = await citizen_login(client, number=citizen.session.phone)
     me = await client.get("/v1/me", headers=fresh.headers)
-    assert me.json()["account_id"] != account_id and me.json()["identity"] is None
+    assert me.json()["account_id"] != account_id
+    assert me.json()["identity"] is None
     bound = await client.post("/v1/me/identity", headers=fresh.headers,
                               json={"name": citizen.person.name, "id_number": citizen.person.id_number})
     assert bound.status_code == 200, bound.text
