@@ -5,7 +5,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import Text, Timestamptz
 from piccolo.columns.indexes import IndexMethod
 
-ID = "2026-12-12T10:15:00:000000"
+ID = "2026-12-03T18:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "citizen account closure"
 
