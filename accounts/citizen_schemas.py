@@ -29,3 +29,28 @@ class Me(msgspec.Struct):
     account_id: str
     phone: str
     identity: Identity | None
+
+
+class AccountCloseRequest(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, Meta(pattern=r"^[0-9]{6}$", description=(
+        "The code sent by POST /v1/me/account/close/code (a login code does not close an account); may be "
+        "left out only to finish a closure that was interrupted"))] | None = None
+
+
+class ClosureItem(msgspec.Struct, omit_defaults=True):
+    """One thing a closure deleted, ended or kept."""
+
+    what: str
+    why: str
+    count: int | None = None
+
+
+class AccountClosure(msgspec.Struct):
+    """What closing the account did (PIPL Art. 47), and what is kept and why. A retry answers the same."""
+
+    account_id: str
+    status: str  # closed
+    closed_at: datetime
+    deleted: list[ClosureItem]
+    ended: list[ClosureItem]
+    kept: list[ClosureItem]

@@ -23,9 +23,9 @@ class AccountView:
 
 async def account_view(*, ctx: AccountsContext, account_id: str) -> AccountView:
     row = await CitizenAccount.select(
-        CitizenAccount.public_id, CitizenAccount.phone_enc, CitizenAccount.person, CitizenAccount.bound_at
-    ).where(CitizenAccount.public_id == account_id).first()
-    if row is None:
+        CitizenAccount.public_id, CitizenAccount.phone_enc, CitizenAccount.person, CitizenAccount.bound_at,
+        CitizenAccount.status).where(CitizenAccount.public_id == account_id).first()
+    if row is None or row["status"] == "closed":  # a closed account is a tombstone without a phone
         raise NotFound("account not found", code="account_not_found")
     person = await person_identity(cipher=ctx.cipher, person_id=row["person"]) if row["person"] else None
     return AccountView(account_id=row["public_id"], phone=ctx.cipher.decrypt("phone", row["phone_enc"]),

@@ -91,8 +91,25 @@ def _sha256(value: str) -> str:
 # ---------------------------------------------------------------- one-time codes (citizens)
 
 
-def _otp_digest(ctx: AccountsContext, phone_hash: str, code: str) -> bytes:
-    return hmac.new(ctx.settings.hash_key, f"otp:{phone_hash}:{code}".encode(), hashlib.sha256).digest()
+OtpPurpose = Literal["login", "close_account"]
+"""What a code is for. Each purpose has its own code slot and digest, so a code sent to log in can never close
+the account (nor the other way round)."""
+
+_OTP_TEXTS: dict[OtpPurpose, str] = {
+    "login": "【信易+】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。",
+    "close_account": ("【信易+】验证码 {code}，用于注销您的信易+账户，{minutes} 分钟内有效。"
+                      "如非本人操作，请勿告诉他人。"),
+}
+
+
+def _otp_key(purpose: OtpPurpose, kind: str, phone_hash: str) -> str:
+    # Login keys keep their names from before purposes existed: codes sent before an upgrade still work.
+    return f"{kind}:{phone_hash}" if purpose == "login" else f"{kind}:{purpose}:{phone_hash}"
+
+
+def _otp_digest(ctx: AccountsContext, phone_hash: str, code: str, purpose: OtpPurpose = "login") -> bytes:
+    scope = f"otp:{phone_hash}:{code}" if purpose == "login" else f"otp:{purpose}:{phone_hash}:{code}"
+    return hmac.new(ctx.settings.hash_key, scope.encode(), hashlib.sha256).digest()
 
 
 def _phone_or_422(phone: str) -> str:
@@ -102,10 +119,12 @@ def _phone_or_422(phone: str) -> str:
         raise Unprocessable(exc.reason, code="invalid_phone") from None
 
 
-async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) -> OtpIssued:
-    """Send a 6-digit code by SMS, throttled per phone and per client address.
+async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str,
+                      purpose: OtpPurpose = "login") -> OtpIssued:
+    """Send a 6-digit code by SMS for `purpose`, throttled per phone and per client address.
 
-    The answer is the same whether or not the phone has an account (no existence oracle).
+    The answer is the same whether or not the phone has an account (no existence oracle). The daily cap per
+    phone is shared by every purpose: it bounds the SMS one phone can be sent, whatever they are for.
     """
     settings, store = ctx.settings, ctx.store
     number = _phone_or_422(phone)
@@ -117,7 +136,8 @@ async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) 
     if not per_address.allowed:
         raise RateLimited("too many codes requested from this address", code="otp_address_throttled",
                           retry_after=per_address.ttl_seconds)
-    if not await store.set_if_absent("otp", f"cool:{phone_hash}", b"1", ttl_seconds=settings.otp_resend_seconds):
+    cool_key = _otp_key(purpose, "cool", phone_hash)
+    if not await store.set_if_absent("otp", cool_key, b"1", ttl_seconds=settings.otp_resend_seconds):
         raise RateLimited("a code was sent recently; wait before asking again", code="otp_resend_throttled",
                           retry_after=settings.otp_resend_seconds)
     # Each code gets its own guess allowance (so a stranger's wrong guesses cannot lock the owner out);
@@ -128,16 +148,17 @@ async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) 
         raise RateLimited("too many codes for this phone today", code="otp_daily_limit",
                           retry_after=per_phone.ttl_seconds)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    await store.set("otp", f"code:{phone_hash}", _otp_digest(ctx, phone_hash, code),
+    code_key = _otp_key(purpose, "code", phone_hash)
+    await store.set("otp", code_key, _otp_digest(ctx, phone_hash, code, purpose),
                     ttl_seconds=settings.otp_ttl_seconds)
-    await store.delete("otp", f"tries:{phone_hash}")
+    await store.delete("otp", _otp_key(purpose, "tries", phone_hash))
     try:
-        minutes = settings.otp_ttl_seconds // 60
-        text = f"【信易+】验证码 {code}，{minutes} 分钟内有效，请勿告诉他人。"
-        await ctx.sms.send(SmsMessage(phone=number, template="login_otp", text=text))
+        text = _OTP_TEXTS[purpose].format(code=code, minutes=settings.otp_ttl_seconds // 60)
+        template = "login_otp" if purpose == "login" else f"{purpose}_otp"
+        await ctx.sms.send(SmsMessage(phone=number, template=template, text=text))
     except SmsDeliveryError:
-        await store.delete("otp", f"code:{phone_hash}")
-        await store.delete("otp", f"cool:{phone_hash}")
+        await store.delete("otp", code_key)
+        await store.delete("otp", cool_key)
         raise ServiceUnavailable("the SMS gateway is unavailable", code="sms_unavailable") from None
     # Only the in-memory dev adapter outside production ever echoes the code (for the local demo).
     echo = not settings.is_production and isinstance(ctx.sms, DevSmsSender)
@@ -145,24 +166,38 @@ async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) 
                      dev_code=code if echo else None)
 
 
-async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
-    """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
+async def consume_otp(*, ctx: AccountsContext, phone_hash: str, code: str, purpose: OtpPurpose) -> None:
+    """Spend the code sent for `purpose` to the phone with this keyed hash, or raise.
+
+    At most `otp_max_attempts` guesses per code lifetime; a code lives `otp_ttl_seconds` (so a code that
+    checks out was sent within that time) and serves once: of two concurrent uses only the one that deletes
+    it wins.
+
+    Raises:
+        RateLimited: `otp_attempts_exceeded`.
+        InvalidGrant: `invalid_otp` (wrong, expired, spent, or sent for another purpose).
+    """
     settings, store = ctx.settings, ctx.store
-    number = _phone_or_422(phone)
-    phone_hash = ctx.cipher.lookup_hash("phone", number)
-    tries = await store.incr_with_limit("otp", f"tries:{phone_hash}", limit=settings.otp_max_attempts,
+    tries_key, code_key = _otp_key(purpose, "tries", phone_hash), _otp_key(purpose, "code", phone_hash)
+    tries = await store.incr_with_limit("otp", tries_key, limit=settings.otp_max_attempts,
                                         ttl_seconds=settings.otp_ttl_seconds)
     if not tries.allowed:
-        await store.delete("otp", f"code:{phone_hash}")
+        await store.delete("otp", code_key)
         raise RateLimited("too many wrong codes; request a new code later", code="otp_attempts_exceeded",
                           retry_after=tries.ttl_seconds)
-    stored = await store.get("otp", f"code:{phone_hash}")
-    if stored is None or not hmac.compare_digest(stored, _otp_digest(ctx, phone_hash, code)):
+    stored = await store.get("otp", code_key)
+    if stored is None or not hmac.compare_digest(stored, _otp_digest(ctx, phone_hash, code, purpose)):
         raise InvalidGrant("the code is wrong or expired", code="invalid_otp")
-    # Single use: of two concurrent logins with the same code only the one that deletes it wins.
-    if not await store.delete("otp", f"code:{phone_hash}"):
+    if not await store.delete("otp", code_key):
         raise InvalidGrant("the code is wrong or expired", code="invalid_otp")
-    await store.delete("otp", f"tries:{phone_hash}")
+    await store.delete("otp", tries_key)
+
+
+async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
+    """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
+    number = _phone_or_422(phone)
+    phone_hash = ctx.cipher.lookup_hash("phone", number)
+    await consume_otp(ctx=ctx, phone_hash=phone_hash, code=code, purpose="login")
     account_id = await _get_or_create_account(ctx, phone_hash=phone_hash, phone=number)
     return await _issue_session(ctx, kind="citizen", subject=account_id, family_id=None)
 
@@ -178,7 +213,9 @@ async def _get_or_create_account(ctx: AccountsContext, *, phone_hash: str, phone
         row = await CitizenAccount.select(CitizenAccount.public_id, CitizenAccount.status).where(
             CitizenAccount.phone_hash == phone_hash).first()
     assert row is not None
-    if row["status"] != "active":
+    # A closing account may log in again: a closure interrupted after it ended the sessions is finished by
+    # calling close once more (accounts.closure), and only the phone's holder can get that far.
+    if row["status"] not in ("active", "closing"):
         raise Forbidden("this account is suspended", code="account_suspended")
     return str(row["public_id"])
 
@@ -212,6 +249,29 @@ async def _revoke_family(ctx: AccountsContext, family_id: str) -> None:
             (RefreshToken.family_id == family_id) & RefreshToken.revoked_at.is_null())
         await record_revocation(marker, ttl_seconds=ttl)
     await mark_again(ctx.store, marker, ttl_seconds=ttl)
+
+
+async def end_sessions(*, ctx: AccountsContext, subject_id: str) -> int:
+    """End every session of a citizen or operator: no refresh token of theirs rotates again, and every access
+    token still alive is denied (a revoked-family marker in the store and in `revoked_tokens`, so it survives a
+    store that loses its data). Returns how many sessions were still open; safe to run again.
+
+    Only families that issued a token within the access-token lifetime can have a live access token, so only
+    they need a marker; every family's refresh tokens are revoked in the database.
+    """
+    since = clock.now() - timedelta(seconds=ctx.settings.access_token_ttl_seconds + ctx.settings.jwt_leeway_seconds
+                                    + 60)
+    rows = await RefreshToken.select(RefreshToken.family_id).where(
+        (RefreshToken.subject_id == subject_id) & (RefreshToken.issued_at > since)).distinct()
+    open_families = {str(r["family_id"]) for r in await RefreshToken.select(RefreshToken.family_id).where(
+        (RefreshToken.subject_id == subject_id) & RefreshToken.revoked_at.is_null()
+        & (RefreshToken.expires_at > clock.now())).distinct()}
+    for family in sorted({str(r["family_id"]) for r in rows}):
+        await _revoke_family(ctx, family)
+    # Families too old for a live access token (not marked above) lose their refresh tokens too.
+    await RefreshToken.update({RefreshToken.revoked_at: clock.now()}).where(
+        (RefreshToken.subject_id == subject_id) & RefreshToken.revoked_at.is_null())
+    return len(open_families)
 
 
 async def refresh_session(*, ctx: AccountsContext, refresh_token: str) -> IssuedTokens:

@@ -10,15 +10,22 @@ from credit.tables import Person
 
 
 class CitizenAccount(Table, tablename="citizen_accounts"):
-    """A citizen's login (by phone), bound to at most one registry person."""
+    """A citizen's login (by phone), bound to at most one registry person.
+
+    A closed account (`status` closed, PIPL Art. 47) stays as a tombstone: its phone and identity binding are
+    gone (`phone_hash` becomes `closed:<account id>`, which no phone hashes to, so the phone can register again
+    as a new account), and `closure` keeps what the closure did (JSON), so that a retry answers the same.
+    """
 
     public_id = Varchar(length=32, unique=True, index=True)
     phone_hash = Varchar(length=64, unique=True, index=True)
     phone_enc = Text()
     person = ForeignKey(references=Person, null=True, unique=True)
-    status = Varchar(length=16, default="active")
+    status = Varchar(length=16, default="active")  # active | suspended | closing | closed
     created_at = Timestamptz(default=TimestamptzNow())
     bound_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    closure = Text(null=True, default=None)
 
 
 class RefreshToken(Table, tablename="refresh_tokens"):

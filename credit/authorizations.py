@@ -348,6 +348,49 @@ async def revoke(*, public_id: str, person_id: int, reason: str | None, store: S
                              topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store)
 
 
+async def end_all_for_person(*, person_id: int, reason: str, store: Store, partner_client_id: str | None = None
+                             ) -> list[AuthorizationView]:
+    """End everything the person has granted or been asked: `authorized` ones revoked, waiting requests
+    refused — of one partner (`partner_client_id`) or of every partner (an account being closed).
+
+    Each goes through the same transition as a single revoke or refusal (ended marker first, then the row and
+    its `authorization.revoked` / `authorization.rejected` webhook event in one transaction), so partners are
+    told as usual and stop getting data on the very next request on every worker. One changed meanwhile by
+    someone else (expired, terminated by the partner) is left as it is. Safe to run again: returns only what
+    this call ended.
+    """
+    query = Authorization.select(*_COLUMNS).where(
+        (Authorization.person == person_id) & Authorization.status.is_in([AWAITING, AUTHORIZED]))
+    if partner_client_id is not None:
+        query = query.where(Authorization.partner_client_id == partner_client_id)
+    ended: list[AuthorizationView] = []
+    for row in await query.order_by(Authorization.public_id):
+        view = await _expire_if_due(_view(row))
+        now = datetime.now(UTC)
+        try:
+            if view.status == AUTHORIZED:
+                ended.append(await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
+                                               topic="authorization.revoked", now=now, reason=reason, store=store))
+            elif view.status == AWAITING:
+                ended.append(await _transition(view, to="rejected", from_states=frozenset({AWAITING}),
+                                               topic="authorization.rejected", now=now, reason=reason,
+                                               values={Authorization.decided_at: now}))
+        except Conflict:
+            continue  # decided elsewhere meanwhile: nothing of it left to end
+    return ended
+
+
+async def count_ended_for_person(*, person_id: int, reason: str) -> dict[str, int]:
+    """How many of the person's authorizations ended with `reason`, by status (what a closure did, counted from
+    the rows, so a closure finished in two attempts still reports all of it)."""
+    rows = await Authorization.select(Authorization.status).where(
+        (Authorization.person == person_id) & (Authorization.ended_reason == reason))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
 async def terminate(*, public_id: str, partner_client_id: str, reason: str | None, store: Store
                     ) -> AuthorizationView:
     """The partner withdraws its own request or ends an authorization it no longer needs."""

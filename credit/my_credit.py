@@ -4,9 +4,15 @@ one page at a time; the routes only pass the bound person and the paging paramet
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import msgspec
+from piccolo.query.functions.aggregate import Count, Max
+
+from core.db import as_utc
 from core.errors import Unprocessable
 from core.pagination import decode_cursor, encode_cursor
 from core.store import Store
@@ -20,10 +26,12 @@ from credit.schemas import (
     CitizenAuthorization,
     CitizenAuthorizationPage,
     MyScore,
+    PartnerRevocation,
     RecordPage,
     ScoreHistoryPage,
     ScorePoint,
 )
+from credit.tables import LedgerEntry
 
 CONSENT_RECEIPT_TYP = "consent-receipt+jwt"
 
@@ -61,10 +69,58 @@ async def records(*, person_id: int, limit: int, cursor: str | None) -> RecordPa
 
 
 async def authorizations(*, person_id: int, limit: int, cursor: str | None) -> CitizenAuthorizationPage:
+    """A page of the person's authorizations, each with how it has been used (the consent dashboard)."""
     views = await authz.list_for_person(person_id=person_id, limit=limit + 1, before=cursor)
     page = views[:limit]
-    return CitizenAuthorizationPage(items=[citizen_authorization(v) for v in page],
-                                    next_cursor=page[-1].id if len(views) > limit and page else None)
+    subject_id = await services.person_public_id(person_id)
+    used = await ledger_usage(subject_id=subject_id, authorization_ids=[v.id for v in page])
+    items = []
+    for view in page:
+        usage = used.get(view.id, _UNUSED)
+        items.append(msgspec.structs.replace(citizen_authorization(view), last_used_at=usage.last_used_at,
+                                             uses_today=usage.today, uses_total=usage.total))
+    return CitizenAuthorizationPage(items=items, next_cursor=page[-1].id if len(views) > limit and page else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    last_used_at: datetime | None
+    today: int
+    total: int
+
+
+_UNUSED = Usage(last_used_at=None, today=0, total=0)
+
+
+async def ledger_usage(*, subject_id: str, authorization_ids: list[str]) -> dict[str, Usage]:
+    """How often each authorization was used to read the subject's data: the access ledger's `allowed` entries.
+
+    The ledger, not the daily-cap counters in the store: an entry is committed before the partner hears its
+    answer (so concurrent reads on any worker are all counted, exactly), it survives a store that loses its data,
+    and it covers every kind of read (score query, threshold check, scenario and lending reads). Two grouped
+    queries over the subject's entries (indexed by subject) for one page of authorizations. "Today" is the UTC
+    day, the day the daily cap counts.
+    """
+    if not authorization_ids:
+        return {}
+    mine = ((LedgerEntry.subject_id == subject_id) & (LedgerEntry.outcome == "allowed")
+            & LedgerEntry.authorization_id.is_in(authorization_ids))
+    start_of_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = await LedgerEntry.select(LedgerEntry.authorization_id, Count(), Max(LedgerEntry.at, alias="last")
+                                      ).where(mine).group_by(LedgerEntry.authorization_id)
+    today = {r["authorization_id"]: int(r["count"]) for r in await LedgerEntry.select(
+        LedgerEntry.authorization_id, Count()).where(mine & (LedgerEntry.at >= start_of_day)).group_by(
+        LedgerEntry.authorization_id)}
+    return {r["authorization_id"]: Usage(last_used_at=_as_datetime(r["last"]), total=int(r["count"]),
+                                         today=today.get(r["authorization_id"], 0)) for r in totals}
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """An aggregate's timestamp: PostgreSQL hands a datetime, SQLite the stored text."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return as_utc(moment)
 
 
 async def approve(*, public_id: str, person_id: int, signer: DocumentSigner) -> ApprovedAuthorization:
@@ -87,6 +143,25 @@ async def reject(*, public_id: str, person_id: int, reason: str | None) -> Citiz
 async def revoke(*, public_id: str, person_id: int, reason: str | None, store: Store) -> CitizenAuthorization:
     return citizen_authorization(await authz.revoke(public_id=public_id, person_id=person_id, reason=reason,
                                                     store=store))
+
+
+# Client ids are printable ASCII; anything else (a NUL byte above all, which PostgreSQL refuses as text) is
+# looked up nowhere.
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+async def revoke_partner(*, partner_client_id: str, person_id: int, reason: str | None, store: Store
+                         ) -> PartnerRevocation:
+    """Revoke every authorization one partner holds about me and refuse its waiting requests, in one call.
+
+    A partner that holds nothing (or does not exist) gets an empty answer, the same as one whose
+    authorizations were all ended before: the call is safe to repeat and says nothing about other partners.
+    """
+    if not _CLIENT_ID.fullmatch(partner_client_id):
+        return PartnerRevocation(partner_client_id=partner_client_id, ended=[])  # no partner has such an id
+    ended = await authz.end_all_for_person(person_id=person_id, partner_client_id=partner_client_id, store=store,
+                                           reason=reason or "revoked with everything else of this partner")
+    return PartnerRevocation(partner_client_id=partner_client_id, ended=[citizen_authorization(v) for v in ended])
 
 
 async def access_log(*, person_id: int, limit: int, cursor: int | None) -> AccessLogPage:

@@ -91,10 +91,22 @@ class CitizenAuthorization(msgspec.Struct, omit_defaults=True):
     decided_at: datetime | None = None
     ended_at: datetime | None = None
     ended_reason: str | None = None
+    # How the partner has used it (the consent dashboard; in the list, not in the answers to a decision):
+    # reads answered under it, from the access ledger. `uses_today` counts the same UTC day as `daily_cap`.
+    last_used_at: datetime | None = None
+    uses_today: int | None = None
+    uses_total: int | None = None
 
 
 class CitizenAuthorizationPage(Page[CitizenAuthorization]):
     pass
+
+
+class PartnerRevocation(msgspec.Struct):
+    """What one call ended of everything a partner held about me: authorizations revoked, requests refused."""
+
+    partner_client_id: str
+    ended: list[CitizenAuthorization]
 
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):

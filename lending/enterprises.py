@@ -327,6 +327,20 @@ async def remove_member(*, cipher: FieldCipher, account_id: str, uscc: str, memb
     return next(m for m in members if m.id == member_public_id)
 
 
+async def end_memberships(*, account_id: str) -> int:
+    """End every membership of a citizen account being closed (owner or operator); how many were active.
+
+    An owner's membership ends too, even when it is the enterprise's only owner: ownership follows the
+    registry, not the account, so the enterprise is not left without a way back: its legal representative
+    binds it again from a new account (`bind`) and becomes the owner; its operators keep acting for it meanwhile.
+    The enterprise's own authorizations (given by the enterprise, not by the person) stay as they are.
+    """
+    ended = await EnterpriseMember.update({EnterpriseMember.status: REMOVED,
+                                           EnterpriseMember.removed_at: datetime.now(UTC)}).where(
+        (EnterpriseMember.account_id == account_id) & (EnterpriseMember.status == ACTIVE)).returning(_MEMBER_PK)
+    return len(ended)
+
+
 __all__ = ["AccountOfPerson", "EnterpriseRef", "add_operator", "bind", "current_owner_account",
-           "enterprise_of_member", "is_active_member",
+           "end_memberships", "enterprise_of_member", "is_active_member",
            "list_members", "member_id", "my_enterprises", "remove_member", "require_member", "require_owner"]

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from accounts import citizens as services
-from accounts.citizen_schemas import Identity, IdentityBindRequest, Me
+from accounts import closure
+from accounts.citizen_schemas import AccountCloseRequest, AccountClosure, Identity, IdentityBindRequest, Me
+from accounts.closure import ClosingAccount, ClosureStep
+from accounts.schemas import OtpSent
 from accounts.tokens import Principal
 from api import guards
 from api.context import AppContext
 from api.dependencies import Injected
 from credit.identity import mask_id_number
+from lending.enterprises import end_memberships
+
+
+async def _end_enterprise_memberships(account: ClosingAccount) -> int:
+    return await end_memberships(account_id=account.account_id)
+
+
+CLOSURE_STEPS: tuple[ClosureStep, ...] = (
+    ClosureStep(key="enterprise_memberships", section="ended", what="enterprise memberships ended (owner or 经办人)",
+                why=("Nobody may act for an enterprise through a closed account; a legal representative binds "
+                     "the enterprise again from a new account."),
+                run=_end_enterprise_memberships),
+)
+"""What closing an account does in the domains accounts does not import (accounts.closure.ClosureStep)."""
 
 
 def _to_wire(view: services.AccountView) -> Me:
@@ -40,3 +57,17 @@ class MeController(Controller):
         view = await services.bind_identity(ctx=ctx, account_id=principal.subject, name=data.name,
                                             id_number=data.id_number)
         return _to_wire(view)
+
+    @post("/account/close/code", status_code=HTTP_202_ACCEPTED,
+          summary="Send a code for closing the account to its phone")
+    async def closure_code(self, *, principal: Injected[Principal], ctx: Injected[AppContext],
+                           client_ip: Injected[str]) -> OtpSent:
+        issued = await closure.request_closure_code(ctx=ctx, account_id=principal.subject, client_address=client_ip)
+        return OtpSent(expires_in=issued.expires_in, resend_after=issued.resend_after, dev_code=issued.dev_code)
+
+    @post("/account/close", status_code=HTTP_200_OK,
+          summary="Close the account (PIPL Art. 47): says what was deleted, ended and kept, and why")
+    async def close(self, *, data: JSONBody[AccountCloseRequest], principal: Injected[Principal],
+                    ctx: Injected[AppContext]) -> AccountClosure:
+        return await closure.close_account(ctx=ctx, account_id=principal.subject, code=data.code,
+                                           steps=CLOSURE_STEPS)

@@ -21,6 +21,7 @@ from credit.schemas import (
     CitizenAuthorizationPage,
     Decision,
     MyScore,
+    PartnerRevocation,
     RecordPage,
     ScoreHistoryPage,
 )
@@ -69,6 +70,13 @@ class MyCreditController(Controller):
                      data: JSONBody[Decision | None] = None) -> CitizenAuthorization:
         return await my_credit.revoke(public_id=authorization_id, person_id=person_id,
                                       reason=data.reason if data else None, store=store)
+
+    @post("/partners/{client_id:str}/revoke-all", status_code=HTTP_200_OK,
+          summary="Revoke everything one partner holds about me (and refuse its waiting requests)")
+    async def revoke_partner(self, *, client_id: FromPath[str], person_id: Injected[int], store: Injected[Store],
+                             data: JSONBody[Decision | None] = None) -> PartnerRevocation:
+        return await my_credit.revoke_partner(partner_client_id=client_id, person_id=person_id,
+                                              reason=data.reason if data else None, store=store)
 
     @get("/access-log", summary="Every access to my credit data (tamper-evident ledger)")
     async def access_log(self, *, person_id: Injected[int], cursor: SeqCursor = None,
