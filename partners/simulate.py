@@ -9,9 +9,9 @@
 - A peer city: its own Ed25519 key, published at `/.well-known/jwks.json`, and a stub that signs a
   credit passport (a JWS) for any open id, so mutual recognition can be exercised against real keys.
 
-All are small Litestar apps; `xinyi simulate bank|city` serves them (`serve_wechat` the WeChat one) with granian. Granian imports its
-target in the worker, so the command line's settings reach the app through `XINYI_SIM_*` variables of
-this process (never printed).
+All are small Litestar apps; `xinyi simulate bank|city` serves them with granian (`serve_wechat` the
+WeChat one). Granian imports its target in the worker, so the command line's settings reach the app
+through `XINYI_SIM_*` variables of this process (never printed).
 """
 
 from __future__ import annotations
