@@ -34,6 +34,7 @@ from piccolo.querystring import QueryString
 
 from core import clock
 from core.clock import CITY_TZ
+from core.db import as_utc
 from core.settings import Settings
 from credit.identity import new_public_id
 from credit.tables import OutboxEvent
@@ -109,6 +110,7 @@ class _Claimed:
     recipient: str
     payload: dict[str, Any]
     attempts: int
+    created_at: datetime
 
 
 async def _claim(*, now: datetime, lease_until: datetime, limit: int) -> list[_Claimed]:
@@ -120,9 +122,10 @@ async def _claim(*, now: datetime, lease_until: datetime, limit: int) -> list[_C
         return []
     selected = await OutboxEvent.select(
         OutboxEvent.public_id, OutboxEvent.topic, OutboxEvent.recipient, OutboxEvent.payload, OutboxEvent.attempts,
+        OutboxEvent.created_at,
     ).where(_outbox_id.is_in(ids)).output(load_json=True)
     return [_Claimed(event_id=r["public_id"], topic=r["topic"], recipient=r["recipient"],
-                     payload=r["payload"] if isinstance(r["payload"], dict) else {}, attempts=int(r["attempts"]))
+                     payload=r["payload"] if isinstance(r["payload"], dict) else {}, attempts=int(r["attempts"]), created_at=as_utc(r["created_at"]))
             for r in selected]
 
 
@@ -142,7 +145,7 @@ async def _audience(recipient: str, directory: NoticeDirectory) -> Audience:
     return found or Audience(account_ids=[])
 
 
-async def _write_notices(event: _Claimed, audience: Audience, *, now: datetime) -> None:
+async def _write_notices(event: _Claimed, audience: Audience) -> None:
     """One notice per account that wants this kind (or must get it), once per event whatever the retries."""
     kind = notices.kind_of(event.topic)
     payload = {**event.payload, **audience.extra}
@@ -156,7 +159,8 @@ async def _write_notices(event: _Claimed, audience: Audience, *, now: datetime) 
             channel = notices.SMS
         await Notice.insert(Notice(
             public_id=new_public_id("ntc"), event_id=event.event_id, account_id=account_id, kind=kind.code,
-            title=title, body=body, payload=payload, urgent=kind.urgent, mandatory=kind.mandatory, created_at=now,
+            title=title, body=body, payload=payload, urgent=kind.urgent, mandatory=kind.mandatory,
+            created_at=event.created_at,  # when it happened: the list's order is the order of events
             channel=channel, delivery_status="in_app" if channel == notices.NONE else PENDING,
         )).on_conflict(target=(Notice.event_id, Notice.account_id), action=OnConflictAction.do_nothing)
 
@@ -185,7 +189,7 @@ async def _push(row: dict[str, Any], *, channels: Channels, directory: NoticeDir
 
 async def _deliver(event: _Claimed, *, settings: Settings, channels: Channels, directory: NoticeDirectory,
                    now: datetime) -> str:
-    await _write_notices(event, await _audience(event.recipient, directory), now=now)
+    await _write_notices(event, await _audience(event.recipient, directory))
     waiting = await Notice.select(Notice.public_id, Notice.account_id, Notice.kind, Notice.title, Notice.body,
                                   Notice.urgent, Notice.channel).where(
         (Notice.event_id == event.event_id) & (Notice.delivery_status == PENDING))

@@ -35,7 +35,7 @@ from granian.constants import Interfaces
 from granian.server import Server
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from partners.webhooks import WebhookVerificationError, verify
 
@@ -269,13 +269,16 @@ class WechatState:
         self.tokens.clear()
 
 
+Query = Annotated[str, QueryParameter(max_length=512)]
+
+
 def wechat_app(*, appid: str, secret: str, fail_next: int = 0) -> Litestar:
     """A simulated WeChat API: `GET /cgi-bin/token` and `POST /cgi-bin/message/subscribe/send`, answering like
     the real one (HTTP 200 with an errcode). Its state is `app.state.wechat` (a `WechatState`)."""
     state = WechatState(appid=appid, secret=secret, fail_next=fail_next)
 
     @get("/cgi-bin/token")
-    async def token(grant_type: str, appid: str, secret: str) -> dict[str, Any]:
+    async def token(grant_type: Query, appid: Query, secret: Query) -> dict[str, Any]:
         if grant_type != "client_credential" or appid != state.appid or secret != state.secret:
             return {"errcode": 40013, "errmsg": "invalid appid or secret"}
         issued = secrets.token_urlsafe(24)
@@ -283,7 +286,7 @@ def wechat_app(*, appid: str, secret: str, fail_next: int = 0) -> Litestar:
         return {"access_token": issued, "expires_in": 7200}
 
     @post("/cgi-bin/message/subscribe/send", status_code=200)
-    async def send(access_token: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def send(access_token: Query, data: dict[str, Any]) -> dict[str, Any]:
         if access_token not in state.tokens:
             return {"errcode": 42001, "errmsg": "access_token expired"}
         if not isinstance(data.get("touser"), str) or not isinstance(data.get("template_id"), str):
