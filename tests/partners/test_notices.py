@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from accounts.citizens import citizen_account_id
 from api.background import notice_channels, notice_directory
 from api.context import AppContext
 from core.clock import CITY_TZ
@@ -17,7 +18,6 @@ from partners.notice_delivery import Channels, deliver_notices, quiet_until
 from partners.simulate import WechatState, wechat_app
 from partners.wechat import WechatSubscribeClient
 from scenarios.orders import notify_grace_ending
-from accounts.citizens import citizen_account_id
 from tests.factories import (
     Citizen,
     add_record,
