@@ -125,7 +125,8 @@ async def _claim(*, now: datetime, lease_until: datetime, limit: int) -> list[_C
         OutboxEvent.created_at,
     ).where(_outbox_id.is_in(ids)).output(load_json=True)
     return [_Claimed(event_id=r["public_id"], topic=r["topic"], recipient=r["recipient"],
-                     payload=r["payload"] if isinstance(r["payload"], dict) else {}, attempts=int(r["attempts"]), created_at=as_utc(r["created_at"]))
+                     payload=r["payload"] if isinstance(r["payload"], dict) else {}, attempts=int(r["attempts"]),
+                     created_at=as_utc(r["created_at"]))
             for r in selected]
 
 

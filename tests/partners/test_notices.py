@@ -60,21 +60,28 @@ async def test_an_authorization_request_is_noticed_listed_paged_and_read(client,
     assert events == [{"recipient": f"person:{citizen.person.public_id}"}]
     await _deliver(ctx)
     page = await _notices(client, citizen, limit=1)
-    assert len(page["items"]) == 1 and page["next_cursor"]
+    assert len(page["items"]) == 1
+    assert page["next_cursor"]
     newest = page["items"][0]
-    assert newest["kind"] == "authorization_request" and newest["payload"]["authorization_id"] == second
-    assert "嘉兴银行" in newest["body"] and newest["read_at"] is None and newest["delivery_status"] == "sent"
+    assert newest["kind"] == "authorization_request"
+    assert newest["payload"]["authorization_id"] == second
+    assert "嘉兴银行" in newest["body"]
+    assert newest["read_at"] is None
+    assert newest["delivery_status"] == "sent"
     rest = await _notices(client, citizen, limit=1, cursor=page["next_cursor"])
-    assert rest["items"][0]["payload"]["authorization_id"] == first and rest["next_cursor"] is None
+    assert rest["items"][0]["payload"]["authorization_id"] == first
+    assert rest["next_cursor"] is None
     # Delivered once by SMS per notice, with no id number in it.
     sent = _sms(ctx, citizen)
-    assert len(sent) == 2 and all(citizen.person.id_number not in m.text for m in sent)
+    assert len(sent) == 2
+    assert all(citizen.person.id_number not in m.text for m in sent)
     # A second pass sends nothing again.
     await _deliver(ctx)
     assert len(_sms(ctx, citizen)) == 2
 
     read = await client.post(f"{NOTICES}/{newest['id']}/read", headers=citizen.headers)
-    assert read.status_code == 200 and read.json()["read_at"]
+    assert read.status_code == 200
+    assert read.json()["read_at"]
     unread = await _notices(client, citizen, unread="true")
     assert [n["id"] for n in unread["items"]] == [rest["items"][0]["id"]]
     marked = await client.post(f"{NOTICES}/read-all", headers=citizen.headers)
@@ -85,9 +92,11 @@ async def test_an_authorization_request_is_noticed_listed_paged_and_read(client,
     other = await bound_citizen(client, ctx, name="通知乙")
     assert (await _notices(client, other))["items"] == []
     r = await client.post(f"{NOTICES}/{newest['id']}/read", headers=other.headers)
-    assert r.status_code == 404 and r.json()["code"] == "notice_not_found"
+    assert r.status_code == 404
+    assert r.json()["code"] == "notice_not_found"
     bad = await client.get(NOTICES, headers=citizen.headers, params={"cursor": "bm90LWEtY3Vyc29y"})
-    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_cursor"
     assert (await client.get(NOTICES)).status_code == 401
 
 
@@ -101,7 +110,8 @@ async def test_a_revocation_sends_a_receipt(client, ctx) -> None:
     kinds = [n["kind"] for n in (await _notices(client, citizen))["items"]]
     assert kinds[0] == "authorization_revoked"
     receipt = (await _notices(client, citizen))["items"][0]
-    assert receipt["payload"]["authorization_id"] == authorization_id and "回执银行" in receipt["body"]
+    assert receipt["payload"]["authorization_id"] == authorization_id
+    assert "回执银行" in receipt["body"]
 
 
 async def test_a_negative_record_is_told_and_cannot_be_turned_off(client, ctx) -> None:
@@ -109,12 +119,14 @@ async def test_a_negative_record_is_told_and_cannot_be_turned_off(client, ctx) -
     # Mandatory kinds refuse being turned off (or pushed nowhere); others accept it.
     for change in ({"kind": "negative_record", "enabled": False}, {"kind": "negative_record", "channel": "none"}):
         r = await client.put(PREFERENCES, headers=citizen.headers, json={"items": [change]})
-        assert r.status_code == 422 and r.json()["code"] == "notice_kind_mandatory", r.text
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "notice_kind_mandatory"
     r = await client.put(PREFERENCES, headers=citizen.headers, json={"items": [
         {"kind": "authorization_request", "enabled": False}]})
     assert r.status_code == 200, r.text
     prefs = {p["kind"]: p for p in r.json()["items"]}
-    assert prefs["authorization_request"]["enabled"] is False and prefs["negative_record"]["mandatory"] is True
+    assert prefs["authorization_request"]["enabled"] is False
+    assert prefs["negative_record"]["mandatory"] is True
 
     _, _, source = await partner_session(client, kind="data_source")
     pushed = await push_records(client, source, [record_row(citizen.person, title="拖欠货款")])
@@ -125,8 +137,11 @@ async def test_a_negative_record_is_told_and_cannot_be_turned_off(client, ctx) -
     items = (await _notices(client, citizen))["items"]
     assert [n["kind"] for n in items] == ["negative_record"]
     told = items[0]
-    assert told["mandatory"] is True and "拖欠货款" in told["body"] and "异议" in told["body"]
-    assert told["payload"]["repair"]["repairable_from"] and told["payload"]["objection"]["decision_working_days"] == 5
+    assert told["mandatory"] is True
+    assert "拖欠货款" in told["body"]
+    assert "异议" in told["body"]
+    assert told["payload"]["repair"]["repairable_from"]
+    assert told["payload"]["objection"]["decision_working_days"] == 5
     assert [m.template for m in _sms(ctx, citizen)] == ["notice.negative_record"]
 
 
@@ -142,7 +157,8 @@ async def test_objection_and_repair_decisions_are_told(client, ctx) -> None:
     assert decided.status_code == 200, decided.text
     await _deliver(ctx)
     notice = (await _notices(client, citizen))["items"][0]
-    assert notice["kind"] == "objection_decision" and "材料不足" in notice["body"]
+    assert notice["kind"] == "objection_decision"
+    assert "材料不足" in notice["body"]
     assert notice["payload"]["record_id"] == record_id
 
 
@@ -167,7 +183,9 @@ async def test_a_grace_period_ending_is_told_once_and_urgently(client, ctx) -> N
     await _deliver(ctx, now=soon)
     items = (await _notices(client, citizen))["items"]
     ending = [n for n in items if n["payload"].get("type") == "credit_order.grace_ending"]
-    assert len(ending) == 1 and ending[0]["urgent"] is True and ending[0]["delivery_status"] == "sent"
+    assert len(ending) == 1
+    assert ending[0]["urgent"] is True
+    assert ending[0]["delivery_status"] == "sent"
     assert {n["kind"] for n in items} == {"credit_order"}
 
 
@@ -184,10 +202,12 @@ async def test_quiet_hours_delay_what_is_not_urgent(client, ctx) -> None:
     await _deliver(ctx, now=now + timedelta(seconds=1))
     # In the app at once, pushed only when the quiet hours end.
     notice = (await _notices(client, citizen))["items"][0]
-    assert notice["delivery_status"] == "pending" and _sms(ctx, citizen) == []
+    assert notice["delivery_status"] == "pending"
+    assert _sms(ctx, citizen) == []
     event = await OutboxEvent.select(OutboxEvent.status, OutboxEvent.attempts, OutboxEvent.next_attempt_at).where(
         (OutboxEvent.aggregate_id == authorization_id) & (OutboxEvent.topic == "authorization.requested")).first()
-    assert event["status"] == "pending" and event["attempts"] == 0
+    assert event["status"] == "pending"
+    assert event["attempts"] == 0
     await _deliver(ctx, now=now + timedelta(hours=2))
     assert (await _notices(client, citizen))["items"][0]["delivery_status"] == "sent"
     assert len(_sms(ctx, citizen)) == 1
@@ -211,7 +231,8 @@ async def test_wechat_delivery_is_retried_after_the_gateway_fails(client, ctx, o
     openid = f"o{secrets.token_hex(8)}"
     r = await client.put(PREFERENCES, headers=citizen.headers, json={
         "wechat_openid": openid, "items": [{"kind": "authorization_request", "channel": "wechat"}]})
-    assert r.status_code == 200 and r.json()["wechat_bound"] is True, r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["wechat_bound"] is True
     _, _, bank = await partner_session(client)
     authorization_id = await authorization_for(client, bank, citizen, approve=False)
 
@@ -225,7 +246,9 @@ async def test_wechat_delivery_is_retried_after_the_gateway_fails(client, ctx, o
         moment = datetime.now(UTC)
         await _deliver(ctx, now=moment, channels=channels)
         first = await event()
-        assert first["status"] == "failed" and first["attempts"] == 1 and state.refused == 1
+        assert first["status"] == "failed"
+        assert first["attempts"] == 1
+        assert state.refused == 1
         assert (await _notices(client, citizen))["items"][0]["delivery_status"] == "pending"
         # Not due yet: nothing happens before the backoff ends.
         await _deliver(ctx, now=moment + timedelta(seconds=1), channels=channels)
@@ -237,9 +260,13 @@ async def test_wechat_delivery_is_retried_after_the_gateway_fails(client, ctx, o
             moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) + timedelta(seconds=1)
             await _deliver(ctx, now=moment, channels=channels)
         done = await event()
-        assert done["status"] == "delivered" and done["attempts"] == 2 and state.refused == 2
-        assert len(state.sent) == 1 and state.sent[0]["touser"] == openid
-        assert state.sent[0]["template_id"] == "tmpl-notice" and wechat.token_fetches == 2
+        assert done["status"] == "delivered"
+        assert done["attempts"] == 2
+        assert state.refused == 2
+        assert len(state.sent) == 1
+        assert state.sent[0]["touser"] == openid
+        assert state.sent[0]["template_id"] == "tmpl-notice"
+        assert wechat.token_fetches == 2
         assert (await _notices(client, citizen))["items"][0]["delivery_status"] == "sent"
         assert _sms(ctx, citizen) == []
     finally:
@@ -255,10 +282,12 @@ async def test_preferences_refuse_bad_input(client, ctx) -> None:
     ]
     for body, code in cases:
         r = await client.put(PREFERENCES, headers=citizen.headers, json=body)
-        assert r.status_code == 422 and r.json()["code"] == code, r.text
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == code
     for body in ({"items": [{"kind": "other", "quiet_start": "25:00", "quiet_end": "07:00"}]},
                  {"items": [{"kind": "other", "channel": "fax"}]}, {"items": "x"}, {"extra": 1, "items": []}):
         r = await client.put(PREFERENCES, headers=citizen.headers, json=body)
         assert r.status_code in (400, 422), r.text
     got = await client.get(PREFERENCES, headers=citizen.headers)
-    assert got.status_code == 200 and {p["kind"] for p in got.json()["items"]} >= {"negative_record", "other"}
+    assert got.status_code == 200
+    assert {p["kind"] for p in got.json()["items"]} >= {"negative_record", "other"}
