@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from accounts.context import AccountsContext
 from accounts.tables import CitizenAccount
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable, Unprocessable
-from credit.identity import InvalidIdentifier
+from credit.identity import FieldCipher, InvalidIdentifier
 from credit.services import PersonIdentity, match_person, person_identity
+from credit.tables import Person
 from partners.adapters import IdentityVerificationUnavailable
 
 
@@ -95,3 +96,21 @@ async def citizen_account_id(person_id: int) -> str | None:
     citizen from domains that know only the registry person (scenarios' credit orders)."""
     row = await CitizenAccount.select(CitizenAccount.public_id).where(CitizenAccount.person == person_id).first()
     return None if row is None else str(row["public_id"])
+
+
+async def accounts_of_person(person_public_id: str) -> list[str]:
+    """The active citizen account bound to the registry person `person_public_id` (at most one), for notices
+    that the credit domain addresses to a person (`person:<public id>`): it knows no accounts."""
+    person = await Person.select(Person._meta.primary_key).where(Person.public_id == person_public_id).first()
+    if person is None:
+        return []
+    row = await CitizenAccount.select(CitizenAccount.public_id).where(
+        (CitizenAccount.person == int(person["id"])) & (CitizenAccount.status == "active")).first()
+    return [] if row is None else [str(row["public_id"])]
+
+
+async def account_phone(*, cipher: FieldCipher, account_id: str) -> str | None:
+    """The account's phone, decrypted, for an SMS notice (never logged); None for an unknown or closed one."""
+    row = await CitizenAccount.select(CitizenAccount.phone_enc).where(
+        (CitizenAccount.public_id == account_id) & (CitizenAccount.status == "active")).first()
+    return None if row is None else cipher.decrypt("phone", row["phone_enc"])

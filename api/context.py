@@ -20,6 +20,7 @@ from partners.adapters import IdentityVerifier, JwksPeerCities, PeerCities, buil
 from partners.limits import PartnerDirectory, PartnerLimiter
 from partners.services import suspension_markers
 from partners.sms import DevSmsSender, HttpSmsGateway, SmsSender
+from partners.wechat import WechatSubscribeClient
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class AppContext:
     identity: IdentityVerifier
     peers: PeerCities
     daily_counts: DailyCountRegistry
+    wechat: WechatSubscribeClient | None = None  # mini-program subscribe messages, when configured
 
     async def close(self) -> None:
         """Release what the collaborators hold (the engine is opened and closed by its owner)."""
@@ -43,6 +45,8 @@ class AppContext:
         await self.store.close()
         await self.sms.close()
         await self.identity.close()
+        if self.wechat is not None:
+            await self.wechat.close()
 
 
 def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
@@ -54,7 +58,7 @@ def build_context(settings: Settings, engine: Engine[Any]) -> AppContext:
                       tokens=build_tokens(settings), cipher=build_cipher(settings), sms=build_sms(settings),
                       ledger=LedgerWriter(engine), limiter=build_limiter(settings, store), partners=partners,
                       identity=build_identity(settings), peers=build_peers(settings),
-                      daily_counts=build_daily_counts())
+                      daily_counts=build_daily_counts(), wechat=build_wechat(settings))
 
 
 def build_daily_counts() -> DailyCountRegistry:
@@ -96,6 +100,13 @@ def build_sms(settings: Settings) -> SmsSender:
     if settings.sms_adapter == "http" and settings.sms_gateway_url:
         return HttpSmsGateway(url=settings.sms_gateway_url, token=settings.sms_gateway_token)
     return DevSmsSender()
+
+
+def build_wechat(settings: Settings) -> WechatSubscribeClient | None:
+    if not (settings.wechat_api_base_url and settings.wechat_appid and settings.wechat_secret):
+        return None
+    return WechatSubscribeClient(base_url=settings.wechat_api_base_url, appid=settings.wechat_appid,
+                                 secret=settings.wechat_secret)
 
 
 def build_limiter(settings: Settings, store: Store) -> PartnerLimiter:

@@ -115,6 +115,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_gateway_url: Annotated[str | None, _env(
         "XINYI_SMS_GATEWAY_URL", "SMS gateway endpoint (required by the http adapter)")] = None
     sms_gateway_token: Annotated[str | None, _env("XINYI_SMS_GATEWAY_TOKEN", "SMS gateway bearer token")] = None
+    wechat_api_base_url: Annotated[str | None, _env(
+        "XINYI_WECHAT_API_BASE_URL", "WeChat API base (`https://api.weixin.qq.com`, or the simulated WeChat of the "
+        "demo); without it notices are not sent as mini-program subscribe messages")] = None
+    wechat_appid: Annotated[str | None, _env("XINYI_WECHAT_APPID", "the mini-program's appid")] = None
+    wechat_secret: Annotated[str | None, _env(
+        "XINYI_WECHAT_SECRET", "the mini-program's app secret (fetches the access token)")] = None
+    wechat_notice_template_id: Annotated[str | None, _env(
+        "XINYI_WECHAT_NOTICE_TEMPLATE_ID", "subscribe-message template of notices (fields thing1 title, "
+        "thing2 summary, time3 time)")] = None
+    notice_max_attempts: Annotated[int, _env(
+        "XINYI_NOTICE_MAX_ATTEMPTS", "pushes of one notice (SMS / WeChat) before it stays in the app only")] = 6
+    notice_base_delay_seconds: Annotated[int, _env(
+        "XINYI_NOTICE_BASE_DELAY_SECONDS", "delay after the first failed push of a notice, doubled after each "
+        "failure")] = 60
     identity_verifier_url: Annotated[str | None, _env(
         "XINYI_IDENTITY_VERIFIER_URL",
         "external identity verification service (default: the city registry is trusted)")] = None
@@ -235,6 +249,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigurationError("the dev SMS adapter cannot run in production")
         if settings.sms_adapter == "http" and not settings.sms_gateway_url:
             raise ConfigurationError("XINYI_SMS_GATEWAY_URL is required for the http SMS adapter")
+        if settings.wechat_api_base_url and not (settings.wechat_appid and settings.wechat_secret
+                                                 and settings.wechat_notice_template_id):
+            raise ConfigurationError("XINYI_WECHAT_API_BASE_URL needs XINYI_WECHAT_APPID, XINYI_WECHAT_SECRET and "
+                                     "XINYI_WECHAT_NOTICE_TEMPLATE_ID")
         if production and not settings.database_url:
             raise ConfigurationError("DATABASE_URL is required when XINYI_ENV=production")
         if production and not settings.redis_url:

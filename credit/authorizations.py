@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core import db
+from core.clock import CITY_TZ
 from core.db import as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Count, Marker, Store, StoreUnavailable
@@ -99,6 +100,27 @@ def _outbox(*, topic: str, authorization: AuthorizationView, extra: dict[str, An
                        recipient=authorization.partner_client_id, payload=payload)
 
 
+async def subject_recipient(*, person_id: int | None, enterprise_id: int | None) -> str | None:
+    """The outbox recipient of a notice to the subject: `person:<public id>` or `enterprise:<public id>`.
+
+    Credit knows no citizen accounts (they are the accounts domain's, enterprise members lending's): the
+    notice worker (partners/notice_delivery.py) finds the person's bound account or the enterprise's members
+    when it delivers. None when the subject is not in the registry (nobody to tell)."""
+    if person_id is not None:
+        row = await Person.select(Person.public_id).where(Person._meta.primary_key == person_id).first()
+        return None if row is None else f"person:{row['public_id']}"
+    if enterprise_id is not None:
+        row = await Enterprise.select(Enterprise.public_id).where(Enterprise._meta.primary_key == enterprise_id).first()
+        return None if row is None else f"enterprise:{row['public_id']}"
+    return None
+
+
+def subject_notice(*, recipient: str, topic: str, aggregate_id: str, payload: dict[str, Any]) -> OutboxEvent:
+    """An outbox event that becomes a notice to the subject (see `subject_recipient`)."""
+    return OutboxEvent(public_id=f"evt_{secrets.token_hex(12)}", topic=topic, aggregate_id=aggregate_id,
+                       recipient=recipient, payload={"type": topic, **payload})
+
+
 def _purpose_or_422(code: str, subject_kind: str) -> Purpose:
     purpose = PURPOSES.get(code)
     if purpose is None:
@@ -166,11 +188,23 @@ async def request_authorization(
                             errors=[{"field": exc.kind, "message": exc.reason}]) from None
     now = datetime.now(UTC)
     public_id = f"authz_{secrets.token_hex(12)}"
-    await Authorization.insert(Authorization(
-        public_id=public_id, partner_client_id=partner_client_id, partner_name=partner_name,
-        partner_kind=partner_kind, subject_kind=subject_kind, person=person_id, enterprise=enterprise_id,
-        purpose=purpose.code, scopes=" ".join(sorted(wanted)), status=AWAITING, daily_cap=purpose.daily_cap,
-        validity_days=validity_days, request_expires_at=now + REQUEST_TTL, created_at=now))
+    recipient = await subject_recipient(person_id=person_id, enterprise_id=enterprise_id)
+    async with db.transaction(Authorization):
+        await Authorization.insert(Authorization(
+            public_id=public_id, partner_client_id=partner_client_id, partner_name=partner_name,
+            partner_kind=partner_kind, subject_kind=subject_kind, person=person_id, enterprise=enterprise_id,
+            purpose=purpose.code, scopes=" ".join(sorted(wanted)), status=AWAITING, daily_cap=purpose.daily_cap,
+            validity_days=validity_days, request_expires_at=now + REQUEST_TTL, created_at=now))
+        if recipient is not None:
+            # The subject is told a request waits (the partner's answer is the same either way).
+            expires = now + REQUEST_TTL
+            await OutboxEvent.insert(subject_notice(
+                recipient=recipient, topic="authorization.requested", aggregate_id=public_id, payload={
+                    "authorization_id": public_id, "partner_name": partner_name, "purpose": purpose.code,
+                    "purpose_name": purpose.name, "scopes": sorted(wanted), "validity_days": validity_days,
+                    "request_expires_at": expires.isoformat(),
+                    "message": (f"{partner_name}请求查询您的信用信息（用途：{purpose.name}，有效期{validity_days}天），"
+                                f"请在{expires.astimezone(CITY_TZ):%Y年%m月%d日}前于“我的授权”中同意或拒绝")}))
     return await _get(public_id)
 
 
@@ -252,7 +286,7 @@ def ended_marker(public_id: str) -> tuple[str, str]:
 
 async def _transition(view: AuthorizationView, *, to: str, from_states: frozenset[str], topic: str,
                       now: datetime, reason: str | None = None, values: dict[Any, Any] | None = None,
-                      store: Store | None = None) -> AuthorizationView:
+                      store: Store | None = None, receipt: str | None = None) -> AuthorizationView:
     """Move `view` to `to` if it is still in one of `from_states`; write the outbox event in the same step.
 
     Leaving `authorized` first sets the ended marker in the shared store (`store`), before the database
@@ -281,6 +315,14 @@ async def _transition(view: AuthorizationView, *, to: str, from_states: frozense
         after = await _get(view.id)
         await OutboxEvent.insert(_outbox(topic=topic, authorization=after,
                                          extra={"reason": reason} if reason else None))
+        if receipt is not None:
+            # The subject's receipt (撤销回执), with the change it confirms.
+            recipient = await subject_recipient(person_id=after.person_id, enterprise_id=after.enterprise_id)
+            if recipient is not None:
+                await OutboxEvent.insert(subject_notice(
+                    recipient=recipient, topic=topic, aggregate_id=after.id, payload={
+                        "authorization_id": after.id, "partner_name": after.partner_name, "purpose": after.purpose,
+                        "status": after.status, "ended_at": now.isoformat(), "message": receipt}))
     if ends_use:
         assert store is not None
         # Committed: a store that is down now comes back either with the first marker or empty (then seeded).
@@ -345,7 +387,12 @@ async def reject(*, public_id: str, person_id: int, reason: str | None) -> Autho
 async def revoke(*, public_id: str, person_id: int, reason: str | None, store: Store) -> AuthorizationView:
     view = await for_person(public_id=public_id, person_id=person_id)
     return await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
-                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store)
+                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store,
+                             receipt=_revocation_receipt(view))
+
+
+def _revocation_receipt(view: AuthorizationView) -> str:
+    return f"您已撤销对{view.partner_name}的授权，自即刻起该机构无法再查询您的信用信息"
 
 
 async def end_all_for_person(*, person_id: int, reason: str, store: Store, partner_client_id: str | None = None
@@ -533,4 +580,5 @@ async def revoke_for_enterprise(*, public_id: str, enterprise_id: int, reason: s
                                 store: Store | None = None) -> AuthorizationView:
     view = await for_enterprise(public_id=public_id, enterprise_id=enterprise_id)
     return await _transition(view, to="revoked", from_states=frozenset({AUTHORIZED}),
-                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store)
+                             topic="authorization.revoked", now=datetime.now(UTC), reason=reason, store=store,
+                             receipt=_revocation_receipt(view))

@@ -37,15 +37,18 @@ import msgspec
 from piccolo.query.mixins import OnConflictAction
 
 from core import db
+from core.clock import CITY_TZ
 from core.db import as_utc
 from core.errors import BadRequest, BodyTooDeep, DomainError, Unprocessable
 from core.store import Store
+from credit.authorizations import subject_notice, subject_recipient
 from credit.catalog import CATEGORIES, RecordCategory
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import FieldCipher, InvalidIdentifier, new_public_id, normalize_id_number, normalize_uscc
 from credit.partner_schemas import IngestAnswer, IngestPersonSubject, IngestRow, IngestSummary, RowRejection
+from credit.policy import PolicyBook
 from credit.scores import mark_for_rescoring, rescore_marked
-from credit.tables import CreditRecord, Enterprise, Objection, Person
+from credit.tables import CreditRecord, Enterprise, Objection, OutboxEvent, Person
 
 logger = logging.getLogger("xinyi.ingest")
 
@@ -446,11 +449,44 @@ async def _write(source: str, candidates: list[_Candidate], now: datetime) -> _O
                 list_codes.update(touched)
         if subjects:
             await sync_record_lists(subjects=subjects, list_codes=list_codes, source=source, now=now)
+        await _tell_subjects(source, outcome.accepted)
         persons = {c.subject_pk for c in outcome.accepted if c.subject_kind == "person"}
         persons.update(u.candidate.subject_pk for u in outcome.updated if u.candidate.subject_kind == "person")
         # With the records, not after them: a crash past the commit leaves the mark for a retry or the background.
         await mark_for_rescoring(persons, trigger="record_change", now=now)
     return outcome
+
+
+_POLICY = PolicyBook()
+
+
+async def _tell_subjects(source: str, accepted: list[_Candidate]) -> None:
+    """失信告知: each new active negative record is told to its subject, in the transaction that stores it, with
+    how to object or apply for repair and from when (a mandatory notice, see partners/notices.py)."""
+    negative = [c for c in accepted if c.category.polarity < 0 and c.status == "active"]
+    for chunk in _chunks([c.source_ref for c in negative]):
+        rows = await CreditRecord.select(
+            CreditRecord.public_id, CreditRecord.person, CreditRecord.enterprise, CreditRecord.category,
+            CreditRecord.severity, CreditRecord.title, CreditRecord.occurred_at).where(
+            (CreditRecord.source == source) & CreditRecord.source_ref.is_in(chunk))
+        for row in rows:
+            recipient = await subject_recipient(person_id=row["person"], enterprise_id=row["enterprise"])
+            if recipient is None:
+                continue
+            occurred = as_utc(row["occurred_at"])
+            repairable = _POLICY.repairable_from(severity=row["severity"], occurred_at=occurred)
+            shown_until = _POLICY.display_until(severity=row["severity"], occurred_at=occurred)
+            await OutboxEvent.insert(subject_notice(
+                recipient=recipient, topic="record.negative", aggregate_id=row["public_id"], payload={
+                    "record_id": row["public_id"], "category": row["category"], "severity": row["severity"],
+                    "title": row["title"], "source": source, "occurred_at": occurred.isoformat(),
+                    "objection": {"how": "在“我的信用记录”中对该记录提出异议，信用办在5个工作日内答复",
+                                  "decision_working_days": 5},
+                    "repair": {"how": "在“我的信用记录”中申请信用修复", "repairable_from": repairable.isoformat()},
+                    "display_until": shown_until.isoformat(),
+                    "message": (f"您有一条新的失信记录：“{row['title']}”。如有异议，可在“我的信用记录”中提出异议"
+                                f"（5个工作日内答复）；自{repairable.astimezone(CITY_TZ):%Y年%m月%d日}起可申请信用修复；"
+                                f"该记录公示至{shown_until.astimezone(CITY_TZ):%Y年%m月%d日}")}))
 
 
 async def _write_with_retry(source: str, candidates: list[_Candidate], now: datetime) -> _Outcome:

@@ -33,6 +33,7 @@ from core.calendar import WorkingCalendar
 from core.db import as_utc, as_utc_or_none
 from core.errors import Conflict, NotFound, Unprocessable
 from core.store import Store
+from credit.authorizations import subject_notice, subject_recipient
 from credit.checks import RECORD_LISTS, sync_record_lists
 from credit.identity import new_public_id
 from credit.policy import PolicyBook
@@ -240,6 +241,14 @@ def _event(*, topic: str, aggregate_id: str, record: dict[str, Any], payload: di
                        recipient=_recipient(record["source"]), payload=body)
 
 
+async def _subject_notice(record: dict[str, Any], *, topic: str, aggregate_id: str, payload: dict[str, Any]) -> None:
+    """The decision told to the record's subject, in the deciding transaction (a notice through the outbox)."""
+    recipient = await subject_recipient(person_id=record.get("person"), enterprise_id=record.get("enterprise"))
+    if recipient is not None:
+        await OutboxEvent.insert(subject_notice(recipient=recipient, topic=topic, aggregate_id=aggregate_id,
+                                                payload={"record_id": record["public_id"], **payload}))
+
+
 # ---------------------------------------------------------------- objections (异议)
 
 
@@ -369,6 +378,11 @@ async def decide_objection(*, store: Store, objection_id: str, operator_id: str,
                                                        ("title", correction.title)) if v is not None}
         await OutboxEvent.insert(_event(topic="objection.decided", aggregate_id=objection_id, record=record,
                                         payload=payload))
+        verdict = ("异议成立，该记录已撤销" if changes[CreditRecord.status] == "withdrawn" else "异议成立，该记录已更正"
+                   ) if outcome == "upheld" else "异议未被采纳，该记录维持原状"
+        await _subject_notice(record, topic="objection.decided", aggregate_id=objection_id, payload={
+            **payload, "note": note.strip(),
+            "message": f"您对“{record['title']}”提出的异议已处理：{verdict}。处理说明：{note.strip()}"})
         await mark_for_rescoring([int(record["person"])], trigger="objection", now=moment)
     await rescore_marked(store=store, person_ids=[int(record["person"])])
     return await get_objection(objection_id=objection_id)
@@ -476,9 +490,15 @@ async def decide_repair(*, store: Store, repair_id: str, operator_id: str, outco
                                    code="record_under_objection")
                 raise Conflict(f"the record is {current} and cannot be repaired", code="record_state_conflict")
             await _sync_lists(record, now=moment)
-        await OutboxEvent.insert(_event(topic="repair.decided", aggregate_id=repair_id, record=record, payload={
+        repair_payload: dict[str, Any] = {
             "repair_id": repair_id, "status": outcome,
-            "record_status": "repaired" if outcome == "approved" else record["status"]}))
+            "record_status": "repaired" if outcome == "approved" else record["status"]}
+        await OutboxEvent.insert(_event(topic="repair.decided", aggregate_id=repair_id, record=record,
+                                        payload=repair_payload))
+        verdict = "已通过，该记录不再计入信用评价" if outcome == "approved" else "未通过"
+        await _subject_notice(record, topic="repair.decided", aggregate_id=repair_id, payload={
+            **repair_payload, "note": note.strip(),
+            "message": f"您对“{record['title']}”的信用修复申请{verdict}。处理说明：{note.strip()}"})
         if outcome == "approved":
             await mark_for_rescoring([int(record["person"])], trigger="repair", now=moment)
     if outcome == "approved":

@@ -533,7 +533,8 @@ async def decide(*, store: Store, ledger: LedgerWriter, cipher: FieldCipher, ban
         if owner is not None:
             payload = {"type": f"lending.application.{status}", "application_id": record.id,
                        "demand_id": record.demand["id"], "status": status,
-                       "enterprise": {"id": record.enterprise_public_id, "name": record.enterprise_name},
+                       "enterprise": {"id": record.enterprise_public_id, "name": record.enterprise_name,
+                                      "uscc": cipher.decrypt("uscc", record.uscc_enc)},
                        "bank": {"id": bank_client_id, "name": record.bank_name},
                        "product": {"id": record.product["id"], "name": record.product["name"]},
                        "amount_fen": amount_fen, "rate_bp": rate_bp, "term_months": term_months,

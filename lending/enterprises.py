@@ -139,6 +139,33 @@ async def current_owner_account(enterprise_id: int) -> str | None:
     return None if row is None else str(row["account_id"])
 
 
+@dataclass(frozen=True, slots=True)
+class EnterpriseAudience:
+    """Who hears about an enterprise: its name, its USCC (for the notice text) and its active members' accounts."""
+
+    name: str
+    uscc: str
+    account_ids: list[str]
+
+
+async def enterprise_audience(*, cipher: FieldCipher, enterprise_public_id: str) -> EnterpriseAudience | None:
+    """The accounts that act for the enterprise now (the owner only while still its legal representative), for
+    notices about it; None when no such enterprise exists."""
+    enterprise = await Enterprise.select(_ENTERPRISE_PK, Enterprise.name, Enterprise.uscc_enc,
+                                         Enterprise.legal_representative).where(
+        Enterprise.public_id == enterprise_public_id).first()
+    if enterprise is None:
+        return None
+    members = await EnterpriseMember.select(EnterpriseMember.account_id, EnterpriseMember.role,
+                                            EnterpriseMember.person).where(
+        (EnterpriseMember.enterprise == int(enterprise["id"])) & (EnterpriseMember.status == ACTIVE)).order_by(
+        _MEMBER_PK)
+    accounts = [str(m["account_id"]) for m in members
+                if m["role"] != OWNER or _still_owner(enterprise["legal_representative"], m["person"])]
+    return EnterpriseAudience(name=str(enterprise["name"]), uscc=cipher.decrypt("uscc", enterprise["uscc_enc"]),
+                              account_ids=accounts)
+
+
 async def require_member(*, account_id: str, uscc: str, cipher: FieldCipher) -> EnterpriseRef:
     """The enterprise named by `uscc` if `account_id` is an active member of it.
 

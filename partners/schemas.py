@@ -114,3 +114,66 @@ class Delivery(msgspec.Struct, omit_defaults=True):
 
 class DeliveryPage(Page[Delivery]):
     pass
+
+
+# ---------------------------------------------------------------- citizen notices
+
+NoticeChannel = Literal["sms", "wechat", "none"]
+ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, city time")]
+
+
+class NoticeOut(msgspec.Struct):
+    """One notice in the citizen's app. `payload` is the structured event (ids, amounts, deadlines), never an id
+    number or a phone."""
+
+    id: str
+    kind: str
+    title: str
+    body: str
+    payload: dict[str, Any]
+    urgent: bool
+    mandatory: bool
+    created_at: datetime
+    read_at: datetime | None
+    channel: str  # where it was pushed: sms | wechat | none (in the app only)
+    delivery_status: str  # pending | sent | in_app | dead
+
+
+class NoticePage(Page[NoticeOut]):
+    pass
+
+
+class NoticesMarked(msgspec.Struct):
+    marked: int
+
+
+class NoticePreferenceIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Annotated[str, Meta(min_length=1, max_length=32)]
+    enabled: bool = True
+    channel: NoticeChannel = "sms"
+    quiet_start: ClockTime | None = None
+    quiet_end: ClockTime | None = None
+
+
+class NoticePreferencesUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """The kinds named are set; the others keep their choice. `wechat_openid` registers the mini-program user
+    the WeChat channel sends to (left out: unchanged)."""
+
+    items: Annotated[list[NoticePreferenceIn], Meta(max_length=32)]
+    wechat_openid: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+
+class NoticePreferenceOut(msgspec.Struct):
+    kind: str
+    name: str
+    mandatory: bool  # required by the rules: cannot be turned off
+    urgent: bool  # sent even in quiet hours
+    enabled: bool
+    channel: str
+    quiet_start: str | None
+    quiet_end: str | None
+
+
+class NoticePreferences(msgspec.Struct):
+    items: list[NoticePreferenceOut]
+    wechat_bound: bool

@@ -4,12 +4,14 @@
   secret the operator gave it (bad or missing signatures are a 401), acknowledges duplicates without
   acting twice (deliveries are at least once), and prints each verified event type. Reactions to events
   are looked up in `BANK_HANDLERS`: a submitted loan application is decided from the applicant's portrait.
+- WeChat: the access-token and subscribe-message endpoints of the mini-program API, told to refuse the next N
+  sends when a test or the demo wants to watch notices being retried.
 - A peer city: its own Ed25519 key, published at `/.well-known/jwks.json`, and a stub that signs a
   credit passport (a JWS) for any open id, so mutual recognition can be exercised against real keys.
 
-Both are small Litestar apps; `xinyi simulate bank|city` serves them with granian. Granian imports its
-target in the worker, so the command line's settings reach the app through `XINYI_SIM_*` variables of
-this process (never printed).
+All are small Litestar apps; `xinyi simulate bank|city` serves them with granian (`serve_wechat` the
+WeChat one). Granian imports its target in the worker, so the command line's settings reach the app
+through `XINYI_SIM_*` variables of this process (never printed).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from granian.constants import Interfaces
 from granian.server import Server
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from partners.webhooks import WebhookVerificationError, verify
 
@@ -247,6 +249,66 @@ def city_app_from_env() -> Litestar:
     return city_app(issuer=os.environ["XINYI_SIM_CITY_ISSUER"])
 
 
+# ------------------------------------------------------------------ WeChat
+
+
+@dataclass
+class WechatState:
+    """The simulated WeChat's memory: the access tokens it issued, the messages it accepted, and how many of the
+    next sends it is told to refuse (errcode -1, "system busy"), so retries can be exercised."""
+
+    appid: str
+    secret: str
+    fail_next: int = 0
+    tokens: set[str] = field(default_factory=set)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0
+
+    def expire_tokens(self) -> None:
+        """Every issued token becomes invalid (as when another process fetched a new one)."""
+        self.tokens.clear()
+
+
+Query = Annotated[str, QueryParameter(max_length=512)]
+
+
+def wechat_app(*, appid: str, secret: str, fail_next: int = 0) -> Litestar:
+    """A simulated WeChat API: `GET /cgi-bin/token` and `POST /cgi-bin/message/subscribe/send`, answering like
+    the real one (HTTP 200 with an errcode). Its state is `app.state.wechat` (a `WechatState`)."""
+    state = WechatState(appid=appid, secret=secret, fail_next=fail_next)
+
+    @get("/cgi-bin/token")
+    async def token(grant_type: Query, appid: Query, secret: Query) -> dict[str, Any]:
+        if grant_type != "client_credential" or appid != state.appid or secret != state.secret:
+            return {"errcode": 40013, "errmsg": "invalid appid or secret"}
+        issued = secrets.token_urlsafe(24)
+        state.tokens.add(issued)
+        return {"access_token": issued, "expires_in": 7200}
+
+    @post("/cgi-bin/message/subscribe/send", status_code=200)
+    async def send(access_token: Query, data: dict[str, Any]) -> dict[str, Any]:
+        if access_token not in state.tokens:
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        if not isinstance(data.get("touser"), str) or not isinstance(data.get("template_id"), str):
+            return {"errcode": 47003, "errmsg": "argument invalid"}
+        if state.fail_next > 0:
+            state.fail_next -= 1
+            state.refused += 1
+            return {"errcode": -1, "errmsg": "system error"}
+        state.sent.append(data)
+        print(f"wechat: subscribe message {data.get('template_id')} accepted", flush=True)
+        return {"errcode": 0, "errmsg": "ok", "msgid": len(state.sent)}
+
+    return Litestar(route_handlers=[token, send], state=State({"wechat": state}),
+                    request_max_body_size=64 * 1024, debug=False)
+
+
+def wechat_app_from_env() -> Litestar:
+    """Granian factory: the simulated WeChat configured by `serve_wechat`."""
+    return wechat_app(appid=os.environ["XINYI_SIM_WECHAT_APPID"], secret=os.environ["XINYI_SIM_WECHAT_SECRET"],
+                      fail_next=int(os.environ.get("XINYI_SIM_WECHAT_FAIL_NEXT", "0")))
+
+
 # ------------------------------------------------------------------ serving
 
 
@@ -284,3 +346,13 @@ def serve_city(*, host: str, port: int, issuer: str | None = None) -> None:
           "(loopback also needs XINYI_WEBHOOK_ALLOW_LOOPBACK=1)",
           flush=True)
     _serve("partners.simulate:city_app_from_env", host=host, port=port)
+
+
+def serve_wechat(*, appid: str, secret: str, host: str, port: int, fail_next: int = 0) -> None:
+    """Serve the simulated WeChat until interrupted (for `xinyi up` and the demo). Point the service at it with
+    XINYI_WECHAT_API_BASE_URL=http://host:port and the same appid and secret."""
+    os.environ["XINYI_SIM_WECHAT_APPID"] = appid
+    os.environ["XINYI_SIM_WECHAT_SECRET"] = secret
+    os.environ["XINYI_SIM_WECHAT_FAIL_NEXT"] = str(fail_next)
+    print(f"simulated wechat: API at http://{host}:{port} (appid {appid})", flush=True)
+    _serve("partners.simulate:wechat_app_from_env", host=host, port=port)

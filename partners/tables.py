@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, Integer, SmallInt, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, Integer, SmallInt, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -49,3 +49,45 @@ class WebhookAttempt(Table, tablename="webhook_attempts"):
     status_code = SmallInt(null=True, default=None)
     error = Varchar(length=200, null=True, default=None)
     duration_ms = Integer(default=0)
+
+
+class Notice(Table, tablename="notices"):
+    """A notice to one citizen account (站内信), written by the notice worker from a `citizen:`/`person:`/
+    `enterprise:` outbox event: at most one per (event, account), whatever the retries (unique index in the
+    migration). The push over the chosen channel is tracked here, the retry schedule on the outbox event."""
+
+    public_id = Varchar(length=32, unique=True, index=True)
+    event_id = Varchar(length=32, index=True)  # the outbox event's public id
+    account_id = Varchar(length=32, index=True)  # the citizen account's public id
+    kind = Varchar(length=32)
+    title = Varchar(length=100)
+    body = Text()
+    payload = JSON()
+    urgent = Boolean(default=False)
+    mandatory = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    read_at = Timestamptz(null=True, default=None)
+    channel = Varchar(length=8, default="none")  # sms | wechat | none
+    delivery_status = Varchar(length=12, default="pending")  # pending | sent | in_app | dead
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class NoticePreference(Table, tablename="notice_preferences"):
+    """A citizen's choice for one kind of notice: whether to get it, over which channel, and quiet hours
+    (city time, `HH:MM`; a window may wrap midnight). Unique on (account_id, kind) (migration)."""
+
+    account_id = Varchar(length=32, index=True)
+    kind = Varchar(length=32)
+    enabled = Boolean(default=True)
+    channel = Varchar(length=8, default="sms")
+    quiet_start = Varchar(length=5, null=True, default=None)
+    quiet_end = Varchar(length=5, null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class NoticeContact(Table, tablename="notice_contacts"):
+    """Where a citizen's WeChat subscribe messages go: the mini-program open id the app registered."""
+
+    account_id = Varchar(length=32, unique=True, index=True)
+    wechat_openid = Varchar(length=64, null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())

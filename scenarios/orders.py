@@ -777,7 +777,45 @@ async def record_unsettled_defaults(*, store: Store, citizen_account: CitizenAcc
     return recorded
 
 
-__all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "KINDS", "MAX_GRACE_DAYS", "MAX_TERM", "OPEN_STATUSES",
-           "ORDER_BENEFIT_KIND", "RECORDED", "SETTLED", "CitizenAccountOf", "Merchant", "OrderView", "cancel_order",
-           "complete_order", "credit_line", "default_order", "fulfilment_month", "get_order", "merchant_orders",
-           "open_order", "person_orders", "record_unsettled_defaults", "settle_order", "yuan"]
+GRACE_ENDING = "credit_order.grace_ending"
+
+
+def _grace_ending_event_id(order_id: str) -> str:
+    # Derived from the order: two workers announcing at once produce one id, and the unique public id lets only
+    # one row in (once per order, without a lock).
+    return "evt_" + hashlib.sha256(f"{order_id}:{GRACE_ENDING}".encode()).hexdigest()[:24]
+
+
+async def notify_grace_ending(*, citizen_account: CitizenAccountOf, within: timedelta = timedelta(days=1),
+                              now: datetime | None = None, limit: int = 500) -> int:
+    """Tell each citizen whose defaulted order's grace period ends within `within` that it is about to become
+    a negative record (once per order); returns how many notices were written. Background step."""
+    moment = now or clock.now()
+    rows = await CreditOrder.select(*_COLUMNS).where(
+        (CreditOrder.status == DEFAULTED) & (CreditOrder.grace_until >= moment)
+        & (CreditOrder.grace_until <= moment + within)).order_by(CreditOrder.grace_until).limit(limit)
+    written = 0
+    for row in rows:
+        view = _view(row)
+        if view.grace_until is None:
+            continue
+        owed = view.default_amount_fen if view.default_amount_fen is not None else view.amount_fen
+        ends = view.grace_until.astimezone(CITY_TZ)
+        notice = await _citizen_notice(view, topic=GRACE_ENDING, payload={
+            "status": DEFAULTED, "default_amount_fen": owed, "grace_until": view.grace_until.isoformat(),
+            "message": (f"您在{view.merchant_name}的信用订单尚有 {yuan(owed)}元未结清，宽限期将于"
+                        f"{ends:%m月%d日%H:%M}结束，逾期将记入信用记录，请尽快结清")}, citizen_account=citizen_account)
+        if notice is None:
+            continue
+        notice.public_id = _grace_ending_event_id(view.id)
+        inserted = await OutboxEvent.insert(notice).on_conflict(
+            target=OutboxEvent.public_id, action=OnConflictAction.do_nothing).returning(OutboxEvent.public_id)
+        written += len(inserted)
+    return written
+
+
+__all__ = ["AUTHORIZED", "CANCELLED", "DEFAULTED", "FINISHED", "GRACE_ENDING", "KINDS", "MAX_GRACE_DAYS", "MAX_TERM",
+           "OPEN_STATUSES", "ORDER_BENEFIT_KIND", "RECORDED", "SETTLED", "CitizenAccountOf", "Merchant", "OrderView",
+           "cancel_order", "complete_order", "credit_line", "default_order", "fulfilment_month", "get_order",
+           "merchant_orders", "notify_grace_ending", "open_order", "person_orders", "record_unsettled_defaults",
+           "settle_order", "yuan"]

@@ -64,8 +64,14 @@ async def test_whole_lifecycle(client, ctx) -> None:
     assert log[1]["seq"] == body["ledger_seq"]
 
     topics = [e["topic"] for e in await OutboxEvent.select(OutboxEvent.topic).where(
-        OutboxEvent.aggregate_id == authorization["id"]).order_by(OutboxEvent.created_at)]
+        (OutboxEvent.aggregate_id == authorization["id"]) & OutboxEvent.recipient.not_like("person:%")).order_by(
+        OutboxEvent.created_at)]
     assert topics == ["authorization.authorized", "authorization.revoked"]
+    # The citizen was told of the request and got a receipt of the revocation (notices, partners/notices.py).
+    told = [e["topic"] for e in await OutboxEvent.select(OutboxEvent.topic).where(
+        (OutboxEvent.aggregate_id == authorization["id"]) & OutboxEvent.recipient.like("person:%")).order_by(
+        OutboxEvent.created_at)]
+    assert told == ["authorization.requested", "authorization.revoked"]
 
 
 async def test_unknown_subject_gets_the_same_answer(client, ctx) -> None:

@@ -310,8 +310,12 @@ async def test_upheld_withdraws_the_record_and_the_score_recovers(client, ctx) -
     assert again.status_code == 409
     assert again.json()["code"] == "objection_already_decided"
     topics = [e["topic"] for e in await OutboxEvent.select(OutboxEvent.topic).where(
-        OutboxEvent.aggregate_id == objection["id"]).order_by(OutboxEvent.created_at)]
+        (OutboxEvent.aggregate_id == objection["id"]) & (OutboxEvent.recipient == "test-source")).order_by(
+        OutboxEvent.created_at)]
     assert topics == ["objection.filed", "objection.decided"]
+    # The citizen is told the decision once too (a notice through the outbox, partners/notice_delivery.py).
+    assert await OutboxEvent.count().where((OutboxEvent.aggregate_id == objection["id"])
+                                           & (OutboxEvent.recipient == f"person:{citizen.person.public_id}")) == 1
 
 
 async def test_rejected_restores_the_record(client, ctx) -> None:
@@ -383,7 +387,8 @@ async def test_concurrent_decisions_one_wins(client, ctx) -> None:
     expected = "withdrawn" if winner["status"] == "upheld" else "active"
     assert (await _record(client, citizen, record_id))["status"] == expected
     assert await OutboxEvent.count().where((OutboxEvent.aggregate_id == objection["id"])
-                                           & (OutboxEvent.topic == "objection.decided")) == 1
+                                           & (OutboxEvent.topic == "objection.decided")
+                                           & (OutboxEvent.recipient == "test-source")) == 1
 
 
 async def test_overdue_objections_are_visible_to_operators(client, ctx) -> None:
@@ -475,7 +480,8 @@ async def test_approved_repair_stops_counting(client, ctx) -> None:
     assert twice.status_code == 409
     assert twice.json()["code"] == "repair_already_decided"
     events = await OutboxEvent.select(OutboxEvent.topic, OutboxEvent.recipient).where(
-        OutboxEvent.aggregate_id == repair["id"]).order_by(OutboxEvent.created_at)
+        (OutboxEvent.aggregate_id == repair["id"]) & OutboxEvent.recipient.not_like("person:%")).order_by(
+        OutboxEvent.created_at)
     assert [(e["topic"], e["recipient"]) for e in events] == [("repair.filed", "test-source"),
                                                               ("repair.decided", "test-source")]
     repaired_again = await client.post("/v1/me/repairs", headers=citizen.headers,
@@ -559,7 +565,8 @@ async def test_concurrent_repair_filings_and_decisions(client, ctx) -> None:
     expected = "repaired" if winner["status"] == "approved" else "active"
     assert (await _record(client, citizen, record_id))["status"] == expected
     assert await OutboxEvent.count().where((OutboxEvent.aggregate_id == repair_id)
-                                           & (OutboxEvent.topic == "repair.decided")) == 1
+                                           & (OutboxEvent.topic == "repair.decided")
+                                           & OutboxEvent.recipient.not_like("person:%")) == 1
 
 
 # ---------------------------------------------------------------- lists that follow from records
