@@ -245,3 +245,14 @@ async def update_preferences(*, account_id: str, items: list[NoticePreferenceIn]
 __all__ = ["CHANNELS", "KINDS", "NONE", "SMS", "TOPIC_KINDS", "WECHAT", "NoticeKind", "Preference", "kind_of",
            "list_notices", "mark_all_read", "mark_read", "preference", "preferences", "render",
            "update_preferences", "wechat_openid"]
+
+
+async def forget_account(*, account_id: str) -> int:
+    """What closing an account deletes of its notice settings: its preferences and its WeChat contact (the
+    notices already written stay in the tombstone's list, unreachable: nobody can log in to it). Safe to run
+    again; returns how many rows went."""
+    removed = 0
+    for table in (NoticePreference, NoticeContact):
+        removed += await table.count().where(table.account_id == account_id)
+        await table.delete().where(table.account_id == account_id)
+    return removed

@@ -21,6 +21,7 @@ from api.context import AppContext
 from credit.ledger import CHECKPOINT_TYP, verify_chain
 from credit.tables import Authorization, Enterprise, OutboxEvent, Person
 from lending.tables import EnterpriseMember
+from partners.tables import NoticeContact, NoticePreference
 from tests.factories import (
     Citizen,
     address,
@@ -118,7 +119,8 @@ async def _told_kept_and_verified(ctx: AppContext, *, account_id: str, ended: li
 
 
 
-async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_why(client, ctx, two_servers) -> None:
+async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_why(  # noqa: PLR0915 - one closure, end to end
+        client, ctx, two_servers) -> None:
     citizen = await bound_citizen(client, ctx, name="销二")
     account_id = await _account_id(client, citizen)
     _, _, bank = await partner_session(client, kind="bank")
@@ -132,6 +134,10 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
         Person.public_id == citizen.person.public_id).first())["id"]
     await EnterpriseMember.insert(EnterpriseMember(enterprise=enterprise_id, account_id=account_id, person=person_id,
                                                    role="operator", status="active"))
+    preferences = await client.put("/v1/me/notice-preferences", headers=citizen.headers, json={
+        "items": [{"kind": "authorization_request", "channel": "wechat"}],
+        "wechat_openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"})
+    assert preferences.status_code == 200, preferences.text
     await _resend_allowed(ctx, citizen.session.phone)
     second_login = await citizen_login(client, number=citizen.session.phone)
 
@@ -166,8 +172,11 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
                       "authorization requests refused": 1,
                       "enterprise memberships ended (owner or 经办人)": 1,
                       "sessions ended (every access and refresh token of the account)": 2}
-    assert [item["what"] for item in summary["deleted"]] == [
-        "your phone number", "the binding of the account to your identity (实名)"]
+    assert [(item["what"], item.get("count")) for item in summary["deleted"]] == [
+        ("notice preferences and the WeChat contact notices were pushed to", 2),
+        ("your phone number", None), ("the binding of the account to your identity (实名)", None)]
+    assert await NoticePreference.count().where(NoticePreference.account_id == account_id) == 0
+    assert await NoticeContact.count().where(NoticeContact.account_id == account_id) == 0
     assert all(item["why"] for item in summary["kept"] + summary["deleted"] + summary["ended"])
     assert summary["account_id"] == account_id
     assert summary["status"] == "closed"
@@ -187,7 +196,7 @@ async def test_closing_ends_everything_keeps_the_records_and_answers_what_and_wh
     again = await closure.close_account(ctx=ctx, account_id=account_id, code=None)
     assert {"account_id": again.account_id, "status": again.status, "deleted": len(again.deleted),
             "ended": [(e.what, e.count) for e in again.ended]} == {
-        "account_id": account_id, "status": "closed", "deleted": 2,
+        "account_id": account_id, "status": "closed", "deleted": 3,
         "ended": [(e["what"], e.get("count")) for e in summary["ended"]]}
     # ... and the same phone registers again as a new account, which may bind the same identity.
     await _resend_allowed(ctx, citizen.session.phone)

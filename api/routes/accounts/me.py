@@ -17,10 +17,15 @@ from api.context import AppContext
 from api.dependencies import Injected
 from credit.identity import mask_id_number
 from lending.enterprises import end_memberships
+from partners.notices import forget_account
 
 
 async def _end_enterprise_memberships(account: ClosingAccount) -> int:
     return await end_memberships(account_id=account.account_id)
+
+
+async def _forget_notice_settings(account: ClosingAccount) -> int:
+    return await forget_account(account_id=account.account_id)
 
 
 CLOSURE_STEPS: tuple[ClosureStep, ...] = (
@@ -28,6 +33,10 @@ CLOSURE_STEPS: tuple[ClosureStep, ...] = (
                 why=("Nobody may act for an enterprise through a closed account; a legal representative binds "
                      "the enterprise again from a new account."),
                 run=_end_enterprise_memberships),
+    ClosureStep(key="notice_preferences", section="deleted",
+                what="notice preferences and the WeChat contact notices were pushed to",
+                why="Settings of the account itself; nothing is sent to a closed account.",
+                run=_forget_notice_settings),
 )
 """What closing an account does in the domains accounts does not import (accounts.closure.ClosureStep)."""
 
