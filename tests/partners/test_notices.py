@@ -163,7 +163,7 @@ async def test_objection_and_repair_decisions_are_told(client, ctx) -> None:
 
 
 async def test_a_grace_period_ending_is_told_once_and_urgently(client, ctx) -> None:
-    from tests.integration.test_credit_orders import _merchant, _opened, _verify
+    from tests.scenarios.test_credit_orders import _merchant, _opened, _verify
 
     citizen = await bound_citizen(client, ctx, name="通知己")
     merchant = await _merchant(client)
