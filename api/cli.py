@@ -472,6 +472,24 @@ def simulate_city(host: str, port: int, issuer: str | None) -> None:
     serve_city(host=host, port=port, issuer=issuer)
 
 
+@_command(simulate, "wechat", "WeChat's access-token and subscribe-message API, for citizen notices")
+@click.option("--appid", default="wx_demo_xinyi")
+@click.option("--secret", help="default: $XINYI_SIM_WECHAT_SECRET, or a fresh one (printed)")
+@click.option("--fail-next", type=int, default=0, help="refuse this many sends first (retries, by hand)")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=9003)
+def simulate_wechat(*, appid: str, secret: str | None, fail_next: int, host: str, port: int) -> None:
+    """A simulated WeChat API: point the service at it with XINYI_WECHAT_API_BASE_URL=http://HOST:PORT and the same
+    XINYI_WECHAT_APPID and XINYI_WECHAT_SECRET (and any XINYI_WECHAT_NOTICE_TEMPLATE_ID)."""
+    from partners.simulate import serve_wechat
+
+    secret = secret or os.environ.get("XINYI_SIM_WECHAT_SECRET")
+    if not secret:
+        secret = generate_secret()
+        print(f"XINYI_WECHAT_SECRET={secret}")
+    serve_wechat(appid=appid, secret=secret, host=host, port=port, fail_next=fail_next)
+
+
 # ------------------------------------------------------------------ keys
 
 

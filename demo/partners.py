@@ -23,10 +23,12 @@ class PartnerSpec:
     kind: str
     scenario: str | None = None
     source: str | None = None  # DATA_SOURCES key for data sources
+    # Where partner-started consent returns the citizen (docs/walkthroughs.md: a loopback callback of the tour)
+    redirect_uris: tuple[str, ...] = ()
 
 
 DEMO_PARTNERS: tuple[PartnerSpec, ...] = (
-    PartnerSpec("嘉兴银行", "bank"),
+    PartnerSpec("嘉兴银行", "bank", redirect_uris=("http://127.0.0.1:8765/callback",)),
     PartnerSpec("嘉兴南湖旅游区", "merchant", scenario="travel"),  # 信易游
     PartnerSpec("嘉兴市公共自行车服务中心", "merchant", scenario="transit"),  # 信易行
     PartnerSpec("嘉兴禾城汽车租赁有限公司", "merchant", scenario="rental"),  # 信易租
@@ -76,7 +78,9 @@ async def create_partners(planned: list[PlannedPartner], *, create: bool) -> lis
             if not create:
                 continue
             issued = await create_partner(name=spec.name, kind=spec.kind, scenario=spec.scenario,
-                                          client_id=client_id)
+                                          client_id=client_id, redirect_uris=list(spec.redirect_uris) or None,
+                                          # the tour's loopback callback; synthetic partners of a demo city
+                                          production=False)
             secret = issued.client_secret
         report.append({"name": spec.name, "kind": spec.kind, "client_id": client_id,
                        "client_secret": secret, "scenario": spec.scenario})
