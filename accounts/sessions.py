@@ -147,6 +147,14 @@ async def request_otp(*, ctx: AccountsContext, phone: str, client_address: str) 
 
 async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
     """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
+    account_id = await account_for_otp(ctx=ctx, phone=phone, code=code)
+    return await _issue_session(ctx, kind="citizen", subject=account_id, family_id=None)
+
+
+async def account_for_otp(*, ctx: AccountsContext, phone: str, code: str) -> str:
+    """Check a phone + code (single use, same guess allowance) and return the citizen's account id, creating the
+    account on first login. The consent page logs in with this: its browser session needs the account, not tokens
+    (a refresh token nobody holds would only be one more credential to leak)."""
     settings, store = ctx.settings, ctx.store
     number = _phone_or_422(phone)
     phone_hash = ctx.cipher.lookup_hash("phone", number)
@@ -163,8 +171,7 @@ async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> Issu
     if not await store.delete("otp", f"code:{phone_hash}"):
         raise InvalidGrant("the code is wrong or expired", code="invalid_otp")
     await store.delete("otp", f"tries:{phone_hash}")
-    account_id = await _get_or_create_account(ctx, phone_hash=phone_hash, phone=number)
-    return await _issue_session(ctx, kind="citizen", subject=account_id, family_id=None)
+    return await _get_or_create_account(ctx, phone_hash=phone_hash, phone=number)
 
 
 async def _get_or_create_account(ctx: AccountsContext, *, phone_hash: str, phone: str) -> str:
