@@ -38,6 +38,8 @@ class Principal:
     partner_kind: str | None = None
     role: str | None = None
     family_id: str | None = None
+    # Partner tokens from the authorization code grant: the one authorization they read under (claim `authz`).
+    authorization_id: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -78,6 +80,7 @@ class TokenService:
         partner_kind: str | None = None,
         role: str | None = None,
         family_id: str | None = None,
+        authorization_id: str | None = None,
     ) -> tuple[str, Principal]:
         """Sign a new access token and return it with the principal it stands for."""
         now = int(time.time())
@@ -99,9 +102,12 @@ class TokenService:
             claims["role"] = role
         if family_id:
             claims["fam"] = family_id
+        if authorization_id:
+            claims["authz"] = authorization_id
         token = jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self._key_id, "typ": "at+jwt"})
         principal = Principal(kind=kind, subject=subject, scopes=scopes, token_id=jti, expires_at=now + ttl_seconds,
-                              partner_kind=partner_kind, role=role, family_id=family_id)
+                              partner_kind=partner_kind, role=role, family_id=family_id,
+                              authorization_id=authorization_id)
         return token, principal
 
     def verify(self, token: str) -> Principal:
@@ -150,6 +156,7 @@ class TokenService:
             partner_kind=claims.get("ptype"),
             role=claims.get("role"),
             family_id=claims.get("fam"),
+            authorization_id=authorization if isinstance(authorization := claims.get("authz"), str) else None,
         )
 
     def sign_document(self, claims: dict[str, Any], *, typ: str) -> str:

@@ -75,6 +75,13 @@ class InvalidScope(OAuthError):
     status, code, title, error = 400, "invalid_scope", "The requested scope is invalid", "invalid_scope"
 
 
+class InvalidAuthorizationDetails(OAuthError):
+    """RFC 9396 §5: the `authorization_details` are malformed, of an unknown type or ask what cannot be given."""
+
+    status, code, title = 400, "invalid_authorization_details", "The authorization details are invalid"
+    error = "invalid_authorization_details"
+
+
 class Forbidden(DomainError):
     status, code, title = 403, "forbidden", "Not allowed"
 

@@ -359,6 +359,48 @@ async def terminate(*, public_id: str, partner_client_id: str, reason: str | Non
                              topic="authorization.terminated", now=datetime.now(UTC), reason=reason, store=store)
 
 
+async def grant_for_person(*, person_id: int, partner_client_id: str, partner_name: str, partner_kind: str,
+                           purpose_code: str, scopes: list[str], validity_days: int, daily_cap: int | None = None
+                           ) -> AuthorizationView:
+    """An authorization the citizen gives on the partner-started consent page (OAuth authorization code):
+    asked and decided in one step, created `authorized` with the usual `authorization.authorized` event.
+
+    `daily_cap` may lower the purpose's cap, never raise it.
+
+    Raises:
+        Unprocessable: the purpose does not justify the scopes or the validity, or the cap exceeds the purpose's.
+    """
+    purpose, wanted = _checked_request(purpose_code=purpose_code, subject_kind="person", scopes=scopes,
+                                       validity_days=validity_days)
+    cap = purpose.daily_cap if daily_cap is None else daily_cap
+    if not 1 <= cap <= purpose.daily_cap:
+        raise Unprocessable(f"daily_cap must be 1..{purpose.daily_cap} for {purpose.code}", code="daily_cap_too_high")
+    now = datetime.now(UTC)
+    public_id = f"authz_{secrets.token_hex(12)}"
+    async with Authorization._meta.db.transaction():
+        await Authorization.insert(Authorization(
+            public_id=public_id, partner_client_id=partner_client_id, partner_name=partner_name,
+            partner_kind=partner_kind, subject_kind="person", person=person_id, enterprise=None,
+            purpose=purpose.code, scopes=" ".join(sorted(wanted)), status=AUTHORIZED, daily_cap=cap,
+            validity_days=validity_days, request_expires_at=now, created_at=now, decided_at=now,
+            valid_until=now + timedelta(days=validity_days)))
+        view = await _get(public_id)
+        await OutboxEvent.insert(_outbox(topic="authorization.authorized", authorization=view))
+    return view
+
+
+def check_request(*, purpose_code: str, subject_kind: str, scopes: list[str], validity_days: int,
+                  daily_cap: int | None = None) -> Purpose:
+    """The purpose of a request if it justifies the scopes, the validity and the daily cap (raises
+    `Unprocessable` with a stable code otherwise): what a pushed authorization request is checked against
+    before anyone is asked."""
+    purpose, _ = _checked_request(purpose_code=purpose_code, subject_kind=subject_kind, scopes=scopes,
+                                  validity_days=validity_days)
+    if daily_cap is not None and not 1 <= daily_cap <= purpose.daily_cap:
+        raise Unprocessable(f"daily_cap must be 1..{purpose.daily_cap} for {purpose.code}", code="daily_cap_too_high")
+    return purpose
+
+
 # ---------------------------------------------------------------- the partner's view (wire type)
 
 

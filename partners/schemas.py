@@ -20,6 +20,8 @@ class PartnerCreate(msgspec.Struct, forbid_unknown_fields=True):
     with_secret: bool = True
     scenario: Annotated[str, Meta(max_length=16)] | None = None
     issuer: Annotated[str, Meta(min_length=1, max_length=200)] | None = None  # city_peer: its passports' `iss`
+    # OAuth redirect URIs for partner-started consent: https (loopback http outside production), exact match.
+    redirect_uris: Annotated[list[Annotated[str, Meta(max_length=500)]], Meta(max_length=5)] | None = None
 
 
 class PartnerCredentials(msgspec.Struct, omit_defaults=True):
@@ -54,6 +56,8 @@ class PartnerUpdate(msgspec.Struct, forbid_unknown_fields=True):
     allowed_addresses: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=64)] | None = None
     webhook_url: Annotated[str, Meta(max_length=500)] | None = None  # "" removes the endpoint
     issuer: Annotated[str, Meta(max_length=200)] | None = None  # city_peer passport issuer; "" removes it
+    # OAuth redirect URIs (replacing those registered; [] removes them all).
+    redirect_uris: Annotated[list[Annotated[str, Meta(max_length=500)]], Meta(max_length=5)] | None = None
 
 
 class SecretRotation(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +83,7 @@ class PartnerDetail(msgspec.Struct, omit_defaults=True):
     previous_secret_valid_until: datetime | None = None
     webhook_secret: str | None = None  # only in the answer that configured a new endpoint, once
     issuer: str | None = None  # peer cities: the `iss` of the credit passports they sign
+    redirect_uris: list[str] = msgspec.field(default_factory=list)  # OAuth redirect URIs (exact match)
 
 
 class UsageView(msgspec.Struct):

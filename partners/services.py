@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -49,6 +50,7 @@ class PartnerRecord:
     daily_quota: int = 0
     allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     issuer: str | None = None  # peer cities: the `iss` of their credit passports
+    redirect_uris: tuple[str, ...] = ()  # OAuth redirect URIs, compared as exact strings
 
     def secret_hashes(self, now: datetime) -> list[str]:
         """Hashes a presented client secret may match: the current one, and the previous one during
@@ -80,6 +82,48 @@ def validate_scopes(*, kind: str, scopes: list[str] | None) -> frozenset[str]:
             f"a {kind} partner cannot hold: {', '.join(sorted(extra))}", code="scope_not_allowed_for_kind"
         )
     return wanted
+
+
+MAX_REDIRECT_URIS = 5
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def redirect_uri_acceptable(uri: str, *, production: bool) -> bool:
+    """Whether `uri` may be registered as an OAuth redirect URI: absolute https without a fragment or user
+    credentials; outside production also plain http to a loopback host (a partner's local test client,
+    RFC 8252 §7.3)."""
+    if not 0 < len(uri) <= 500 or any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7e for c in uri) or "#" in uri:
+        return False
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        return False
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and not production and host in _LOOPBACK_HOSTS
+
+
+def validate_redirect_uris(uris: list[str] | None, *, production: bool) -> tuple[str, ...]:
+    """Redirect URIs to register: at most `MAX_REDIRECT_URIS`, each acceptable, duplicates dropped (order kept).
+
+    Raises:
+        Unprocessable: too many, or one that is not https (or loopback http outside production)
+            (`invalid_redirect_uri`).
+    """
+    if not uris:
+        return ()
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise Unprocessable(f"at most {MAX_REDIRECT_URIS} redirect URIs per partner", code="too_many_redirect_uris")
+    for uri in uris:
+        if not redirect_uri_acceptable(uri, production=production):
+            raise Unprocessable("redirect URIs must be absolute https URLs without a fragment (plain http only to "
+                                "a loopback host, outside production)", code="invalid_redirect_uri",
+                                errors=[{"field": "redirect_uris", "message": "not an acceptable redirect URI"}])
+    return tuple(dict.fromkeys(uris))
 
 
 def _validate_rsa_encryption_key(key: dict[str, Any]) -> None:
@@ -145,9 +189,15 @@ async def create_partner(
     scenario: str | None = None,
     client_id: str | None = None,
     issuer: str | None = None,
+    redirect_uris: list[str] | None = None,
+    production: bool = True,
 ) -> PartnerCredentials:
-    """Register a partner. The client secret is returned here once and stored only as a hash."""
+    """Register a partner. The client secret is returned here once and stored only as a hash.
+
+    `production` decides whether loopback http redirect URIs are acceptable (never in production).
+    """
     granted = validate_scopes(kind=kind, scopes=scopes)
+    redirects = validate_redirect_uris(redirect_uris, production=production)
     keys = validate_jwks(jwks)
     issuer = await validate_issuer(kind=kind, issuer=issuer)
     if not with_secret and not keys:
@@ -167,6 +217,7 @@ async def create_partner(
             jwks=json.dumps(keys) if keys else None,
             scenario=scenario,
             issuer=issuer,
+            redirect_uris=" ".join(redirects) or None,
         )
     )
     return PartnerCredentials(client_id=client_id, client_secret=secret)
@@ -176,7 +227,7 @@ _COLUMNS = (
     Partner.client_id, Partner.name, Partner.kind, Partner.scopes, Partner.status,
     Partner.secret_hash, Partner.jwks, Partner.scenario, Partner.previous_secret_hash,
     Partner.previous_secret_expires_at, Partner.webhook_url, Partner.rate_limit_per_second, Partner.daily_quota,
-    Partner.allowed_addresses, Partner.issuer,
+    Partner.allowed_addresses, Partner.issuer, Partner.redirect_uris,
 )
 
 
@@ -199,6 +250,7 @@ def _to_record(row: dict[str, Any]) -> PartnerRecord:
         daily_quota=int(row["daily_quota"] or 0),
         allowed_networks=parse_networks(row["allowed_addresses"]),
         issuer=row["issuer"],
+        redirect_uris=tuple((row["redirect_uris"] or "").split()),
     )
 
 
@@ -244,9 +296,12 @@ async def update_partner(
     daily_quota: int | None = None,
     allowed_addresses: list[str] | None = None,
     issuer: str | None = None,
+    redirect_uris: list[str] | None = None,
+    production: bool = True,
 ) -> PartnerRecord:
-    """Change a partner's registration; only the given fields change (`issuer=""` removes it). The status is
-    `set_partner_status`'s alone (it keeps the store's suspension marker in step)."""
+    """Change a partner's registration; only the given fields change (`issuer=""` removes it, `redirect_uris=[]`
+    removes them all). The status is `set_partner_status`'s alone (it keeps the store's suspension marker in
+    step)."""
     partner = await require_partner(client_id)
     changes: dict[Any, Any] = {Partner.updated_at: datetime.now(UTC)}
     if name is not None:
@@ -269,6 +324,8 @@ async def update_partner(
         changes[Partner.issuer] = None
     elif issuer is not None:
         changes[Partner.issuer] = await validate_issuer(kind=partner.kind, issuer=issuer, client_id=client_id)
+    if redirect_uris is not None:
+        changes[Partner.redirect_uris] = " ".join(validate_redirect_uris(redirect_uris, production=production)) or None
     await Partner.update(changes).where(Partner.client_id == client_id)
     return await require_partner(client_id)
 
@@ -320,7 +377,7 @@ def partner_detail(partner: PartnerRecord, *, settings: Settings, webhook_secret
         daily_quota=partner.daily_quota or settings.default_daily_quota,
         allowed_addresses=[str(n) for n in partner.allowed_networks], scenario=partner.scenario,
         webhook_url=partner.webhook_url, previous_secret_valid_until=partner.previous_secret_expires_at,
-        webhook_secret=webhook_secret, issuer=partner.issuer)
+        webhook_secret=webhook_secret, issuer=partner.issuer, redirect_uris=list(partner.redirect_uris))
 
 
 async def describe_partner(*, client_id: str, settings: Settings) -> PartnerDetail:

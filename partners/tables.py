@@ -37,6 +37,8 @@ class Partner(Table, tablename="partners"):
     # Peer cities: the `iss` their credit passports carry (unique; verified against `jwks`).
     issuer = Varchar(length=200, null=True, default=None)
     updated_at = Timestamptz(default=TimestamptzNow())
+    # OAuth redirect URIs (partner-started consent), space-separated, compared exactly; NULL: none registered.
+    redirect_uris = Text(null=True, default=None)
 
 
 class WebhookAttempt(Table, tablename="webhook_attempts"):

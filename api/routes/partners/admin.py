@@ -41,10 +41,11 @@ class AdminPartnersController(Controller):
 
     @post("", status_code=HTTP_201_CREATED, guards=[_WRITERS],
           summary="Register a partner; its client secret is shown once")
-    async def create(self, data: JSONBody[PartnerCreate]) -> PartnerCredentials:
+    async def create(self, data: JSONBody[PartnerCreate], settings: Injected[Settings]) -> PartnerCredentials:
         issued = await partner_services.create_partner(
             name=data.name, kind=data.kind, scopes=data.scopes, jwks=data.jwks, with_secret=data.with_secret,
-            scenario=data.scenario, issuer=data.issuer)
+            scenario=data.scenario, issuer=data.issuer, redirect_uris=data.redirect_uris,
+            production=settings.is_production)
         peer_registry.forget()  # a new peer city's passports verify on this worker at once
         return issued
 
@@ -64,7 +65,7 @@ class AdminPartnersController(Controller):
 
     @patch("/{client_id:str}", guards=[_WRITERS],
            summary="Change name, scopes, status (suspend / reactivate), limits, address allowlist or "
-                   "a peer city's passport issuer")
+                   "a peer city's passport issuer, or OAuth redirect URIs")
     async def update(self, *, client_id: FromPath[str], data: JSONBody[PartnerUpdate], settings: Injected[Settings],
                      store: Injected[Store], cipher: Injected[FieldCipher],
                      partner_directory: Injected[PartnerDirectory]) -> PartnerDetail:
@@ -72,7 +73,8 @@ class AdminPartnersController(Controller):
         partner = await partner_services.update_partner(
             client_id=client_id, name=data.name, scopes=data.scopes,
             rate_limit_per_second=data.rate_limit_per_second, daily_quota=data.daily_quota,
-            allowed_addresses=data.allowed_addresses, issuer=data.issuer)
+            allowed_addresses=data.allowed_addresses, issuer=data.issuer, redirect_uris=data.redirect_uris,
+            production=settings.is_production)
         if data.status is not None:
             partner = await partner_services.set_partner_status(store=store, client_id=client_id,
                                                                 status=data.status)
