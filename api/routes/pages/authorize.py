@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
-from litestar.params import Parameter
+from litestar.params import CookieParameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ExceptionHandlersMap
@@ -159,12 +159,13 @@ async def _session_for_post(ctx: AppContext, session_id: str | None, form: _Form
     return session
 
 
-SessionCookie = Annotated[str | None, Parameter(cookie=COOKIE, required=False)]
+SessionCookie = Annotated[str | None, CookieParameter(name=COOKIE, required=False)]
+Query = Annotated[str | None, QueryParameter(required=False)]
 
 
 @get(PAGE_PATH, include_in_schema=False)
 async def authorize_page(*, ctx: Injected[AppContext], session_id: SessionCookie = None,
-                         client_id: str | None = None, request_uri: str | None = None) -> Template:
+                         client_id: Query = None, request_uri: Query = None) -> Template:
     pending = await _pending(ctx, client_id, request_uri)
     ask = _request_view(pending)
     session = await web_sessions.load_session(store=ctx.store, session_id=session_id)
@@ -326,7 +327,7 @@ def _store_down_page(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def _unexpected_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    logger.exception("consent page failed", exc_info=exc)
+    logger.error("consent page failed", exc_info=exc)
     return _error_page(500, "internal_error")
 
 
