@@ -25,15 +25,15 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
 import segno
-from msgspec import Meta
 
 from accounts.context import AccountsContext
-from accounts.sessions import ClientAuthentication, authenticate_client
+from accounts.schemas import DETAILS_TYPE, CreditScoreDetail, GrantedDetail, PushedAuthorization
+from accounts.sessions import AUTHORIZE_PATH, ClientAuthentication, authenticate_client
 from core.errors import (
     Conflict,
     DomainError,
@@ -53,10 +53,7 @@ from credit.my_credit import CONSENT_RECEIPT_TYP
 from credit.services import person_public_id
 from partners.services import PartnerRecord, find_partner
 
-PAR_PATH = "/v1/oauth/par"
-AUTHORIZE_PATH = "/authorize"
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
-DETAILS_TYPE = "xinyi_credit_score"
 # RFC 9126 §2.2: a short lifetime; FAPI 2.0 asks for under 600 s. Module constants so tests can shorten them.
 REQUEST_URI_TTL_SECONDS = 600
 CODE_TTL_SECONDS = 60  # FAPI 2.0 §5.3.2.1: at most 60 s
@@ -82,41 +79,6 @@ class DocumentSigner(Protocol):
 
 
 # ---------------------------------------------------------------- wire and stored types
-
-
-class CreditScoreDetail(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """One RFC 9396 authorization details object of our type: what the partner asks to read, why, how long
-    and how often."""
-
-    type: Literal["xinyi_credit_score"]
-    purpose: Annotated[str, Meta(min_length=1, max_length=40)]
-    scopes: Annotated[list[Annotated[str, Meta(max_length=40)]], Meta(min_length=1, max_length=8)]
-    validity_days: Annotated[int, Meta(ge=1, le=3650)]
-    daily_cap: Annotated[int, Meta(ge=1, le=10_000)] | None = None
-
-
-class GrantedDetail(msgspec.Struct, omit_defaults=True):
-    """What was granted, as the token response echoes it (RFC 9396 §7): the detail with the authorization id,
-    the partner-scoped open id, the validity end and the signed consent receipt added."""
-
-    type: str
-    purpose: str
-    scopes: list[str]
-    validity_days: int
-    daily_cap: int
-    authorization_id: str
-    open_id: str
-    valid_until: datetime
-    consent_receipt: str
-
-
-class PushedAuthorization(msgspec.Struct):
-    """RFC 9126 §2.2 answer, plus the consent URL and its QR code (SVG) for a counter or a web page."""
-
-    request_uri: str
-    expires_in: int
-    consent_url: str
-    consent_qr_svg: str
 
 
 class PendingConsent(msgspec.Struct, frozen=True):
@@ -176,11 +138,13 @@ def _sha256(value: str) -> str:
 # ---------------------------------------------------------------- push (RFC 9126)
 
 
-def _parse_details(raw: str | None, partner: PartnerRecord) -> CreditScoreDetail:
+def _parse_details(raw: str | list[dict[str, Any]] | None, partner: PartnerRecord) -> CreditScoreDetail:
     if not raw:
         raise InvalidRequest("authorization_details is required", code="missing_authorization_details")
     try:
-        decoded = msgspec.json.decode(raw.encode(), type=list[CreditScoreDetail])
+        # A form carries the JSON array as a string; a JSON body may carry the array itself.
+        decoded = msgspec.json.decode(raw.encode() if isinstance(raw, str) else msgspec.json.encode(raw),
+                                      type=list[CreditScoreDetail])
     except (msgspec.MsgspecError, RecursionError) as exc:
         raise InvalidAuthorizationDetails(
             f"authorization_details must be a JSON array of one {DETAILS_TYPE!r} object: {exc}") from None
@@ -211,7 +175,7 @@ def qr_svg(text: str) -> str:
 async def push_authorization_request(
     *, ctx: AccountsContext, client: ClientAuthentication, response_type: str | None, redirect_uri: str | None,
     state: str | None, code_challenge: str | None, code_challenge_method: str | None,
-    authorization_details: str | None, request_client_id: str | None = None,
+    authorization_details: str | list[dict[str, Any]] | None, request_client_id: str | None = None,
 ) -> PushedAuthorization:
     """Authenticate the partner, check what it asks, and keep it for the citizen under a new `request_uri`.
 
@@ -426,24 +390,24 @@ async def exchange_code(*, ctx: AccountsContext, client: ClientAuthentication, c
                            code="authorization_code_reused")
     await store.delete(STORE_DOMAIN, f"code:{digest}")
     loaded = await authz.load_for_use(record.authorization_id)
-    if loaded is None or loaded[0].status != authz.AUTHORIZED or loaded[0].valid_until is None:
+    view = loaded[0] if loaded is not None else None
+    if view is None or view.status != authz.AUTHORIZED or view.valid_until is None:
         raise InvalidGrant("the authorization is no longer active", code="authorization_not_active")
-    view = loaded[0]
-    remaining = int((view.valid_until - datetime.now(UTC)).total_seconds())  # type: ignore[operator]
+    valid_until = view.valid_until
+    remaining = int((valid_until - datetime.now(UTC)).total_seconds())
     ttl = max(1, min(ctx.settings.partner_token_ttl_seconds, remaining))
     scopes = partner.scopes & BOUND_TOKEN_SCOPES
     access, _ = ctx.tokens.issue(kind="partner", subject=partner.client_id, ttl_seconds=ttl, scopes=scopes,
                                          partner_kind=partner.kind, authorization_id=view.id)
     granted = GrantedDetail(type=DETAILS_TYPE, purpose=view.purpose, scopes=list(view.scopes),
                             validity_days=view.validity_days, daily_cap=view.daily_cap, authorization_id=view.id,
-                            open_id=record.open_id, valid_until=view.valid_until,  # type: ignore[arg-type]
+                            open_id=record.open_id, valid_until=valid_until,
                             consent_receipt=record.consent_receipt)
     return IssuedBoundToken(access_token=access, expires_in=ttl, scope=" ".join(sorted(scopes)),
                             authorization_details=[granted])
 
 
 __all__ = [
-    "AUTHORIZE_PATH", "DETAILS_TYPE", "PAR_PATH", "REQUEST_URI_PREFIX", "CreditScoreDetail", "GrantedDetail",
-    "InvalidRequestUri", "PendingConsent", "PushedAuthorization", "approve_consent", "exchange_code",
-    "pending_consent", "push_authorization_request", "refuse_consent",
+    "REQUEST_URI_PREFIX", "InvalidRequestUri", "IssuedBoundToken", "PendingConsent",
+    "approve_consent", "exchange_code", "pending_consent", "push_authorization_request", "refuse_consent",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -66,12 +67,83 @@ class PasswordGrant(msgspec.Struct, forbid_unknown_fields=True, tag_field="grant
     password: Annotated[str, Meta(min_length=1, max_length=256, pattern=_UNICODE_NO_CRLF)]
 
 
-TokenRequest = OtpGrant | RefreshGrant | ClientCredentialsGrant | PasswordGrant
+RedirectUri = Annotated[str, Meta(min_length=1, max_length=500, pattern=_VSCHARS)]
+
+
+class AuthorizationCodeGrant(
+    msgspec.Struct, forbid_unknown_fields=True, tag_field="grant_type", tag="authorization_code"
+):
+    """Partners (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.5): the code the citizen's approval sent back."""
+
+    code: Opaque
+    redirect_uri: RedirectUri | None = None
+    code_verifier: Annotated[str, Meta(min_length=1, max_length=128, pattern=_VSCHARS)] | None = None
+    client_id: ShortText | None = None
+    client_secret: Opaque | None = None
+    client_assertion_type: ShortText | None = None
+    client_assertion: Opaque | None = None
+
+
+TokenRequest = OtpGrant | RefreshGrant | ClientCredentialsGrant | PasswordGrant | AuthorizationCodeGrant
 
 
 GRANT_TYPES: dict[str, type[TokenRequest]] = {
     "otp": OtpGrant, "refresh_token": RefreshGrant, "client_credentials": ClientCredentialsGrant,
-    "password": PasswordGrant}
+    "password": PasswordGrant, "authorization_code": AuthorizationCodeGrant}
+
+DETAILS_TYPE = "xinyi_credit_score"  # our RFC 9396 authorization details type
+
+
+class CreditScoreDetail(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One RFC 9396 authorization details object of our type: what the partner asks to read (`scopes`, data
+    scopes of the purpose catalog), why (`purpose`, a catalog code), how long and how often."""
+
+    type: Literal["xinyi_credit_score"]
+    purpose: Annotated[str, Meta(min_length=1, max_length=40)]
+    scopes: Annotated[list[Annotated[str, Meta(max_length=40)]], Meta(min_length=1, max_length=8)]
+    validity_days: Annotated[int, Meta(ge=1, le=3650)]
+    daily_cap: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+
+
+class GrantedDetail(msgspec.Struct):
+    """What was granted, as the token response echoes it (RFC 9396 §7): the detail asked for, with the
+    authorization id, the partner-scoped open id, the end of the validity and the signed consent receipt."""
+
+    type: str
+    purpose: str
+    scopes: list[str]
+    validity_days: int
+    daily_cap: int
+    authorization_id: str
+    open_id: str
+    valid_until: datetime
+    consent_receipt: str
+
+
+class PushedAuthorizationRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """RFC 9126 §2.1: the authorization request a partner pushes, with its client authentication.
+    `authorization_details` is the RFC 9396 JSON array (a string in a form; an array or a string in JSON)."""
+
+    response_type: Annotated[str, Meta(max_length=32, pattern=_VSCHARS)] | None = None
+    redirect_uri: RedirectUri | None = None
+    state: Annotated[str, Meta(min_length=1, max_length=512, pattern=_VSCHARS)] | None = None
+    code_challenge: Annotated[str, Meta(max_length=128, pattern=_VSCHARS)] | None = None
+    code_challenge_method: Annotated[str, Meta(max_length=16, pattern=_VSCHARS)] | None = None
+    authorization_details: Annotated[str, Meta(max_length=4096)] | list[dict[str, Any]] | None = None
+    scope: Scope | None = None  # ignored: what is asked is in authorization_details
+    client_id: ShortText | None = None
+    client_secret: Opaque | None = None
+    client_assertion_type: ShortText | None = None
+    client_assertion: Opaque | None = None
+
+
+class PushedAuthorization(msgspec.Struct):
+    """RFC 9126 §2.2 answer, plus the consent URL and an SVG QR code of it for a counter or a web page."""
+
+    request_uri: str
+    expires_in: int
+    consent_url: str
+    consent_qr_svg: str
 
 
 class TokenResponse(msgspec.Struct, omit_defaults=True):
@@ -82,6 +154,8 @@ class TokenResponse(msgspec.Struct, omit_defaults=True):
     expires_in: int
     scope: str | None = None
     refresh_token: str | None = None
+    # authorization_code grant: what was granted (RFC 9396 §7), with the authorization id and open id.
+    authorization_details: list[GrantedDetail] | None = None
 
 
 class RevokeRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -110,3 +184,9 @@ class AuthorizationServerMetadata(msgspec.Struct):
     revocation_endpoint_auth_methods_supported: list[str]
     revocation_endpoint_auth_signing_alg_values_supported: list[str]
     service_documentation: str
+    authorization_endpoint: str
+    pushed_authorization_request_endpoint: str
+    require_pushed_authorization_requests: bool
+    code_challenge_methods_supported: list[str]
+    authorization_details_types_supported: list[str]
+    authorization_response_iss_parameter_supported: bool

@@ -18,7 +18,7 @@ from piccolo.query.mixins import OnConflictAction
 
 from accounts.context import AccountsContext
 from accounts.revocations import mark_again, record_revocation
-from accounts.schemas import AuthorizationServerMetadata
+from accounts.schemas import DETAILS_TYPE, AuthorizationServerMetadata
 from accounts.tables import CitizenAccount, Operator, RefreshToken
 from accounts.tokens import Principal, PrincipalKind
 from core import clock
@@ -45,6 +45,8 @@ ASSERTION_ALGORITHMS = {"EC": "ES256", "OKP": "EdDSA"}
 _MAX_ASSERTION_LIFETIME = 300
 TOKEN_PATH = "/v1/auth/token"  # noqa: S105 - a path, not a secret
 REVOCATION_PATH = "/v1/auth/revoke"
+PAR_PATH = "/v1/oauth/par"  # RFC 9126 pushed authorization requests (accounts.consent)
+AUTHORIZE_PATH = "/authorize"  # the consent page a pushed request is opened with
 
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -305,7 +307,8 @@ async def refuse_authenticated_client(*, ctx: AccountsContext, client: ClientAut
     if not client.authenticates:
         return
     await authenticate_client(ctx=ctx, client=client)
-    raise UnauthorizedClient(f"partners may use grant_type client_credentials only, not {grant_type}")
+    raise UnauthorizedClient(f"partners may use grant_type client_credentials or authorization_code only, "
+                             f"not {grant_type}")
 
 
 async def _partner_from_assertion(ctx: AccountsContext, *, client_id: str | None, assertion_type: str | None,
@@ -334,7 +337,7 @@ async def _partner_from_assertion(ctx: AccountsContext, *, client_id: str | None
     # RFC 7523 §3: the audience is this authorization server: its issuer, or the endpoint the assertion is for.
     settings = ctx.settings
     audiences = [settings.jwt_issuer, f"{settings.jwt_issuer}{TOKEN_PATH}", f"{settings.public_url}{TOKEN_PATH}",
-                 f"{settings.public_url}{REVOCATION_PATH}"]
+                 f"{settings.public_url}{REVOCATION_PATH}", f"{settings.public_url}{PAR_PATH}"]
     try:
         claims = jwt.decode(
             assertion, jwt.PyJWK(key, algorithm=algorithm).key, algorithms=[algorithm], audience=audiences,
@@ -443,9 +446,10 @@ CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key
 def authorization_server_metadata(*, settings: Settings) -> AuthorizationServerMetadata:
     """What is true of this authorization server today, with absolute URLs from the configured public URL.
 
-    No authorization endpoint exists (nothing is delegated through a browser redirect), so no response type is
-    supported and the array is empty. `none` is the city's own public apps (citizen OTP, operator password,
-    refresh); partners use one of the three others.
+    The authorization endpoint is the consent page, opened only with a request the partner pushed first
+    (RFC 9126, `require_pushed_authorization_requests`), with PKCE S256 and our authorization details type
+    (RFC 9396); the redirect back carries `iss` (RFC 9207). `none` is the city's own public apps (citizen OTP,
+    operator password, refresh); partners use one of the three others.
     """
     base = settings.public_url
     algorithms = sorted(set(ASSERTION_ALGORITHMS.values()))
@@ -455,11 +459,17 @@ def authorization_server_metadata(*, settings: Settings) -> AuthorizationServerM
         revocation_endpoint=f"{base}{REVOCATION_PATH}",
         jwks_uri=f"{base}/.well-known/jwks.json",
         scopes_supported=sorted(SCOPES),
-        response_types_supported=[],
-        grant_types_supported=["client_credentials", "refresh_token", "password", "otp"],
+        response_types_supported=["code"],
+        grant_types_supported=["authorization_code", "client_credentials", "refresh_token", "password", "otp"],
         token_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
         token_endpoint_auth_signing_alg_values_supported=algorithms,
         revocation_endpoint_auth_methods_supported=CLIENT_AUTH_METHODS,
         revocation_endpoint_auth_signing_alg_values_supported=algorithms,
         service_documentation=f"{base}/schema/swagger",
+        authorization_endpoint=f"{base}{AUTHORIZE_PATH}",
+        pushed_authorization_request_endpoint=f"{base}{PAR_PATH}",
+        require_pushed_authorization_requests=True,
+        code_challenge_methods_supported=["S256"],
+        authorization_details_types_supported=[DETAILS_TYPE],
+        authorization_response_iss_parameter_supported=True,
     )

@@ -142,6 +142,26 @@ class RecentAuthorizations:
 RECENT = RecentAuthorizations()
 
 
+def authorization_to_use(*, requested: str | None, bound: str | None) -> str:
+    """The authorization a read is under: the one named in the body, or the one the partner's token is bound to
+    (authorization code grant). A bound token reads under its own authorization only.
+
+    Raises:
+        AuthorizationRefused: the body names another authorization than the token's (`token_bound_elsewhere`).
+        Unprocessable: neither names one (`authorization_id_required`).
+    """
+    if bound is not None:
+        if requested is not None and requested != bound:
+            raise AuthorizationRefused("this token is bound to another authorization; leave authorization_id out "
+                                       "or name the token's own", code="token_bound_elsewhere")
+        return bound
+    if requested is None:
+        raise Unprocessable("authorization_id is required (or a token bound to an authorization)",
+                            code="authorization_id_required",
+                            errors=[{"field": "authorization_id", "message": "required"}])
+    return requested
+
+
 def use_refusal(view: authz.AuthorizationView, *, purpose: str | None, now: datetime) -> DomainError | None:
     """Why `view` cannot be used now for `purpose`, whatever is read under it (None if it can)."""
     if not view.usable_at(now):
@@ -337,4 +357,4 @@ def _check_answer(outcome: _CheckOutcome, *, seq: int) -> ScoreCheckAnswer:
                             admitted=outcome.admitted, checked_at=outcome.checked_at, ledger_seq=seq)
 
 
-__all__ = ["AuthorizationRefused", "Caller", "check_score", "query_score"]
+__all__ = ["AuthorizationRefused", "Caller", "authorization_to_use", "check_score", "query_score"]

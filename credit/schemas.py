@@ -107,7 +107,8 @@ class ApprovedAuthorization(msgspec.Struct):
 
 
 class ScoreQuery(msgspec.Struct, forbid_unknown_fields=True):
-    authorization_id: PublicId
+    # Optional with a token from the authorization code grant, which is bound to its authorization.
+    authorization_id: PublicId | None = None
     purpose: Annotated[str, Meta(max_length=40)] | None = None
 
 
@@ -129,8 +130,9 @@ class ScoreQueryAnswer(msgspec.Struct, omit_defaults=True):
     reasons: list[ReasonOut] | None = None
 
 
-class ScoreCheck(msgspec.Struct, forbid_unknown_fields=True):
-    authorization_id: PublicId
+class ScoreCheck(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Optional with a token from the authorization code grant, which is bound to its authorization.
+    authorization_id: PublicId | None = None
     threshold: Annotated[int, Meta(ge=0, le=1000)]
     transaction_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     purpose: Annotated[str, Meta(max_length=40)] | None = None

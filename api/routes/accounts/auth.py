@@ -10,17 +10,21 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from litestar.types import ExceptionHandlersMap
 
+from accounts import consent
 from accounts import sessions as services
 from accounts.schemas import (
+    AuthorizationCodeGrant,
     AuthorizationServerMetadata,
     ClientCredentialsGrant,
     OtpGrant,
     OtpRequest,
     OtpSent,
     PasswordGrant,
+    PushedAuthorization,
+    PushedAuthorizationRequest,
     RefreshGrant,
     RevokeRequest,
     TokenRequest,
@@ -36,6 +40,7 @@ from api.routes.accounts.oauth import (
     JSON,
     as_oauth_error,
     media_type_of,
+    parse_par_request,
     parse_revocation_request,
     parse_token_request,
 )
@@ -72,7 +77,9 @@ The OAuth 2.0 token endpoint (RFC 6749). Send the parameters as `application/x-w
 standard; unrecognised parameters are ignored, a parameter sent twice is `invalid_request`) or as a JSON object
 (unknown fields refused).
 
-Grants: `client_credentials` (partners), `otp` (citizens: phone + SMS code), `password` (operators),
+Grants: `client_credentials` (partners), `authorization_code` (partners: the code a citizen's consent sent back,
+with `redirect_uri` and the PKCE `code_verifier`; single use, 60 s; the token is bound to that authorization and
+the answer echoes `authorization_details`), `otp` (citizens: phone + SMS code), `password` (operators),
 `refresh_token` (citizen and operator sessions; rotating, reuse revokes the session).
 
 Partners authenticate with exactly one of: HTTP Basic with the form-urlencoded client id and secret
@@ -118,6 +125,12 @@ class AuthController(Controller):
         grant, client = parse_token_request(body=await request.body(),
                                             media_type=media_type_of(request.headers.get("content-type", "")),
                                             authorization=request.headers.get("authorization"))
+        if isinstance(grant, AuthorizationCodeGrant):
+            bound = await consent.exchange_code(ctx=ctx, client=client, code=grant.code,
+                                                redirect_uri=grant.redirect_uri, code_verifier=grant.code_verifier)
+            return TokenResponse(access_token=bound.access_token, token_type="Bearer",  # noqa: S106 - a type
+                                 expires_in=bound.expires_in, scope=bound.scope or None,
+                                 authorization_details=bound.authorization_details)
         if isinstance(grant, ClientCredentialsGrant):
             issued = await services.client_credentials(ctx=ctx, client=client, scope=grant.scope)
         else:
@@ -147,6 +160,42 @@ class AuthController(Controller):
             authorization=request.headers.get("authorization"))
         await services.revoke_token(ctx=ctx, token=revocation.token, client=client)
         return {"status": "revoked"}
+
+
+_PAR_DESCRIPTION = """\
+Pushed authorization request (RFC 9126), the first step of partner-started consent. Form-encoded (or JSON),
+partner-authenticated exactly like the token endpoint. Parameters: `response_type=code`, `redirect_uri` (one
+registered for the partner, compared exactly), `state`, `code_challenge` with `code_challenge_method=S256`
+(RFC 7636; `plain` is refused) and `authorization_details` (RFC 9396): a JSON array of one object
+`{"type": "xinyi_credit_score", "purpose": <catalog code>, "scopes": [...], "validity_days": n, "daily_cap": n}`
+checked against the purpose catalog. The answer (201) carries the single-use `request_uri`, `expires_in`
+(600 s), the consent URL the citizen opens (`/authorize?client_id=…&request_uri=…`) and an SVG QR code of it.
+Errors are problem+json with `error`: invalid_request, invalid_client, unauthorized_client,
+invalid_authorization_details.
+"""
+
+
+class OAuthController(Controller):
+    path = "/v1/oauth"
+    tags = ["auth"]
+
+    @post("/par", status_code=HTTP_201_CREATED, response_headers=_NO_STORE, exception_handlers=_OAUTH_HANDLERS,
+          opt={"media_types": (FORM, JSON), "problem_statuses_only": _OAUTH_STATUSES},
+          responses=_OAUTH_RESPONSES, security=_CLIENT_SECURITY,
+          operation_class=with_request_body(_request_body(PushedAuthorizationRequest)),
+          summary="Push an authorization request (RFC 9126) for a citizen's consent",
+          description=_PAR_DESCRIPTION)
+    async def par(self, *, request: Request[Any, Any, Any], ctx: Injected[AppContext]) -> PushedAuthorization:
+        # The raw request, as for the token endpoint: form-encoded or JSON, client authentication in the
+        # Authorization header or the body.
+        pushed, client = parse_par_request(body=await request.body(),
+                                           media_type=media_type_of(request.headers.get("content-type", "")),
+                                           authorization=request.headers.get("authorization"))
+        return await consent.push_authorization_request(
+            ctx=ctx, client=client, response_type=pushed.response_type, redirect_uri=pushed.redirect_uri,
+            state=pushed.state, code_challenge=pushed.code_challenge,
+            code_challenge_method=pushed.code_challenge_method,
+            authorization_details=pushed.authorization_details, request_client_id=pushed.client_id)
 
 
 @get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify this platform's tokens",

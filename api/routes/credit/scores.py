@@ -13,12 +13,24 @@ from litestar.status_codes import HTTP_200_OK
 from accounts.tokens import Principal
 from api import guards
 from api.dependencies import Injected
-from core.admission import Admission
+from core.admission import Admission, admit
+from core.errors import DomainError
 from core.settings import Settings
 from core.store import Store
 from credit import queries
 from credit.ledger import LedgerWriter
 from credit.schemas import ScoreCheck, ScoreCheckAnswer, ScoreQuery, ScoreQueryAnswer
+
+
+async def _authorization_id(*, requested: str | None, principal: Principal, store: Store,
+                            admission: Admission) -> str:
+    """The authorization the read is under (the body's, or the bound token's); a refusal here still runs the
+    deferred admission first, so a revoked or over-limit token is refused as such."""
+    try:
+        return queries.authorization_to_use(requested=requested, bound=principal.authorization_id)
+    except DomainError:
+        await admit(store, admission)
+        raise
 
 
 class ScoresController(Controller):
@@ -34,8 +46,10 @@ class ScoresController(Controller):
                     resolve_caller: Injected[queries.CallerResolver]) -> ScoreQueryAnswer:
         return await queries.query_score(
             store=store, ledger=ledger, consent_key=settings.consent_key, client_id=principal.subject,
-            resolve_caller=resolve_caller, authorization_id=data.authorization_id, purpose=data.purpose,
-            admission=admission)
+            resolve_caller=resolve_caller,
+            authorization_id=await _authorization_id(requested=data.authorization_id, principal=principal,
+                                                     store=store, admission=admission),
+            purpose=data.purpose, admission=admission)
 
     @post("/check", status_code=HTTP_200_OK, guards=[guards.partner("scores:check")],
           opt={"deferred_admission": True},
@@ -45,5 +59,7 @@ class ScoresController(Controller):
                     resolve_caller: Injected[queries.CallerResolver]) -> ScoreCheckAnswer:
         return await queries.check_score(
             store=store, ledger=ledger, client_id=principal.subject, resolve_caller=resolve_caller,
-            authorization_id=data.authorization_id, threshold=data.threshold, transaction_id=data.transaction_id,
+            authorization_id=await _authorization_id(requested=data.authorization_id, principal=principal,
+                                                     store=store, admission=admission),
+            threshold=data.threshold, transaction_id=data.transaction_id,
             purpose=data.purpose, admission=admission)
