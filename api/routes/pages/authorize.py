@@ -38,7 +38,7 @@ from accounts.sessions import account_for_otp, request_otp
 from accounts.web_sessions import WebSession
 from api.context import AppContext
 from api.dependencies import Injected
-from api.routes.pages.wording import error_words, partner_kind_words, scope_words
+from api.routes.pages.wording import SCOPE_WORDS, error_words, partner_kind_words, scope_words
 from core.errors import DomainError, NotFound
 from core.store import StoreUnavailable
 from credit.catalog import PURPOSES
@@ -128,6 +128,12 @@ def _masked_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1)
 
 
+def _scope_order(scope: str) -> int:
+    """Least revealing first (the wording table's order), so the list reads as a growing disclosure."""
+    order = list(SCOPE_WORDS)
+    return order.index(scope) if scope in SCOPE_WORDS else len(order)
+
+
 def _request_view(pending: consent.PendingConsent) -> dict[str, Any]:
     """The request as the templates show it: plain words for every code."""
     purpose = PURPOSES.get(pending.purpose_code)
@@ -139,7 +145,7 @@ def _request_view(pending: consent.PendingConsent) -> dict[str, Any]:
         "partner_kind": partner_kind_words(pending.partner_kind),
         "purpose_name": pending.purpose_name,
         "purpose_text": pending.purpose_text,
-        "scopes": [scope_words(scope) for scope in pending.scopes],
+        "scopes": [scope_words(scope) for scope in sorted(pending.scopes, key=_scope_order)],
         "validity_days": pending.validity_days,
         "daily_cap": daily_cap,
     }
