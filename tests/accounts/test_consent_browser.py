@@ -128,6 +128,8 @@ async def _axe(run: Run, browser_context: BrowserContext, axe_context: BrowserCo
     finally:
         await page.close()
         run.checking += time.perf_counter() - began
+    assert result["testEngine"]["name"] == "axe-core"
+    assert len(result["passes"]) >= 10, "axe-core ran hardly any rule"
     grave = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
              for v in result["violations"] if v["impact"] in ("serious", "critical")]
     assert grave == [], f"axe-core on {urlsplit(url).path}: {grave}"
@@ -147,6 +149,73 @@ async def _bank(callback: Callback) -> tuple[str, str, str]:
     return issued.client_id, issued.client_secret, name
 
 
+@dataclass
+class Browse:
+    """The browser tab the citizen uses, the context axe-core runs in, and what the run recorded."""
+
+    page: Page
+    context: BrowserContext
+    axe_context: BrowserContext
+    run: Run
+
+    async def keep(self, step: str, *, axe: bool = True) -> None:
+        """A screenshot of this step, and axe-core on it (pages of ours only)."""
+        await _screenshot(self.page, self.run, step)
+        if axe:
+            await _axe(self.run, self.context, self.axe_context, self.page.url)
+
+
+async def _push(oauth: AsyncOAuth2Client, callback: Callback, *, state: str, verifier: str) -> str:
+    """The bank pushes its request (RFC 9126, authenticated like the token endpoint); the consent URL."""
+    pushed = await oauth.request(
+        "POST", PAR, withhold_token=True, auth=oauth.client_auth("client_secret_basic"),
+        data={"response_type": "code", "redirect_uri": callback.url, "state": state,
+              "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+              "authorization_details": details(scopes=["tier", "score", "reasons"])})
+    assert pushed.status_code == 201, pushed.text
+    return str(pushed.json()["consent_url"])
+
+
+async def _log_in_and_bind(b: Browse, *, consent_url: str, bank_name: str, person: Any) -> None:
+    page = b.page
+    # 1. no session: the phone
+    await page.goto(consent_url)
+    await page.get_by_label("手机号").wait_for()
+    assert bank_name in await page.content()
+    await b.keep("phone")
+    await page.get_by_label("手机号").fill(phone())
+    await page.get_by_role("button", name="获取验证码").click()
+    # 2. the SMS code (shown on the page by the dev SMS adapter)
+    await page.get_by_label("短信验证码").wait_for()
+    code = (await page.locator("#dev-code").inner_text()).strip()
+    assert re.fullmatch(r"\d{6}", code)
+    await b.keep("code")
+    await page.get_by_label("短信验证码").fill(code)
+    await page.get_by_role("button", name="登录").click()
+    # 3. a new account: identity binding
+    await page.get_by_label("身份证号码").wait_for()
+    await b.keep("identity")
+    await page.get_by_label("姓名").fill(person.name)
+    await page.get_by_label("身份证号码").fill(person.id_number)
+    await page.get_by_role("button", name="认证并继续").click()
+
+
+async def _decide(b: Browse, *, bank_name: str, decision: str, callback: Callback) -> dict[str, str]:
+    """4. the request: who, why, what, how long, how often, that revoking is one tap; then 5. back at the bank.
+    The callback's query."""
+    page = b.page
+    await page.get_by_role("button", name="同意授权").wait_for()
+    text = await page.locator("main").inner_text()
+    for words in (bank_name, "银行", "贷前审查", "信用等级", "具体信用分", "主要因素", "30 天", "每天最多查询 5 次",
+                  "一键撤销"):
+        assert words in text, words
+    await b.keep("consent")
+    await page.get_by_role("button", name="同意授权" if decision == "approve" else "拒绝", exact=True).click()
+    await page.wait_for_url(f"{callback.url}?**")
+    await b.keep("callback", axe=False)  # the bank's page, not ours
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
 async def _consent_in_browser(*, ctx: Any, served: str, callback: Callback, decision: str) -> None:
     client_id, secret, bank_name = await _bank(callback)
     person = await registry_person(ctx, name="周晓雯")
@@ -159,71 +228,25 @@ async def _consent_in_browser(*, ctx: Any, served: str, callback: Callback, deci
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN", is_mobile=True, has_touch=True)
-            axe_context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN", bypass_csp=True)
-            page = await context.new_page()
-            page.on("request", lambda request: run.requests.append(request.url))
-            page.on("console", lambda message: run.csp_violations.append(message.text)
-                    if "Content Security Policy" in message.text else None)
+            b = Browse(page=await context.new_page(), context=context, run=run,
+                       axe_context=await browser.new_context(viewport=VIEWPORT, locale="zh-CN", bypass_csp=True))
+            b.page.on("request", lambda request: run.requests.append(request.url))
+            b.page.on("console", lambda message: run.csp_violations.append(message.text)
+                      if "Content Security Policy" in message.text else None)
 
             started = time.perf_counter()
-            pushed = await oauth.request("POST", PAR, withhold_token=True, auth=oauth.client_auth("client_secret_basic"),
-                                         data={"response_type": "code", "redirect_uri": callback.url, "state": state,
-                                               "code_challenge": create_s256_code_challenge(verifier),
-                                               "code_challenge_method": "S256",
-                                               "authorization_details": details(scopes=["tier", "score", "reasons"])})
-            assert pushed.status_code == 201, pushed.text
-            consent_url = pushed.json()["consent_url"]
+            consent_url = await _push(oauth, callback, state=state, verifier=verifier)
             assert consent_url.startswith(f"{served}/authorize?")
-
-            # 1. no session: the phone
-            await page.goto(consent_url)
-            await page.get_by_label("手机号").wait_for()
-            assert bank_name in await page.content()
-            await _screenshot(page, run, "phone")
-            await _axe(run, context, axe_context, page.url)
-            await page.get_by_label("手机号").fill(phone())
-            await page.get_by_role("button", name="获取验证码").click()
-
-            # 2. the SMS code (shown on the page by the dev SMS adapter)
-            await page.get_by_label("短信验证码").wait_for()
-            code = (await page.locator("#dev-code").inner_text()).strip()
-            assert re.fullmatch(r"\d{6}", code)
-            await _screenshot(page, run, "code")
-            await _axe(run, context, axe_context, page.url)
-            await page.get_by_label("短信验证码").fill(code)
-            await page.get_by_role("button", name="登录").click()
-
-            # 3. a new account: identity binding
-            await page.get_by_label("身份证号码").wait_for()
-            await _screenshot(page, run, "identity")
-            await _axe(run, context, axe_context, page.url)
-            await page.get_by_label("姓名").fill(person.name)
-            await page.get_by_label("身份证号码").fill(person.id_number)
-            await page.get_by_role("button", name="认证并继续").click()
-
-            # 4. the request: who, why, what, how long, how often, and that revoking is one tap
-            await page.get_by_role("button", name="同意授权").wait_for()
-            text = await page.locator("main").inner_text()
-            for words in (bank_name, "银行", "贷前审查", "信用等级", "具体信用分", "主要因素", "30 天",
-                          "每天最多查询 5 次", "一键撤销"):
-                assert words in text, words
-            await _screenshot(page, run, "consent")
-            await _axe(run, context, axe_context, page.url)
-            button = "同意授权" if decision == "approve" else "拒绝"
-            await page.get_by_role("button", name=button, exact=True).click()
-
-            # 5. back at the bank
-            await page.wait_for_url(f"{callback.url}?**")
-            landed = page.url
-            await _screenshot(page, run, "callback")
-            params = {k: v[0] for k, v in parse_qs(urlsplit(landed).query).items()}
+            await _log_in_and_bind(b, consent_url=consent_url, bank_name=bank_name, person=person)
+            params = await _decide(b, bank_name=bank_name, decision=decision, callback=callback)
+            landed = b.page.url
             assert params["state"] == state
             assert params["iss"]
             if decision == "approve":
                 token = await oauth.fetch_token(f"{served}{TOKEN}", authorization_response=landed, state=state,
                                                 code_verifier=verifier)
                 (granted,) = token["authorization_details"]
-                read = await oauth.post(f"{served}/v1/scores/query", json={})
+                read = await oauth.post(f"{served}/v1/scores/query", json={})  # no authorization_id: the token's
                 elapsed = time.perf_counter() - started
                 assert read.status_code == 200, read.text
                 assert read.json()["authorization_id"] == granted["authorization_id"]
@@ -235,10 +258,9 @@ async def _consent_in_browser(*, ctx: Any, served: str, callback: Callback, deci
                 assert "code" not in params
 
             # a page of ours that refuses: axe-core on the error page too
-            await page.goto(f"{served}/authorize?client_id={client_id}&request_uri=urn%3Aunknown")
-            assert "无法完成授权" in await page.content()
-            await _screenshot(page, run, "error")
-            await _axe(run, context, axe_context, page.url)
+            await b.page.goto(f"{served}/authorize?client_id={client_id}&request_uri=urn%3Aunknown")
+            assert "无法完成授权" in await b.page.content()
+            await b.keep("error")
         finally:
             await browser.close()
 
@@ -252,7 +274,7 @@ async def _consent_in_browser(*, ctx: Any, served: str, callback: Callback, deci
     assert len(run.requests) >= 8
 
 
+@pytest.mark.usefixtures("axe_script")
 @pytest.mark.parametrize("decision", ["approve", "refuse"])
-async def test_consent_in_a_real_browser(client: ApiClient, ctx: Any, served: str, callback: Callback,
-                                         axe_script: Path, decision: str) -> None:
+async def test_consent_in_a_real_browser(ctx: Any, served: str, callback: Callback, decision: str) -> None:
     await _consent_in_browser(ctx=ctx, served=served, callback=callback, decision=decision)
