@@ -182,13 +182,15 @@ async def push_authorization_request(
     Raises OAuth errors (problem+json with `error`): `invalid_client`, `invalid_request`,
     `unauthorized_client`, `invalid_authorization_details`.
     """
+    # As at the token endpoint (an unsupported grant_type before client authentication), a request that is
+    # not one we serve at all is refused before the client is authenticated.
+    if response_type != "code":
+        raise InvalidRequest("response_type must be code", code="unsupported_response_type")
     partner = await authenticate_client(ctx=ctx, client=client)
     if request_client_id is not None and request_client_id != partner.client_id:
         raise InvalidRequest("client_id is not the authenticated client", code="client_id_mismatch")
     if "authorizations:write" not in partner.scopes:
         raise UnauthorizedClient("the partner may not ask for authorizations (scope authorizations:write)")
-    if response_type != "code":
-        raise InvalidRequest("response_type must be code", code="unsupported_response_type")
     if not redirect_uri:
         raise InvalidRequest("redirect_uri is required", code="missing_redirect_uri")
     if redirect_uri not in partner.redirect_uris:  # exact string comparison (RFC 9700 §4.1.3)

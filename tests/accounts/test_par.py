@@ -40,6 +40,25 @@ def _authlib(client: ApiClient, client_id: str, secret: str, method: str) -> Asy
                              transport=httpx.ASGITransport(app=client.app))
 
 
+async def _granted_as_usual(client: ApiClient, citizen_headers: dict[str, str], authorization_id: str) -> None:
+    """The authorization the consent created is an ordinary one: authorized, its event in the outbox, the grant
+    and both reads in the ledger, in the citizen's list."""
+    granted = {"authorization_id": authorization_id}
+    row = await Authorization.select().where(Authorization.public_id == granted["authorization_id"]).first()
+    assert row is not None
+    assert row["status"] == "authorized"
+    assert row["daily_cap"] == 5
+    events = await OutboxEvent.select(OutboxEvent.topic).where(
+        OutboxEvent.aggregate_id == granted["authorization_id"])
+    assert [e["topic"] for e in events] == ["authorization.authorized"]
+    ledgered = await LedgerEntry.select(LedgerEntry.action).where(
+        LedgerEntry.authorization_id == granted["authorization_id"]).order_by(LedgerEntry.seq)
+    assert [e["action"] for e in ledgered] == ["consent.granted", "score.query", "score.query"]
+    # The citizen sees it among their authorizations.
+    mine = await client.get("/v1/me/authorizations", headers=citizen_headers)
+    assert granted["authorization_id"] in [a["id"] for a in mine.json()["items"]]
+
+
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 async def test_authlib_par_consent_code_exchange_and_a_bound_score_read(client: ApiClient, ctx: AppContext,
                                                                         method: str) -> None:
@@ -71,20 +90,25 @@ async def test_authlib_par_consent_code_exchange_and_a_bound_score_read(client: 
         assert (pending.purpose_code, pending.purpose_name) == ("loan_pre_approval", "贷前审查")
         assert pending.scopes == ["reasons", "score", "tier"]
         assert (pending.validity_days, pending.daily_cap, pending.state) == (30, 5, state)
-        assert pending.partner_kind == "bank" and pending.redirect_uri == CALLBACK
+        assert pending.partner_kind == "bank"
+        assert pending.redirect_uri == CALLBACK
 
         redirect = await approve(ctx, bank, body["request_uri"], citizen)
         assert redirect.startswith(CALLBACK + "?")
         params = query_of(redirect)
-        assert params["state"] == state and params["iss"] == ctx.settings.jwt_issuer  # RFC 9207
+        assert params["state"] == state
+        assert params["iss"] == ctx.settings.jwt_issuer
 
         token = await oauth.fetch_token(TOKEN, authorization_response=redirect, state=state, code_verifier=verifier)
         assert token["token_type"] == "Bearer"
         assert set(token["scope"].split()) == {"scores:read", "scores:check"}
         (granted,) = token["authorization_details"]
-        assert granted["type"] == "xinyi_credit_score" and granted["purpose"] == "loan_pre_approval"
-        assert granted["scopes"] == ["reasons", "score", "tier"] and granted["daily_cap"] == 5
-        assert granted["authorization_id"].startswith("authz_") and granted["open_id"].startswith("oid_")
+        assert granted["type"] == "xinyi_credit_score"
+        assert granted["purpose"] == "loan_pre_approval"
+        assert granted["scopes"] == ["reasons", "score", "tier"]
+        assert granted["daily_cap"] == 5
+        assert granted["authorization_id"].startswith("authz_")
+        assert granted["open_id"].startswith("oid_")
         receipt = ctx.tokens.verify_document(granted["consent_receipt"], typ="consent-receipt+jwt")
         assert receipt["authorization_id"] == granted["authorization_id"]
         assert jwt.decode(token["access_token"], options={"verify_signature": False})["authz"] == \
@@ -101,17 +125,7 @@ async def test_authlib_par_consent_code_exchange_and_a_bound_score_read(client: 
         again = await oauth.post("/v1/scores/query", json={"authorization_id": granted["authorization_id"]})
         assert again.status_code == 200, again.text
 
-    row = await Authorization.select().where(Authorization.public_id == granted["authorization_id"]).first()
-    assert row is not None and row["status"] == "authorized" and row["daily_cap"] == 5
-    events = await OutboxEvent.select(OutboxEvent.topic).where(
-        OutboxEvent.aggregate_id == granted["authorization_id"])
-    assert [e["topic"] for e in events] == ["authorization.authorized"]
-    ledgered = await LedgerEntry.select(LedgerEntry.action).where(
-        LedgerEntry.authorization_id == granted["authorization_id"]).order_by(LedgerEntry.seq)
-    assert [e["action"] for e in ledgered] == ["consent.granted", "score.query", "score.query"]
-    # The citizen sees it among their authorizations.
-    mine = await client.get("/v1/me/authorizations", headers=citizen.headers)
-    assert granted["authorization_id"] in [a["id"] for a in mine.json()["items"]]
+    await _granted_as_usual(client, citizen.headers, granted["authorization_id"])
 
 
 async def test_refusal_redirects_with_access_denied_and_creates_nothing(client: ApiClient, ctx: AppContext) -> None:
@@ -138,7 +152,8 @@ async def test_par_takes_json_and_private_key_jwt_style_errors_are_oauth_errors(
         "code_challenge_method": "S256", "authorization_details": json.loads(details())})
     assert r.status_code == 201, r.text
     wrong = await client.post(PAR, auth=httpx.BasicAuth(bank.client_id, "nope"), data={"response_type": "code"})
-    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
 
 
 async def test_existing_query_with_authorization_id_is_unchanged_and_required_without_a_bound_token(

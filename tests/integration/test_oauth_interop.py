@@ -284,11 +284,15 @@ async def test_unauthorized_client_answers(client: ApiClient) -> None:
 
 async def test_unsupported_grant_type_answers(client: ApiClient) -> None:
     client_id, secret = await _bank()
-    for grant_type in ("authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit"):
+    for grant_type in ("urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                       "implicit"):
         r = await client.post(TOKEN, data={"grant_type": grant_type, "code": "x"}, headers=_basic(client_id, secret))
         _oauth_problem(r, 400, "unsupported_grant_type")
-    r = await client.post(TOKEN, json={"grant_type": "authorization_code", "code": "x"})
+    r = await client.post(TOKEN, json={"grant_type": "implicit", "code": "x"})
     _oauth_problem(r, 400, "unsupported_grant_type")
+    # authorization_code is supported (partner-started consent, tests/accounts/test_par.py), for partners only.
+    r = await client.post(TOKEN, json={"grant_type": "authorization_code", "code": "x"})
+    _oauth_problem(r, 401, "invalid_client")
 
 
 async def test_invalid_scope_answers(client: ApiClient) -> None:
@@ -378,14 +382,13 @@ async def test_a_partner_token_is_revoked_only_by_that_partner(client: ApiClient
 
 
 def _validate_rfc8414(metadata: dict[str, Any]) -> None:
-    """Every RFC 8414 §2 field authlib knows how to check, plus the one it reads more strictly than the RFC:
-    `response_types_supported` is required, and with no authorization endpoint the true answer is []."""
+    """Every RFC 8414 §2 field authlib knows how to check: the authorization endpoint is the consent page, which
+    answers the `code` response type only."""
     document = AuthorizationServerMetadata(metadata)
     for key in AuthorizationServerMetadata.REGISTRY_KEYS:
-        if key != "response_types_supported":
-            getattr(document, f"validate_{key}")()
-    assert metadata["response_types_supported"] == []
-    assert "authorization_endpoint" not in metadata
+        getattr(document, f"validate_{key}")()
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["authorization_endpoint"].endswith("/authorize")
     for required in ("issuer", "token_endpoint", "jwks_uri", "scopes_supported", "grant_types_supported",
                      "token_endpoint_auth_methods_supported", "revocation_endpoint"):
         assert metadata[required], required
@@ -405,7 +408,10 @@ async def test_metadata_document(client: ApiClient, ctx: Any, override_settings:
     assert metadata["jwks_uri"] == f"{public}/.well-known/jwks.json"
     assert "evil.example" not in r.text
     assert set(metadata["scopes_supported"]) == set(SCOPES)
-    assert set(metadata["grant_types_supported"]) == {"client_credentials", "refresh_token", "password", "otp"}
+    assert set(metadata["grant_types_supported"]) == {"authorization_code", "client_credentials", "refresh_token",
+                                                      "password", "otp"}
+    assert metadata["pushed_authorization_request_endpoint"] == f"{public}/v1/oauth/par"
+    assert metadata["authorization_endpoint"] == f"{public}/authorize"
     methods = {"client_secret_basic", "client_secret_post", "private_key_jwt"}
     assert methods <= set(metadata["token_endpoint_auth_methods_supported"])
     assert methods <= set(metadata["revocation_endpoint_auth_methods_supported"])
@@ -422,7 +428,7 @@ async def test_openapi_documents_both_encodings_of_the_token_endpoint(client: Ap
         assert {"ClientSecretBasic": []} in operation["security"]
     grants = document["paths"][TOKEN]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
     assert {option["properties"]["grant_type"]["enum"][0] for option in grants["schema"]["anyOf"]} == {
-        "otp", "refresh_token", "client_credentials", "password"}
+        "otp", "refresh_token", "client_credentials", "password", "authorization_code"}
     assert "error" in document["components"]["schemas"]["Problem"]["properties"]
     assert METADATA in document["paths"]
 

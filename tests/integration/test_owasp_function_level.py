@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/v1/auth/otp"):                                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("POST", "/v1/auth/token"):                                "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("POST", "/v1/auth/revoke"):                               "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/v1/oauth/par"):                                 "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/v1/ledger/checkpoints/latest"):                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/v1/purposes"):                                   "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/v1/scenarios"):                                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",

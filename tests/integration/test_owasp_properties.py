@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 
-from accounts.schemas import RevokeRequest, TokenRequest
+from accounts.schemas import PushedAuthorizationRequest, RevokeRequest, TokenRequest
 from credit.partner_schemas import IngestRow
 from tests.factories import (
     Citizen,
@@ -52,6 +52,7 @@ SELF_DECODED: dict[tuple[str, str], Any] = {
     # in JSON they are refused like everywhere else).
     ("POST", "/v1/auth/token"): TokenRequest,
     ("POST", "/v1/auth/revoke"): RevokeRequest,
+    ("POST", "/v1/oauth/par"): PushedAuthorizationRequest,
 }
 SCORE_KEYS = {"score", "total", "tier", "score_band", "dimensions", "reasons", "grade"}
 
