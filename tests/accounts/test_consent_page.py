@@ -15,6 +15,7 @@ import httpx
 import msgspec
 import pytest
 
+from accounts import web_sessions
 from accounts.consent import push_authorization_request
 from accounts.sessions import ClientAuthentication
 from api.routes.pages.wording import PARTNER_KIND_WORDS, SCOPE_WORDS
@@ -294,3 +295,12 @@ def test_every_scope_and_partner_kind_has_plain_words() -> None:
 async def test_the_pages_are_not_in_the_openapi_document(client: ApiClient) -> None:
     document = (await client.get("/schema/openapi.json")).json()
     assert not [path for path in document["paths"] if path.startswith("/authorize")]
+
+
+async def test_the_store_keys_sessions_by_a_digest_and_forgets_ended_ones(ctx) -> None:
+    session = await web_sessions.start_session(store=ctx.store)
+    assert await ctx.store.get("websession", session.session_id) is None  # a store dump yields no cookie
+    assert await web_sessions.load_session(store=ctx.store, session_id=session.session_id) == session
+    assert await web_sessions.load_session(store=ctx.store, session_id="x" * 500) is None
+    await web_sessions.end_session(store=ctx.store, session_id=session.session_id)
+    assert await web_sessions.load_session(store=ctx.store, session_id=session.session_id) is None

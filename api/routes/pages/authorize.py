@@ -34,7 +34,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ExceptionHandlersMap
 
 from accounts import citizens, consent, web_sessions
-from accounts.sessions import account_for_otp, request_otp
+from accounts.sessions import AUTHORIZE_PATH, account_for_otp, request_otp
 from accounts.web_sessions import WebSession
 from api.context import AppContext
 from api.dependencies import Injected
@@ -45,7 +45,7 @@ from credit.catalog import PURPOSES
 
 logger = logging.getLogger("xinyi.pages")
 
-PAGE_PATH = "/authorize"
+PAGE_PATH = AUTHORIZE_PATH  # what the metadata's authorization_endpoint and the PAR answer's consent_url name
 ASSETS_PATH = f"{PAGE_PATH}/assets"
 COOKIE = "xinyi_consent"
 FORM = "application/x-www-form-urlencoded"
@@ -107,8 +107,8 @@ def _cookie(ctx: AppContext, session: WebSession) -> Cookie:
 def _render(template: str, *, status: int = 200, session: WebSession | None = None, ctx: AppContext | None = None,
             **context: Any) -> Template:
     cookies = [_cookie(ctx, session)] if session is not None and ctx is not None else []
-    return Template(template_name=template, context={"assets": ASSETS_PATH, **context}, status_code=status,
-                    headers=dict(PAGE_HEADERS), cookies=cookies, media_type="text/html")
+    return Template(template_name=template, context={"assets": ASSETS_PATH, "page_path": PAGE_PATH, **context},
+                    status_code=status, headers=dict(PAGE_HEADERS), cookies=cookies, media_type="text/html")
 
 
 def _error_page(status: int, code: str) -> Template:

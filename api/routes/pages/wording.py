@@ -50,6 +50,7 @@ ERROR_WORDS: dict[str, str] = {
     "invalid_client": "发起授权的机构无法识别，请回到申请方页面重新发起。",
     "store_unavailable": "服务暂时不可用，请稍后再试。",
     "service_unavailable": "服务暂时不可用，请稍后再试。",
+    "partner_suspended": "申请方已被暂停服务，这次授权无法完成。",
     "csrf": "页面已过期或来源不明，请重新打开授权页面后再操作。",
     "missing_field": "请填写完整后再提交。",
 }
