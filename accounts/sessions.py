@@ -195,12 +195,19 @@ async def consume_otp(*, ctx: AccountsContext, phone_hash: str, code: str, purpo
     await store.delete("otp", tries_key)
 
 
-async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
-    """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
+async def account_for_otp(*, ctx: AccountsContext, phone: str, code: str) -> str:
+    """Check a phone + login code (single use, same guess allowance) and return the citizen's account id, creating
+    the account on first login. The consent page logs in with this: its browser session needs the account, not
+    tokens (a refresh token nobody holds would only be one more credential to leak)."""
     number = _phone_or_422(phone)
     phone_hash = ctx.cipher.lookup_hash("phone", number)
     await consume_otp(ctx=ctx, phone_hash=phone_hash, code=code, purpose="login")
-    account_id = await _get_or_create_account(ctx, phone_hash=phone_hash, phone=number)
+    return await _get_or_create_account(ctx, phone_hash=phone_hash, phone=number)
+
+
+async def login_with_otp(*, ctx: AccountsContext, phone: str, code: str) -> IssuedTokens:
+    """Exchange a phone + code for tokens. At most `otp_max_attempts` guesses per code lifetime."""
+    account_id = await account_for_otp(ctx=ctx, phone=phone, code=code)
     return await _issue_session(ctx, kind="citizen", subject=account_id, family_id=None)
 
 

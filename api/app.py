@@ -29,6 +29,9 @@ from api.problems import exception_handlers
 from api.routes.accounts import router as accounts_router
 from api.routes.credit import router as credit_router
 from api.routes.lending import router as lending_router
+from api.routes.pages import assets_router as page_assets_router
+from api.routes.pages import router as pages_router
+from api.routes.pages import template_config
 from api.routes.partners import router as partners_router
 from api.routes.scenarios import router as scenarios_router
 from core import db
@@ -136,7 +139,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins else None
     return Litestar(
         route_handlers=[accounts_router, credit_router, partners_router, scenarios_router, lending_router,
-                        live, ready, MetricsController, assets_router()],
+                        live, ready, MetricsController, assets_router(), pages_router, page_assets_router()],
+        template_config=template_config(),
         state=State({"ctx": ctx}),
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],

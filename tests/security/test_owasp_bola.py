@@ -298,6 +298,7 @@ PROBES: dict[str, Callable[[World], Probe]] = {
 NOT_SUBJECT_OWNED = {
     "GET /schema/{path}": "documentation files",
     "GET /schema/assets/{file_path}": "Swagger UI's static files, the same for everyone",
+    "GET /authorize/assets/{file_path}": "the consent page's stylesheet, the same for everyone",
     "POST /v1/auth/token client_id": "the caller's own credentials (a wrong secret and an unknown client look alike)",
     "GET /v1/lending/products/{product_id}": "the public catalog (金融超市)",
     "POST /v1/lending/demands/{demand_id}/submit product_ids": "products are the public catalog",

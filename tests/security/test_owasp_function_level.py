@@ -43,6 +43,16 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/schema/openapi.json"):                           "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/swagger"):                                "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("GET", "/schema/{path}"):                                 "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    # the consent page (HTML): no bearer token at all; its own cookie session and CSRF token (test_consent_page.py)
+    ("GET", "/authorize"):                                     "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("GET", "/authorize/assets/{file_path}"):                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/code"):                               "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/change-phone"):                       "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/login"):                              "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/logout"):                             "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/identity"):                           "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/approve"):                            "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
+    ("POST", "/authorize/refuse"):                             "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     # auth and the public catalogs
     ("POST", "/v1/auth/otp"):                                  "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
     ("POST", "/v1/auth/token"):                                "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok",
