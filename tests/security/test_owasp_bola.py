@@ -305,6 +305,11 @@ NOT_SUBJECT_OWNED = {
     "POST /v1/benefits/redeem benefit_id": "benefits are the public catalog (GET /v1/scenarios)",
     "POST /v1/enterprises uscc": "binding is checked against the registry's legal representative",
     "POST /v1/scores/check transaction_id": "the partner's own idempotency id, scoped to the partner (probed above)",
+    "POST /v1/me/notices/{notice_id}/read": ("looked up within the caller's own notices only; another citizen's notice "
+                                             "is 404 and stays unread (tests/partners/test_notices.py)"),
+    "POST /v1/me/partners/{client_id}/revoke-all": ("a partner's id names no citizen's data: the caller's own "
+                                                    "authorizations with that partner are ended, nobody else's "
+                                                    "(tests/credit/test_consent_dashboard.py)"),
 }
 _ADMIN = "/v1/admin/"  # operators act on every subject by role (function-level matrix), not by ownership
 

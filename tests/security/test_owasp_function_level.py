@@ -67,6 +67,16 @@ MATRIX: dict[tuple[str, str], str] = {
     # the citizen's own account and credit data
     ("GET", "/v1/me"):                                         "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
     ("POST", "/v1/me/identity"):                               "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    # the account itself, bound or not: notices and how they reach me, closing the account (a body without the
+    # closing code is refused before anything happens: 422 `code_required`)
+    ("GET", "/v1/me/notices"):                                 "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("POST", "/v1/me/notices/{notice_id}/read"):               "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("POST", "/v1/me/notices/read-all"):                       "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("GET", "/v1/me/notice-preferences"):                      "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("PUT", "/v1/me/notice-preferences"):                      "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("POST", "/v1/me/account/close/code"):                     "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("POST", "/v1/me/account/close"):                          "401 ok  ok  wp  wp  wp  wp  wp  wp  wp  wp",
+    ("POST", "/v1/me/partners/{client_id}/revoke-all"):        "401 idn ok  wp  wp  wp  wp  wp  wp  wp  wp",
     ("GET", "/v1/me/score"):                                   "401 idn ok  wp  wp  wp  wp  wp  wp  wp  wp",
     ("GET", "/v1/me/score/history"):                           "401 idn ok  wp  wp  wp  wp  wp  wp  wp  wp",
     ("GET", "/v1/me/records"):                                 "401 idn ok  wp  wp  wp  wp  wp  wp  wp  wp",

@@ -40,6 +40,9 @@ NO_JSON_BODY = {
     ("POST", "/v1/credit-orders/{order_id}/cancel"),
     ("POST", "/v1/credit-orders/{order_id}/settle"),
     ("POST", "/v1/webhooks/deliveries/{event_id}/retry"),
+    ("POST", "/v1/me/notices/{notice_id}/read"),
+    ("POST", "/v1/me/notices/read-all"),
+    ("POST", "/v1/me/account/close/code"),
 }
 # The consent page's HTML forms (form-encoded, never JSON): each handler reads its few fields by name and ignores
 # any other, as HTML forms are read (tests/accounts/test_consent_page.py).
