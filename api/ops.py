@@ -13,9 +13,10 @@ import os
 import time
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from piccolo.engine.base import Engine
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,10 +30,10 @@ from prometheus_client import (
     values,
 )
 
-from api.guards import app_context
+from api.dependencies import Injected
 from core import db
 from core.errors import ServiceUnavailable
-from core.store import StoreUnavailable
+from core.store import Store, StoreUnavailable
 
 _CHECK_TIMEOUT = 2.0
 
@@ -43,8 +44,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["ops"], summary="Database and store answer; 503 names what is down")
-async def ready(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    ctx = app_context(request)
+async def ready(engine: Injected[Engine[Any]], store: Injected[Store]) -> dict[str, Any]:
 
     async def check(name: str, probe: Any) -> tuple[str, str]:
         try:
@@ -55,7 +55,7 @@ async def ready(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return name, f"down: {type(exc).__name__}"
         return name, "ok"
 
-    results = dict(await asyncio.gather(check("database", db.ping(ctx.engine)), check("store", ctx.store.ping())))
+    results = dict(await asyncio.gather(check("database", db.ping(engine)), check("store", store.ping())))
     if any(v != "ok" for v in results.values()):
         down = ", ".join(k for k, v in results.items() if v != "ok")
         raise ServiceUnavailable(f"not ready: {down} unavailable", code="not_ready", checks=results)
