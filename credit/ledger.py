@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -110,7 +111,11 @@ class LedgerWriter:
         """Append and wait until the entry is committed."""
         if self._queue is None or self._task is None or self._task.done():
             self._queue = asyncio.Queue()
-            self._task = asyncio.create_task(self._run(self._queue), name="ledger-writer")
+            # A context of its own: the task would otherwise copy its first caller's, and with it Piccolo's
+            # current-transaction variable, so a first append made inside a transaction would have every later
+            # batch join that long-finished transaction (on SQLite: OperationalError from then on).
+            self._task = asyncio.create_task(self._run(self._queue), name="ledger-writer",
+                                             context=contextvars.Context())
         future: asyncio.Future[LedgerReceipt] = asyncio.get_running_loop().create_future()
         await self._queue.put((event, future))
         return await future

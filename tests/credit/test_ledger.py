@@ -9,7 +9,7 @@ import subprocess
 
 import jwt
 
-from credit.ledger import CHECKPOINT_TYP, create_checkpoint
+from credit.ledger import CHECKPOINT_TYP, AccessEvent, LedgerWriter, create_checkpoint
 from credit.tables import LedgerEntry
 from tests.factories import authorization_for, bound_citizen, partner_session
 from tests.servers import XINYI
@@ -114,3 +114,22 @@ async def test_verify_catches_a_truncated_tail_through_the_checkpoint(client, ct
     finally:
         await LedgerEntry.insert(LedgerEntry(**row))
     assert _verify().returncode == 0
+
+
+async def test_a_writer_first_used_inside_a_transaction_keeps_appending_after_it(ctx) -> None:  # type: ignore[no-untyped-def]
+    """The writer's task must not inherit its first caller's transaction: every later append would join that
+    finished transaction (seen on SQLite as every ledger write failing once one had been made inside a
+    transaction)."""
+    writer = LedgerWriter(ctx.engine)
+    event = AccessEvent(actor_kind="operator", actor_id="op_ledger_test", actor_name="测试", actor_type="auditor",
+                        subject_kind="person", subject_id="psn_ledger_test", action="test.append", outcome="allowed")
+    try:
+        async with ctx.engine.transaction():
+            first = await writer.append(event)
+        later = [await writer.append(event) for _ in range(3)]
+    finally:
+        await writer.close()
+    assert [r.seq for r in later] == sorted(r.seq for r in later)
+    assert all(r.seq > first.seq for r in later)
+    stored = await LedgerEntry.count().where(LedgerEntry.actor_id == "op_ledger_test")
+    assert stored == 4
