@@ -19,8 +19,6 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from api.app import create_app
-
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # A table row of the contract: | METHOD | `/path` | caller | what | errors |
@@ -57,8 +55,10 @@ def guard_caller(guards: list[Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def served() -> Litestar:
-    return create_app()
+def served(app: Litestar) -> Litestar:
+    # The session's app: a second create_app() would bind every table to an engine of its own, and the session's
+    # ledger writer would then write through one connection inside a transaction held on another (SQLite: locked).
+    return app
 
 
 def openapi_operations(app: Litestar) -> set[tuple[str, str]]:

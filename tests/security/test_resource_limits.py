@@ -63,6 +63,7 @@ BOUNDED_BY_NATURE = {
     "/v1/me/benefits": "the active benefit catalog as it applies to one citizen",
     "/v1/enterprises": "the caller's own enterprises",
     "/v1/enterprises/{uscc}/members": "members the owner added to one enterprise",
+    "/v1/me/notice-preferences": "one row per notice kind (the fixed catalog of kinds)",
 }
 # JWKs are dicts by nature (RFC 7517); each key is loaded and checked by the partner service.
 FREE_FORM_BODY_FIELDS = {".jwks[]", ".keys[]"}
