@@ -104,10 +104,14 @@ def test_the_contract_names_who_may_call_each_operation(served: Litestar) -> Non
 
 
 def test_the_documents_are_the_projects_own() -> None:
-    """They must read on their own: no path outside the repository (the design notes the contract came from
-    are not in it)."""
-    root = CONTRACT.parents[1]
+    """They must read on their own: every relative link and every `../` path they name stays inside the
+    repository and exists there (a path that climbs out of it names something a clone does not have)."""
+    root = CONTRACT.parents[1].resolve()
     for document in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
         text = document.read_text(encoding="utf-8")
-        for outside in ("/work/", "../shared", "DESIGN.md"):
-            assert outside not in text, f"{document.name} refers to {outside}, outside the repository"
+        links = re.findall(r"\]\(([^)#\s]+)", text)
+        climbing = re.findall(r"(?<![\w.])((?:\.\./)+[\w./-]+)", text)
+        for target in [t for t in links if not re.match(r"^[a-z]+:", t)] + climbing:
+            resolved = (document.parent / target).resolve()
+            assert resolved.is_relative_to(root), f"{document.name} refers to {target}, outside the repository"
+            assert resolved.exists(), f"{document.name} refers to {target}, which the repository does not hold"
